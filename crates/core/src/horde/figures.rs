@@ -1,0 +1,161 @@
+//! Public figures: models being served, queue sizes, throughput, modes.
+
+use super::Horde;
+use crate::error::Result;
+use crate::now_ms;
+use protocol::{ActiveModel, HordeModes, HordePerformance, WorkerType};
+use std::collections::BTreeMap;
+
+/// The window over which throughput is measured.
+const PERFORMANCE_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+#[derive(Default)]
+struct ModelFigures {
+    workers: u32,
+    threads: i64,
+    queued: f64,
+    jobs: f64,
+    things: f64,
+    busy_ms: i64,
+}
+
+impl Horde {
+    /// Models that online workers serve, with their queues and pace.
+    pub async fn active_models(&self, kind: Option<WorkerType>) -> Result<Vec<ActiveModel>> {
+        let kinds = match kind {
+            Some(kind) => vec![kind],
+            None => vec![WorkerType::Text, WorkerType::Image],
+        };
+        let mut models = Vec::new();
+        for kind in kinds {
+            models.extend(self.models_of_kind(kind).await?);
+        }
+        Ok(models)
+    }
+
+    /// One model by name (a list, as the AI Horde answers), empty when nobody serves it.
+    pub async fn model(&self, name: &str) -> Result<Vec<ActiveModel>> {
+        Ok(self
+            .active_models(None)
+            .await?
+            .into_iter()
+            .filter(|m| m.name == name)
+            .collect())
+    }
+
+    async fn models_of_kind(&self, kind: WorkerType) -> Result<Vec<ActiveModel>> {
+        let online_since = self.online_since();
+        let mut figures: BTreeMap<String, ModelFigures> = BTreeMap::new();
+        for worker in self.store.workers(Some(kind.as_str())).await? {
+            if worker.last_check_in < online_since || worker.maintenance || worker.paused {
+                continue;
+            }
+            for model in &worker.models.0 {
+                let f = figures.entry(model.clone()).or_default();
+                f.workers += 1;
+                f.threads += worker.threads.max(1);
+            }
+        }
+        for work in self
+            .store
+            .queued_work()
+            .await?
+            .iter()
+            .filter(|q| q.kind == kind.as_str())
+        {
+            for model in &work.models.0 {
+                if let Some(f) = figures.get_mut(model) {
+                    f.jobs += work.generations as f64;
+                    f.queued += if kind == WorkerType::Text {
+                        work.tokens as f64
+                    } else {
+                        work.mps
+                    };
+                }
+            }
+        }
+        let now = now_ms();
+        for done in self
+            .store
+            .finished_work_since(now - PERFORMANCE_WINDOW_MS, now - 60_000)
+            .await?
+        {
+            if let Some(f) = figures.get_mut(&done.model) {
+                f.things += done.things;
+                f.busy_ms += done.busy_ms;
+            }
+        }
+        Ok(figures
+            .into_iter()
+            .map(|(name, f)| {
+                let performance = if f.busy_ms > 0 {
+                    f.things / (f.busy_ms as f64 / 1000.0)
+                } else {
+                    0.0
+                };
+                let eta = if performance > 0.0 {
+                    f.queued / (performance * f.threads.max(1) as f64)
+                } else {
+                    0.0
+                };
+                ActiveModel {
+                    name,
+                    count: f.workers,
+                    performance: (performance * 100.0).round() / 100.0,
+                    queued: f.queued,
+                    jobs: f.jobs,
+                    eta: eta.ceil() as u32,
+                    kind,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn performance(&self) -> Result<HordePerformance> {
+        let online_since = self.online_since();
+        let mut perf = HordePerformance::default();
+        for worker in self.store.workers(None).await? {
+            if worker.last_check_in < online_since {
+                continue;
+            }
+            if worker.kind == "text" {
+                perf.text_worker_count += 1;
+                perf.text_thread_count += worker.threads;
+            } else {
+                perf.worker_count += 1;
+                perf.thread_count += worker.threads;
+            }
+        }
+        for work in self.store.queued_work().await? {
+            if work.kind == "text" {
+                perf.queued_text_requests += work.generations;
+                perf.queued_tokens += work.tokens as f64;
+            } else {
+                perf.queued_requests += work.generations;
+                perf.queued_megapixelsteps += work.mps;
+            }
+        }
+        let now = now_ms();
+        for done in self
+            .store
+            .finished_work_since(now - 60_000, now - 60_000)
+            .await?
+        {
+            if done.kind == "text" {
+                perf.past_minute_tokens += done.last_minute_things;
+            } else {
+                perf.past_minute_megapixelsteps += done.last_minute_things;
+            }
+        }
+        Ok(perf)
+    }
+
+    pub async fn modes(&self) -> Result<HordeModes> {
+        let flag = |value: Option<String>| value.as_deref() == Some("true");
+        Ok(HordeModes {
+            maintenance_mode: flag(self.store.setting("maintenance_mode").await?),
+            invite_only_mode: flag(self.store.setting("invite_only_mode").await?),
+            raid_mode: flag(self.store.setting("raid_mode").await?),
+        })
+    }
+}

@@ -1,0 +1,652 @@
+//! The worker's side: pop a job, upload an image, submit the result.
+
+use super::{validate, Account, Horde};
+use crate::error::{CoreError, Rejection, Result};
+use crate::kudos::{self, Kudos};
+use crate::matching::Capabilities;
+use crate::now_ms;
+use crate::store::{
+    Claim, Completion, CompletionOutcome, JobRow, RequestRow, WorkerCheckIn, WorkerRow,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use protocol::{
+    GenerationMetadata, GenerationPayloadKobold, GenerationPayloadStable, GenerationSubmitted,
+    NoValidRequestFound, PopInputKobold, PopInputStable, SubmitInputKobold, SubmitInputStable,
+    SubmitState, WorkerType,
+};
+use serde_json::{json, Map, Value};
+
+/// Candidates a pop examines per round trip to the store, and at most in all.
+const CANDIDATE_PAGE: i64 = 50;
+const CANDIDATE_LIMIT: i64 = 500;
+/// The largest image a worker may upload or submit inline.
+pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The URL at which the image of a job is served (and uploaded to).
+pub fn image_url(base_url: &str, job_id: &str) -> String {
+    format!("{}/api/v2/images/{job_id}", base_url.trim_end_matches('/'))
+}
+
+/// An image upload from a worker to the `r2_upload` URL it got with its job.
+pub struct ImageUpload<'a> {
+    pub job_id: &'a str,
+    pub token: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// A stored image and its media type, read from its first bytes.
+pub struct StoredImage {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// What a pop found: the request, the jobs claimed from it, and the model to run.
+struct Popped {
+    request: RequestRow,
+    jobs: Vec<JobRow>,
+    model: String,
+}
+
+/// What both kinds of pop share, read from their inputs.
+struct PopCommon<'a> {
+    kind: WorkerType,
+    name: Option<&'a str>,
+    models: &'a [String],
+    amount: u32,
+    threads: u32,
+    bridge_agent: &'a str,
+}
+
+impl Horde {
+    pub async fn pop_text(
+        &self,
+        account: &Account,
+        input: PopInputKobold,
+    ) -> Result<GenerationPayloadKobold> {
+        let common = PopCommon {
+            kind: WorkerType::Text,
+            name: input.name.as_deref(),
+            models: &input.models,
+            amount: input.amount,
+            threads: input.threads,
+            bridge_agent: &input.bridge_agent,
+        };
+        let check_in = |c: &mut WorkerCheckIn| {
+            c.max_length = input.max_length.into();
+            c.max_context_length = input.max_context_length.into();
+            c.uptime_reward = kudos::text_uptime_reward(input.max_context_length);
+        };
+        let worker = self.check_in(account, &common, check_in).await?;
+        let caps = Capabilities::of(&worker);
+        let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
+        let Some(Popped {
+            request,
+            jobs,
+            model,
+        }) = popped
+        else {
+            return Ok(GenerationPayloadKobold {
+                skipped,
+                ..Default::default()
+            });
+        };
+        let mut payload = request
+            .params
+            .clone()
+            .map(|p| p.0)
+            .and_then(into_object)
+            .unwrap_or_default();
+        payload.insert(
+            "prompt".into(),
+            json!(request.prompt.clone().unwrap_or_default()),
+        );
+        Ok(GenerationPayloadKobold {
+            payload: Some(payload),
+            id: jobs.first().map(|j| j.id.clone()),
+            ids: jobs.iter().map(|j| j.id.clone()).collect(),
+            skipped,
+            softprompt: None,
+            model: Some(model),
+            ttl: Some(self.policy.text_ttl_secs()),
+        })
+    }
+
+    pub async fn pop_image(
+        &self,
+        account: &Account,
+        input: PopInputStable,
+        base_url: &str,
+    ) -> Result<GenerationPayloadStable> {
+        let common = PopCommon {
+            kind: WorkerType::Image,
+            name: input.name.as_deref(),
+            models: &input.models,
+            amount: input.amount,
+            threads: input.threads,
+            bridge_agent: &input.bridge_agent,
+        };
+        let models_served = input.models.len();
+        let check_in = |c: &mut WorkerCheckIn| {
+            c.max_pixels = i64::try_from(input.max_pixels).unwrap_or(i64::MAX);
+            c.nsfw = input.nsfw;
+            c.allow_img2img = input.allow_img2img;
+            c.allow_painting = input.allow_painting;
+            c.allow_post_processing = input.allow_post_processing;
+            c.allow_lora = input.allow_lora;
+            c.allow_controlnet = input.allow_controlnet;
+            c.uptime_reward = kudos::image_uptime_reward(models_served);
+        };
+        let worker = self.check_in(account, &common, check_in).await?;
+        let caps = Capabilities {
+            limit_max_steps: input.limit_max_steps,
+            blacklist: input.blacklist.clone(),
+            ..Capabilities::of(&worker)
+        };
+        let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
+        let Some(Popped {
+            request,
+            jobs,
+            model,
+        }) = popped
+        else {
+            return Ok(GenerationPayloadStable {
+                skipped,
+                source_processing: "img2img".into(),
+                ..Default::default()
+            });
+        };
+        let mut stored = request
+            .params
+            .clone()
+            .map(|p| p.0)
+            .and_then(into_object)
+            .unwrap_or_default();
+        let mut payload = stored
+            .remove("payload")
+            .and_then(into_object)
+            .unwrap_or_default();
+        let (positive, negative) =
+            split_negative_prompt(request.prompt.as_deref().unwrap_or_default());
+        let prompt = match negative {
+            Some(negative) => format!("{positive} ### {negative}"),
+            None => positive.to_string(),
+        };
+        payload.insert("prompt".into(), json!(prompt));
+        payload.insert("n_iter".into(), json!(jobs.len()));
+        if !payload.contains_key("seed") {
+            payload.insert("seed".into(), json!(rand::random::<u32>().to_string()));
+        }
+        let text = |key: &str| stored.get(key).and_then(Value::as_str).map(str::to_string);
+        let uploads: Vec<String> = jobs
+            .iter()
+            .map(|j| {
+                format!(
+                    "{}?token={}",
+                    image_url(base_url, &j.id),
+                    j.upload_token.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok(GenerationPayloadStable {
+            payload: Some(payload),
+            id: jobs.first().map(|j| j.id.clone()),
+            ids: jobs.iter().map(|j| j.id.clone()).collect(),
+            skipped,
+            model: Some(model),
+            source_image: text("source_image"),
+            source_processing: text("source_processing").unwrap_or_else(|| "img2img".into()),
+            source_mask: text("source_mask"),
+            r2_upload: uploads.first().cloned(),
+            r2_uploads: uploads,
+            ttl: Some(self.policy.image_ttl_secs(
+                request.width as u32,
+                request.height as u32,
+                request.steps as u32,
+            )),
+        })
+    }
+
+    /// Registers the worker on its first pop, refreshes it on later ones, and
+    /// refuses workers that may not pop now.
+    async fn check_in(
+        &self,
+        account: &Account,
+        common: &PopCommon<'_>,
+        kind_specific: impl FnOnce(&mut WorkerCheckIn),
+    ) -> Result<WorkerRow> {
+        account.require_registered("AnonForbiddenWorker", "run workers")?;
+        let name = validate::name("name", "TooLongWorkerName", common.name, 1, 100)?;
+        let models = validate::models("models", common.models)?;
+        validate::in_range("amount", common.amount.into(), 1, 20)?;
+        validate::in_range("threads", common.threads.into(), 1, 50)?;
+        validate::no_nul("bridge_agent", common.bridge_agent)?;
+        if let Some(existing) = self.store.worker_by_name(&name).await? {
+            if existing.owner_id != account.user.id {
+                return Err(Rejection::forbidden(
+                    "WrongCredentials",
+                    "Wrong credentials to submit as this worker",
+                )
+                .into());
+            }
+            if existing.kind != common.kind.as_str() {
+                return Err(Rejection::bad_request(
+                    "PolymorphicNameConflict",
+                    format!("The name {name:?} belongs to a {} worker", existing.kind),
+                )
+                .into());
+            }
+        }
+        let mut check_in = WorkerCheckIn {
+            new_id: uuid::Uuid::new_v4().to_string(),
+            name,
+            owner_id: account.user.id,
+            kind: common.kind.as_str().into(),
+            models,
+            max_length: 0,
+            max_context_length: 0,
+            max_pixels: 0,
+            nsfw: false,
+            allow_img2img: false,
+            allow_painting: false,
+            allow_post_processing: false,
+            allow_lora: false,
+            allow_controlnet: false,
+            threads: common.threads.into(),
+            bridge_agent: common.bridge_agent.chars().take(1000).collect(),
+            now: now_ms(),
+            stale_ms: self.policy.worker_stale.as_millis() as i64,
+            uptime_reward: Kudos::ZERO,
+        };
+        kind_specific(&mut check_in);
+        let worker = self.store.check_in_worker(&check_in).await?;
+        if worker.maintenance {
+            let message = worker.maintenance_msg.clone().unwrap_or_else(|| {
+                "This worker is in maintenance mode; its owner can lift it with PUT /api/v2/workers/{id}".into()
+            });
+            return Err(Rejection::forbidden("WorkerMaintenance", message).into());
+        }
+        Ok(worker)
+    }
+
+    /// Walks the queue best-first and claims the first request this worker
+    /// may serve, counting why the others were skipped.
+    async fn find_and_claim(
+        &self,
+        worker: &WorkerRow,
+        caps: &Capabilities,
+        common: &PopCommon<'_>,
+    ) -> Result<(Option<Popped>, NoValidRequestFound)> {
+        let mut skipped = NoValidRequestFound::default();
+        if worker.paused {
+            return Ok((None, skipped));
+        }
+        let kind = common.kind.as_str();
+        let mut offset = 0;
+        while offset < CANDIDATE_LIMIT {
+            let candidates = self
+                .store
+                .candidates(kind, &caps.models, offset, CANDIDATE_PAGE)
+                .await?;
+            let page_len = candidates.len() as i64;
+            for request in candidates {
+                if let Err(skip) = caps.check(&request) {
+                    skip.count(&mut skipped);
+                    continue;
+                }
+                let model = caps.model_for(&request).unwrap_or_default();
+                let ttl_secs = match common.kind {
+                    WorkerType::Text => self.policy.text_ttl_secs(),
+                    WorkerType::Image => self.policy.image_ttl_secs(
+                        request.width as u32,
+                        request.height as u32,
+                        request.steps as u32,
+                    ),
+                };
+                let claim = Claim {
+                    request_id: request.id.clone(),
+                    worker_id: worker.id.clone(),
+                    model: model.clone(),
+                    amount: common.amount.into(),
+                    ttl_ms: ttl_secs as i64 * 1000,
+                    now: now_ms(),
+                    with_upload_token: common.kind == WorkerType::Image,
+                };
+                let jobs = self.store.claim(&claim).await?;
+                if !jobs.is_empty() {
+                    return Ok((
+                        Some(Popped {
+                            request,
+                            jobs,
+                            model,
+                        }),
+                        skipped,
+                    ));
+                }
+            }
+            if page_len < CANDIDATE_PAGE {
+                break;
+            }
+            offset += CANDIDATE_PAGE;
+        }
+        skipped.models = self.requests_for_other_models(kind, &caps.models).await?;
+        Ok((None, skipped))
+    }
+
+    /// Waiting requests that name models this worker does not serve.
+    async fn requests_for_other_models(&self, kind: &str, models: &[String]) -> Result<u32> {
+        let queued = self.store.queued_work().await?;
+        let other = queued
+            .iter()
+            .filter(|q| {
+                q.kind == kind
+                    && !q.models.0.is_empty()
+                    && !q.models.0.iter().any(|m| models.contains(m))
+            })
+            .map(|q| q.requests)
+            .sum::<i64>();
+        Ok(u32::try_from(other).unwrap_or(u32::MAX))
+    }
+
+    pub async fn submit_text_result(
+        &self,
+        account: &Account,
+        input: SubmitInputKobold,
+    ) -> Result<GenerationSubmitted> {
+        let (job, request) = self
+            .job_of_caller(account, input.id.as_deref(), WorkerType::Text)
+            .await?;
+        let generation = match (input.state, input.generation) {
+            (SubmitState::Faulted, generation) => generation,
+            (_, Some(generation)) => Some(generation.replace('\0', "\u{fffd}")),
+            (_, None) => {
+                return Err(Rejection::invalid_field(
+                    "generation",
+                    "BadRequest",
+                    "generation is required",
+                )
+                .into());
+            }
+        };
+        let tokens = kudos::delivered_tokens(
+            generation.as_deref().unwrap_or_default(),
+            request.max_length as u32,
+        );
+        let reward = kudos::text_reward(tokens, &job.model, request.max_context_length as u32);
+        let completion = Completion {
+            generation,
+            image: None,
+            seed: input.seed.to_string(),
+            things: f64::from(tokens),
+            ..self.completion(&job, &request, input.state, input.gen_metadata, reward)
+        };
+        self.complete(completion).await
+    }
+
+    pub async fn submit_image_result(
+        &self,
+        account: &Account,
+        input: SubmitInputStable,
+    ) -> Result<GenerationSubmitted> {
+        let (job, request) = self
+            .job_of_caller(account, input.id.as_deref(), WorkerType::Image)
+            .await?;
+        let state = match input.state {
+            SubmitState::Ok if input.censored => SubmitState::Censored,
+            state => state,
+        };
+        let image = match (state, input.generation.as_deref()) {
+            (SubmitState::Faulted, _) => None,
+            (_, Some("R2")) | (_, Some("r2")) if job.has_image => None,
+            (_, Some("R2")) | (_, Some("r2")) => {
+                return Err(Rejection::invalid_field(
+                    "generation",
+                    "ImageValidationFailed",
+                    "The generation says R2 but no image was uploaded to r2_upload",
+                )
+                .into());
+            }
+            (_, Some(inline)) if !inline.is_empty() => Some(decode_image(inline)?),
+            _ if job.has_image => None,
+            _ => {
+                return Err(Rejection::invalid_field(
+                    "generation",
+                    "ImageValidationFailed",
+                    "No image was submitted",
+                )
+                .into());
+            }
+        };
+        let reward = kudos::image_kudos(
+            request.width as u32,
+            request.height as u32,
+            request.steps as u32,
+            request.img2img,
+            request.post_processors as usize,
+        );
+        let completion = Completion {
+            generation: None,
+            image,
+            seed: input.seed.unwrap_or_default().to_string(),
+            things: kudos::megapixelsteps(
+                request.width as u32,
+                request.height as u32,
+                request.steps as u32,
+            ),
+            ..self.completion(&job, &request, state, input.gen_metadata, reward)
+        };
+        self.complete(completion).await
+    }
+
+    /// The job with this id, if the caller owns the worker it was given to.
+    async fn job_of_caller(
+        &self,
+        account: &Account,
+        id: Option<&str>,
+        kind: WorkerType,
+    ) -> Result<(JobRow, RequestRow)> {
+        account.require_registered("AnonForbiddenWorker", "run workers")?;
+        let id = id
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Rejection::invalid_field("id", "BadRequest", "id is required"))?;
+        let not_found = || {
+            Rejection::not_found(
+                "InvalidJobID",
+                format!("Processing generation {id} not found"),
+            )
+        };
+        let job = self.store.job(id).await?.ok_or_else(not_found)?;
+        let request = self
+            .store
+            .request(&job.request_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if request.kind != kind.as_str() {
+            return Err(not_found().into());
+        }
+        let worker = self.store.worker(&job.worker_id).await?;
+        if worker.is_none_or(|w| w.owner_id != account.user.id) {
+            return Err(Rejection::forbidden(
+                "WrongCredentials",
+                "This job was given to a worker you do not own",
+            )
+            .into());
+        }
+        Ok((job, request))
+    }
+
+    fn completion(
+        &self,
+        job: &JobRow,
+        request: &RequestRow,
+        state: SubmitState,
+        gen_metadata: Vec<GenerationMetadata>,
+        reward: Kudos,
+    ) -> Completion {
+        let reward = if state == SubmitState::Faulted {
+            Kudos::ZERO
+        } else {
+            reward
+        };
+        // Censored results are not charged to the requester, as in the AI Horde.
+        let charged = request.user_id != 0 && state == SubmitState::Ok;
+        Completion {
+            job_id: job.id.clone(),
+            worker_id: job.worker_id.clone(),
+            state,
+            generation: None,
+            image: None,
+            seed: String::new(),
+            gen_metadata,
+            reward,
+            cost: if charged {
+                kudos::requester_cost(reward)
+            } else {
+                Kudos::ZERO
+            },
+            things: 0.0,
+            max_restarts: self.policy.max_restarts,
+            now: now_ms(),
+        }
+    }
+
+    async fn complete(&self, completion: Completion) -> Result<GenerationSubmitted> {
+        let id = completion.job_id.clone();
+        match self.store.complete_job(&completion).await? {
+            CompletionOutcome::Rewarded(reward) => {
+                tracing::info!(job = %id, reward = %reward, "generation submitted");
+                Ok(GenerationSubmitted {
+                    reward: reward.as_f64(),
+                })
+            }
+            CompletionOutcome::Requeued => {
+                tracing::info!(job = %id, "worker reported a fault; generation re-queued");
+                Ok(GenerationSubmitted { reward: 0.0 })
+            }
+            CompletionOutcome::AlreadySubmitted => Err(Rejection::bad_request(
+                "DuplicateGen",
+                format!("Processing generation {id} was already submitted"),
+            )
+            .into()),
+            CompletionOutcome::Aborted => Err(Rejection::bad_request(
+                "AbortedGen",
+                format!("Processing generation {id} took too long and was given to another worker"),
+            )
+            .into()),
+            CompletionOutcome::NotFound => Err(Rejection::not_found(
+                "InvalidJobID",
+                format!("Processing generation {id} not found"),
+            )
+            .into()),
+        }
+    }
+
+    /// Stores an image uploaded by the worker of a job in progress.
+    pub async fn upload_image(&self, upload: ImageUpload<'_>) -> Result<()> {
+        if upload.bytes.is_empty() || upload.bytes.len() > MAX_IMAGE_BYTES {
+            return Err(Rejection::bad_request(
+                "ImageValidationFailed",
+                "The image is empty or too large",
+            )
+            .into());
+        }
+        if media_type(upload.bytes).is_none() {
+            return Err(Rejection::bad_request(
+                "ImageValidationFailed",
+                "Upload a WebP, PNG or JPEG image",
+            )
+            .into());
+        }
+        if !self
+            .store
+            .attach_image(upload.job_id, upload.token, upload.bytes)
+            .await?
+        {
+            return Err(Rejection::forbidden(
+                "WrongCredentials",
+                "No job in progress matches this upload URL",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    pub async fn image(&self, job_id: &str) -> Result<StoredImage> {
+        let bytes = self.store.image(job_id).await?.ok_or_else(|| {
+            Rejection::not_found(
+                "RequestNotFound",
+                "No such image, or it was purged after delivery",
+            )
+        })?;
+        let content_type = media_type(&bytes).unwrap_or("application/octet-stream");
+        Ok(StoredImage {
+            bytes,
+            content_type,
+        })
+    }
+}
+
+fn into_object(value: Value) -> Option<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// The positive and negative halves of an AI Horde image prompt.
+fn split_negative_prompt(prompt: &str) -> (&str, Option<&str>) {
+    match prompt.split_once("###") {
+        Some((positive, negative)) => (positive.trim(), Some(negative.trim())),
+        None => (prompt, None),
+    }
+}
+
+fn decode_image(inline: &str) -> Result<Vec<u8>> {
+    let invalid = |why: &str| -> CoreError {
+        Rejection::invalid_field("generation", "ImageValidationFailed", why.to_string()).into()
+    };
+    let bytes = STANDARD
+        .decode(inline.trim())
+        .map_err(|_| invalid("generation is not valid base64"))?;
+    if bytes.len() > MAX_IMAGE_BYTES {
+        return Err(invalid("the image is too large"));
+    }
+    if media_type(&bytes).is_none() {
+        return Err(invalid("generation is not a WebP, PNG or JPEG image"));
+    }
+    Ok(bytes)
+}
+
+/// The media type of an image, from its magic bytes.
+fn media_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_prompts_split_at_the_marker() {
+        assert_eq!(
+            split_negative_prompt("a cat ### dogs"),
+            ("a cat", Some("dogs"))
+        );
+        assert_eq!(split_negative_prompt("a cat"), ("a cat", None));
+    }
+
+    #[test]
+    fn media_types_from_magic_bytes() {
+        assert_eq!(media_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(media_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(media_type(b"GIF89a"), None);
+    }
+}

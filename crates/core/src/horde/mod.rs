@@ -1,0 +1,80 @@
+//! The rules of the cluster, behind one type the HTTP layer calls.
+
+mod accounts;
+mod figures;
+mod jobs;
+mod requests;
+mod sweep;
+mod validate;
+
+pub use jobs::{ImageUpload, StoredImage};
+pub use sweep::SweepReport;
+
+use crate::error::{Rejection, Result};
+use crate::keys;
+use crate::policy::Policy;
+use crate::store::{Store, UserRow};
+use std::sync::Arc;
+
+/// Who is calling: the account behind the API key.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: UserRow,
+}
+
+impl Account {
+    pub fn is_anonymous(&self) -> bool {
+        self.user.is_anonymous()
+    }
+
+    fn require_registered(&self, rc: &'static str, what: &str) -> Result<()> {
+        if self.is_anonymous() {
+            return Err(Rejection::forbidden(
+                rc,
+                format!("Anonymous users cannot {what}; register for an API key"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    fn require_moderator(&self) -> Result<()> {
+        if !self.user.moderator {
+            return Err(Rejection::forbidden("NotModerator", "Only moderators can do this").into());
+        }
+        Ok(())
+    }
+}
+
+pub struct Horde {
+    store: Arc<dyn Store>,
+    policy: Policy,
+}
+
+impl Horde {
+    pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
+        Horde { store, policy }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The account of an API key. No key, or the anonymous key, is the
+    /// anonymous account; an unknown key is refused.
+    pub async fn authenticate(&self, apikey: Option<&str>) -> Result<Account> {
+        let apikey = apikey.map(str::trim).filter(|k| !k.is_empty());
+        let user = match apikey {
+            None | Some(protocol::ANONYMOUS_API_KEY) => self.store.user(0).await?,
+            Some(key) => self.store.user_by_key_hash(&keys::hash_key(key)).await?,
+        };
+        match user {
+            Some(user) => Ok(Account { user }),
+            None => Err(Rejection::unauthorized(
+                "InvalidAPIKey",
+                "No user matching sent API Key. Have you remembered to register at this horde?",
+            )
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Input checks shared by the handlers, with the AI Horde's limits and codes.
+
+use crate::error::{Rejection, Result};
+
+pub fn in_range(field: &'static str, value: i64, min: i64, max: i64) -> Result<()> {
+    if value < min || value > max {
+        return Err(Rejection::invalid_field(
+            field,
+            "BadRequest",
+            format!("{field} must be between {min} and {max}, not {value}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A required, non-empty prompt without NUL bytes.
+pub fn prompt(prompt: Option<&str>) -> Result<&str> {
+    let prompt = prompt.unwrap_or_default();
+    if prompt.trim().is_empty() {
+        return Err(Rejection::invalid_field(
+            "prompt",
+            "MissingPrompt",
+            "The prompt is missing or empty",
+        )
+        .into());
+    }
+    no_nul("prompt", prompt)?;
+    Ok(prompt)
+}
+
+pub fn no_nul(field: &'static str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Rejection::invalid_field(
+            field,
+            "NulByteInPayload",
+            format!("{field} contains a NUL byte"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Model names as workers and requesters send them: trimmed, deduplicated,
+/// 1 to 255 characters each, at most 100 of them.
+pub fn models(field: &'static str, models: &[String]) -> Result<Vec<String>> {
+    if models.len() > 100 {
+        return Err(Rejection::invalid_field(
+            field,
+            "BadRequest",
+            "At most 100 models can be named",
+        )
+        .into());
+    }
+    let mut clean: Vec<String> = Vec::with_capacity(models.len());
+    for model in models {
+        let model = model.trim();
+        if model.is_empty() || model.len() > 255 || model.chars().any(char::is_control) {
+            return Err(Rejection::invalid_field(
+                field,
+                "BadRequest",
+                format!("Invalid model name: {model:?}"),
+            )
+            .into());
+        }
+        if !clean.iter().any(|m| m == model) {
+            clean.push(model.to_string());
+        }
+    }
+    Ok(clean)
+}
+
+/// A display name for a worker or a user: trimmed, printable, within bounds.
+pub fn name(
+    field: &'static str,
+    rc_too_long: &'static str,
+    value: Option<&str>,
+    min: usize,
+    max: usize,
+) -> Result<String> {
+    let value = value.unwrap_or_default().trim();
+    if value.chars().count() < min {
+        return Err(Rejection::invalid_field(
+            field,
+            "BadRequest",
+            format!("{field} must have at least {min} characters"),
+        )
+        .into());
+    }
+    if value.chars().count() > max {
+        return Err(Rejection::invalid_field(
+            field,
+            rc_too_long,
+            format!("{field} must have at most {max} characters"),
+        )
+        .into());
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Rejection::invalid_field(
+            field,
+            "BadRequest",
+            format!("{field} contains control characters"),
+        )
+        .into());
+    }
+    Ok(value.to_string())
+}
+
+/// Samplers the image workers of the AI Horde know.
+pub const KNOWN_SAMPLERS: &[&str] = &[
+    "k_dpmpp_2m",
+    "k_dpm_adaptive",
+    "k_dpm_fast",
+    "k_heun",
+    "lcm",
+    "k_euler_a",
+    "k_lms",
+    "k_dpmpp_sde",
+    "dpmsolver",
+    "k_dpm_2_a",
+    "DDIM",
+    "k_dpmpp_2s_a",
+    "k_dpm_2",
+    "k_euler",
+];
+
+/// Post-processors the image workers of the AI Horde know.
+pub const KNOWN_POST_PROCESSORS: &[&str] = &[
+    "GFPGAN",
+    "RealESRGAN_x4plus",
+    "RealESRGAN_x2plus",
+    "RealESRGAN_x4plus_anime_6B",
+    "NMKD_Siax",
+    "4x_AnimeSharp",
+    "CodeFormers",
+    "strip_background",
+    "4xNomos8kSC",
+    "4xLSDIRplus",
+    "4xNomosWebPhoto_RealPLKSR",
+    "4xNomos2_realplksr_dysample",
+    "4xNomos2_hq_dat2",
+    "2xModernSpanimationV1",
+    "GFPGANv1.3",
+    "RestoreFormer",
+];

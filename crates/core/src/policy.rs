@@ -1,0 +1,62 @@
+//! The operator's knobs for the queue: timeouts, limits and retention.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Time a text worker has to submit a popped job.
+    pub text_job_ttl: Duration,
+    /// Floor of the time an image worker has; the ttl grows with the work.
+    pub image_job_ttl_base: Duration,
+    /// When set, every job gets exactly this ttl (tests use a short one).
+    pub job_ttl_override: Option<Duration>,
+    /// A request no worker touched for this long expires.
+    pub request_expiry: Duration,
+    /// Lease expiries a generation survives before its request faults.
+    pub max_restarts: u32,
+    /// How long results stay after the requester fetched them.
+    pub result_retention: Duration,
+    /// How long metadata of finished requests stays (without prompts or results).
+    pub history_retention: Duration,
+    /// A worker that has not popped for this long is offline.
+    pub worker_stale: Duration,
+    /// Active requests one anonymous client may have at once.
+    pub anonymous_concurrency: u32,
+    /// Active requests a registered user may have at once, unless a moderator sets another value.
+    pub default_concurrency: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            text_job_ttl: Duration::from_secs(150),
+            image_job_ttl_base: Duration::from_secs(30),
+            job_ttl_override: None,
+            request_expiry: Duration::from_secs(20 * 60),
+            max_restarts: 3,
+            result_retention: Duration::from_secs(10 * 60),
+            history_retention: Duration::from_secs(24 * 60 * 60),
+            worker_stale: Duration::from_secs(5 * 60),
+            anonymous_concurrency: 10,
+            default_concurrency: 30,
+        }
+    }
+}
+
+impl Policy {
+    pub fn text_ttl_secs(&self) -> u64 {
+        self.job_ttl_override
+            .unwrap_or(self.text_job_ttl)
+            .as_secs()
+            .max(1)
+    }
+
+    /// The AI Horde's image ttl: 30 s + 2 s × steps × pixels / 512².
+    pub fn image_ttl_secs(&self, width: u32, height: u32, steps: u32) -> u64 {
+        if let Some(ttl) = self.job_ttl_override {
+            return ttl.as_secs().max(1);
+        }
+        let scale = f64::from(width) * f64::from(height) / (512.0 * 512.0);
+        self.image_job_ttl_base.as_secs() + (2.0 * f64::from(steps) * scale).ceil() as u64
+    }
+}

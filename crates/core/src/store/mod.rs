@@ -1,0 +1,93 @@
+//! Where the state lives. [`Store`] is the data-access boundary: one
+//! implementation per database, each keeping every state change and the kudos
+//! it moves in one transaction. The rules themselves live in `crate::horde`.
+
+mod rows;
+mod sqlite;
+
+pub use rows::*;
+pub use sqlite::SqliteStore;
+
+use crate::error::Result;
+use crate::kudos::Kudos;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- accounts -----------------------------------------------------------
+    async fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<UserRow>>;
+    async fn user(&self, id: i64) -> Result<Option<UserRow>>;
+    async fn users(&self, sort: UserSort, offset: i64, limit: i64) -> Result<Vec<UserRow>>;
+    async fn create_user(
+        &self,
+        username: &str,
+        key_hash: &str,
+        concurrency: u32,
+        now: i64,
+    ) -> Result<UserRow>;
+    async fn set_key_hash(&self, user_id: i64, key_hash: &str) -> Result<()>;
+    /// Applies a moderator's change; a kudos change is booked in the ledger.
+    async fn update_user(&self, user_id: i64, change: &UserChange, now: i64) -> Result<()>;
+    /// Ledger sums per reason, for `kudos_details`.
+    async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>>;
+    /// Moves kudos between two accounts; refuses if the giver has too little.
+    async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()>;
+    /// Accounts whose balance differs from the sum of their ledger (should be none).
+    async fn kudos_mismatches(&self) -> Result<Vec<(i64, i64, i64)>>;
+
+    // --- workers ------------------------------------------------------------
+    async fn worker(&self, id: &str) -> Result<Option<WorkerRow>>;
+    async fn worker_by_name(&self, name: &str) -> Result<Option<WorkerRow>>;
+    async fn workers(&self, kind: Option<&str>) -> Result<Vec<WorkerRow>>;
+    async fn worker_ids_of(&self, owner_id: i64) -> Result<Vec<String>>;
+    /// Creates the worker on its first pop, else refreshes what it serves, its
+    /// uptime, and pays an uptime reward when one is due.
+    async fn check_in_worker(&self, check_in: &WorkerCheckIn) -> Result<WorkerRow>;
+    async fn modify_worker(&self, id: &str, change: &WorkerChange) -> Result<()>;
+    async fn delete_worker(&self, id: &str) -> Result<()>;
+
+    // --- requests and jobs --------------------------------------------------
+    /// Queues a request unless its requester already has `limit` active ones.
+    async fn insert_request(&self, request: &NewRequest, limit: u32) -> Result<()>;
+    async fn request(&self, id: &str) -> Result<Option<RequestRow>>;
+    async fn jobs_of(&self, request_id: &str) -> Result<Vec<JobRow>>;
+    /// Records that the requester looked, which keeps the request from expiring.
+    async fn touch_request(&self, id: &str, now: i64, delivered: bool) -> Result<()>;
+    async fn cancel_request(&self, id: &str, now: i64) -> Result<()>;
+    /// Requests of the same kind ahead of this one in the queue.
+    async fn queue_position(&self, request: &RequestRow) -> Result<u32>;
+    /// Waiting requests of `kind` that name one of `models` (or none), best first.
+    async fn candidates(
+        &self,
+        kind: &str,
+        models: &[String],
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<RequestRow>>;
+    /// Atomically takes up to `claim.amount` waiting generations of one request
+    /// for a worker. Empty when another worker was faster.
+    async fn claim(&self, claim: &Claim) -> Result<Vec<JobRow>>;
+    async fn job(&self, id: &str) -> Result<Option<JobRow>>;
+    /// Stores an uploaded image for a job still in progress; false if the job
+    /// or token does not match.
+    async fn attach_image(&self, job_id: &str, upload_token: &str, image: &[u8]) -> Result<bool>;
+    async fn image(&self, job_id: &str) -> Result<Option<Vec<u8>>>;
+    /// Finishes a job: result, reward and charge in one transaction.
+    async fn complete_job(&self, completion: &Completion) -> Result<CompletionOutcome>;
+
+    // --- sweeps -------------------------------------------------------------
+    /// Jobs whose lease ran out go back to the queue (or fault their request).
+    async fn requeue_expired_leases(&self, now: i64, max_restarts: u32) -> Result<u64>;
+    /// Active requests idle since `idle_before` expire.
+    async fn expire_idle_requests(&self, idle_before: i64, now: i64) -> Result<u64>;
+    /// Drops prompts and results that were delivered (or abandoned) long enough
+    /// ago, and whole rows older than the history window.
+    async fn purge(&self, cutoffs: &PurgeCutoffs) -> Result<u64>;
+
+    // --- figures ------------------------------------------------------------
+    async fn queued_work(&self) -> Result<Vec<QueuedWork>>;
+    /// Work finished since `since`, per kind and model; `minute_since` marks the last minute.
+    async fn finished_work_since(&self, since: i64, minute_since: i64)
+        -> Result<Vec<FinishedWork>>;
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+}

@@ -1,0 +1,307 @@
+//! Rows as the store returns them and changes as the rules ask for them.
+
+use crate::kudos::Kudos;
+use protocol::SubmitState;
+use sqlx::types::Json;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub kudos: i64,
+    pub moderator: bool,
+    pub trusted: bool,
+    pub flagged: bool,
+    pub concurrency: i64,
+    pub worker_invited: i64,
+    pub contact: Option<String>,
+    pub created_at: i64,
+    pub requests_text: i64,
+    pub requests_image: i64,
+    pub fulfillments_text: i64,
+    pub fulfillments_image: i64,
+    pub usage_tokens: i64,
+    pub usage_mps: f64,
+    pub contributed_tokens: i64,
+    pub contributed_mps: f64,
+}
+
+impl UserRow {
+    pub fn is_anonymous(&self) -> bool {
+        self.id == 0
+    }
+
+    /// The unique public name, `name#id`.
+    pub fn alias(&self) -> String {
+        format!("{}#{}", self.username, self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    Kudos,
+    Age,
+}
+
+/// A moderator's (or the admin CLI's) change to an account.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub kudos_delta: Option<Kudos>,
+    pub concurrency: Option<i64>,
+    pub moderator: Option<bool>,
+    pub trusted: Option<bool>,
+    pub flagged: Option<bool>,
+    pub worker_invited: Option<i64>,
+    pub username: Option<String>,
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WorkerRow {
+    pub id: String,
+    pub name: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub owner_trusted: bool,
+    pub owner_flagged: bool,
+    pub kind: String,
+    pub models: Json<Vec<String>>,
+    pub max_length: i64,
+    pub max_context_length: i64,
+    pub max_pixels: i64,
+    pub nsfw: bool,
+    pub allow_img2img: bool,
+    pub allow_painting: bool,
+    pub allow_post_processing: bool,
+    pub allow_lora: bool,
+    pub allow_controlnet: bool,
+    pub threads: i64,
+    pub bridge_agent: String,
+    pub info: Option<String>,
+    pub maintenance: bool,
+    pub maintenance_msg: Option<String>,
+    pub paused: bool,
+    pub created_at: i64,
+    pub last_check_in: i64,
+    pub uptime_ms: i64,
+    pub requests_fulfilled: i64,
+    pub kudos_generated: i64,
+    pub kudos_uptime: i64,
+    pub tokens_generated: i64,
+    pub mps_generated: f64,
+    pub uncompleted_jobs: i64,
+}
+
+/// What a worker says about itself on each pop.
+#[derive(Debug, Clone)]
+pub struct WorkerCheckIn {
+    /// The id to use when the worker is new.
+    pub new_id: String,
+    pub name: String,
+    pub owner_id: i64,
+    pub kind: String,
+    pub models: Vec<String>,
+    pub max_length: i64,
+    pub max_context_length: i64,
+    pub max_pixels: i64,
+    pub nsfw: bool,
+    pub allow_img2img: bool,
+    pub allow_painting: bool,
+    pub allow_post_processing: bool,
+    pub allow_lora: bool,
+    pub allow_controlnet: bool,
+    pub threads: i64,
+    pub bridge_agent: String,
+    pub now: i64,
+    /// A worker silent for longer than this was offline: its uptime restarts.
+    pub stale_ms: i64,
+    /// The reward for every full uptime interval.
+    pub uptime_reward: Kudos,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkerChange {
+    pub maintenance: Option<bool>,
+    pub maintenance_msg: Option<String>,
+    pub paused: Option<bool>,
+    pub info: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub id: String,
+    pub kind: String,
+    pub user_id: i64,
+    pub client_hash: Option<String>,
+    pub prompt: String,
+    pub params: serde_json::Value,
+    pub models: Vec<String>,
+    pub workers: Vec<String>,
+    pub worker_blacklist: bool,
+    pub trusted_workers: bool,
+    pub nsfw: bool,
+    pub r2: bool,
+    pub shared: bool,
+    pub max_length: i64,
+    pub max_context_length: i64,
+    pub width: i64,
+    pub height: i64,
+    pub steps: i64,
+    pub img2img: bool,
+    pub post_processors: i64,
+    pub loras: i64,
+    pub n: i64,
+    pub priority: i64,
+    pub kudos_estimate: Kudos,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub kind: String,
+    pub user_id: i64,
+    pub prompt: Option<String>,
+    pub params: Option<Json<serde_json::Value>>,
+    pub models: Json<Vec<String>>,
+    pub workers: Json<Vec<String>>,
+    pub worker_blacklist: bool,
+    pub trusted_workers: bool,
+    pub nsfw: bool,
+    pub r2: bool,
+    pub shared: bool,
+    pub max_length: i64,
+    pub max_context_length: i64,
+    pub width: i64,
+    pub height: i64,
+    pub steps: i64,
+    pub img2img: bool,
+    pub post_processors: i64,
+    pub loras: i64,
+    pub n: i64,
+    pub n_waiting: i64,
+    pub n_done: i64,
+    pub restarts: i64,
+    pub priority: i64,
+    pub kudos_estimate: i64,
+    pub state: String,
+    pub created_at: i64,
+    pub last_activity: i64,
+    pub purged: bool,
+}
+
+/// The states a request moves through.
+pub mod request_state {
+    pub const ACTIVE: &str = "active";
+    pub const DONE: &str = "done";
+    pub const CANCELLED: &str = "cancelled";
+    pub const FAULTED: &str = "faulted";
+    pub const EXPIRED: &str = "expired";
+}
+
+/// The states a job moves through.
+pub mod job_state {
+    pub const PROCESSING: &str = "processing";
+    /// The lease ran out; the generation went back to the queue.
+    pub const ABANDONED: &str = "abandoned";
+    pub const FAULTED: &str = "faulted";
+    // Finished states are the protocol's: ok, censored, csam.
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub request_id: String,
+    pub worker_id: String,
+    pub worker_name: Option<String>,
+    pub model: String,
+    pub state: String,
+    pub popped_at: i64,
+    pub lease_expires_at: i64,
+    pub upload_token: Option<String>,
+    pub generation: Option<String>,
+    pub has_image: bool,
+    pub seed: Option<String>,
+    pub gen_metadata: Option<Json<Vec<protocol::GenerationMetadata>>>,
+    pub kudos: i64,
+}
+
+impl JobRow {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state.as_str(), "ok" | "censored" | "csam")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub request_id: String,
+    pub worker_id: String,
+    pub model: String,
+    pub amount: i64,
+    pub ttl_ms: i64,
+    pub now: i64,
+    /// Image jobs get a token for their upload URL.
+    pub with_upload_token: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub job_id: String,
+    pub worker_id: String,
+    pub state: SubmitState,
+    pub generation: Option<String>,
+    /// A decoded inline image (image jobs that did not upload).
+    pub image: Option<Vec<u8>>,
+    pub seed: String,
+    pub gen_metadata: Vec<protocol::GenerationMetadata>,
+    pub reward: Kudos,
+    /// What the requester pays; zero for anonymous or censored results.
+    pub cost: Kudos,
+    /// Tokens or megapixelsteps delivered, for the records.
+    pub things: f64,
+    pub max_restarts: u32,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompletionOutcome {
+    Rewarded(Kudos),
+    /// The worker reported a fault; the generation went back to the queue.
+    Requeued,
+    AlreadySubmitted,
+    /// The job's lease had expired or the job faulted before this submit.
+    Aborted,
+    NotFound,
+}
+
+#[derive(Debug, Clone)]
+pub struct PurgeCutoffs {
+    /// Results delivered before this are purged.
+    pub delivered_before: i64,
+    /// Results of finished requests nobody fetched are purged when the
+    /// request finished before this.
+    pub finished_before: i64,
+    /// Purged rows older than this are deleted outright.
+    pub history_before: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueuedWork {
+    pub kind: String,
+    pub models: Json<Vec<String>>,
+    pub requests: i64,
+    pub generations: i64,
+    pub tokens: i64,
+    pub mps: f64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FinishedWork {
+    pub kind: String,
+    pub model: String,
+    pub jobs: i64,
+    pub things: f64,
+    pub busy_ms: i64,
+    pub last_minute_things: f64,
+}

@@ -1,0 +1,447 @@
+//! Types shared by the text and image APIs: errors, accounts, workers, status.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The AI Horde error body: a human message and a stable machine code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RequestError {
+    pub message: String,
+    pub rc: String,
+    /// Per-field messages, present on validation errors only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RequestSingleWarning {
+    pub code: String,
+    pub message: String,
+}
+
+/// Answer to an accepted asynchronous generation request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RequestAsync {
+    pub id: Option<String>,
+    pub kudos: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub warnings: Vec<RequestSingleWarning>,
+}
+
+/// The progress fields of a request, cheap to compute and polled often.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RequestStatusCheck {
+    pub finished: u32,
+    pub processing: u32,
+    pub restarted: u32,
+    pub waiting: u32,
+    pub done: bool,
+    pub faulted: bool,
+    pub wait_time: u32,
+    pub queue_position: u32,
+    pub kudos: f64,
+    pub is_possible: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GenerationMetadata {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// State a worker reports with a submitted generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SubmitState {
+    #[default]
+    Ok,
+    Censored,
+    Faulted,
+    Csam,
+}
+
+impl SubmitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmitState::Ok => "ok",
+            SubmitState::Censored => "censored",
+            SubmitState::Faulted => "faulted",
+            SubmitState::Csam => "csam",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GenerationSubmitted {
+    pub reward: f64,
+}
+
+/// Reasons a pop found nothing, counted per reason (all text and image keys).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NoValidRequestFound {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub worker_id: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub performance: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nsfw: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blacklist: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untrusted: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub models: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bridge_version: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kudos: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_length: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_context_length: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_pixels: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub img2img: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub painting: u32,
+    #[serde(default, rename = "post-processing", skip_serializing_if = "is_zero")]
+    pub post_processing: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lora: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub controlnet: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerType {
+    Text,
+    Image,
+}
+
+impl WorkerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerType::Text => "text",
+            WorkerType::Image => "image",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(WorkerType::Text),
+            "image" => Some(WorkerType::Image),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkerKudosDetails {
+    pub generated: f64,
+    pub uptime: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkerDetails {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: WorkerType,
+    pub online: bool,
+    pub requests_fulfilled: i64,
+    pub kudos_rewards: f64,
+    pub kudos_details: WorkerKudosDetails,
+    pub performance: String,
+    pub threads: i64,
+    pub uptime: i64,
+    pub maintenance_mode: bool,
+    pub paused: bool,
+    pub info: Option<String>,
+    pub nsfw: bool,
+    pub owner: Option<String>,
+    pub trusted: bool,
+    pub flagged: bool,
+    pub suspicious: i64,
+    pub uncompleted_jobs: i64,
+    pub models: Vec<String>,
+    pub bridge_agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_context_length: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_generated: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub megapixelsteps_generated: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub img2img: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub painting: Option<bool>,
+    #[serde(
+        default,
+        rename = "post-processing",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub post_processing: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controlnet: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ModifyWorkerInput {
+    pub maintenance: Option<bool>,
+    pub maintenance_msg: Option<String>,
+    pub paused: Option<bool>,
+    pub info: Option<String>,
+    pub name: Option<String>,
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ModifyWorker {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeletedWorker {
+    pub deleted_id: String,
+    pub deleted_name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserKudosDetails {
+    pub accumulated: f64,
+    pub gifted: f64,
+    pub donated: f64,
+    pub admin: f64,
+    pub received: f64,
+    pub recurring: f64,
+    pub awarded: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserAmountRecords {
+    pub image: i64,
+    pub text: i64,
+    pub interrogation: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserThingRecords {
+    pub megapixelsteps: f64,
+    pub tokens: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserRecords {
+    pub usage: UserThingRecords,
+    pub contribution: UserThingRecords,
+    pub fulfillment: UserAmountRecords,
+    pub request: UserAmountRecords,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UsageDetails {
+    pub megapixelsteps: f64,
+    pub requests: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ContributionsDetails {
+    pub megapixelsteps: f64,
+    pub fulfillments: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserDetails {
+    /// `name#id`, unique.
+    pub username: String,
+    pub id: i64,
+    pub kudos: f64,
+    pub evaluating_kudos: f64,
+    pub concurrency: i64,
+    pub worker_invited: i64,
+    pub moderator: bool,
+    pub trusted: bool,
+    pub flagged: bool,
+    pub pseudonymous: bool,
+    pub account_age: i64,
+    pub kudos_details: UserKudosDetails,
+    pub worker_count: i64,
+    pub worker_ids: Vec<String>,
+    pub records: UserRecords,
+    pub usage: UsageDetails,
+    pub contributions: ContributionsDetails,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ModifyUserInput {
+    /// Kudos to add (or, when negative, remove).
+    pub kudos: Option<f64>,
+    pub concurrency: Option<i64>,
+    pub moderator: Option<bool>,
+    pub trusted: Option<bool>,
+    pub flagged: Option<bool>,
+    pub worker_invited: Option<i64>,
+    pub username: Option<String>,
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ModifyUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_kudos: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderator: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_invited: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KudosTransferInput {
+    /// The recipient as `name#id` (the name part is informative; the id decides).
+    pub username: String,
+    pub amount: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KudosTransferred {
+    pub transferred: f64,
+}
+
+/// Pseudonymous registration (a Potluck addition; the original uses a web form).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterInput {
+    pub username: String,
+}
+
+/// The new account. `apikey` is shown this once and cannot be recovered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Registered {
+    pub id: i64,
+    pub username: String,
+    pub apikey: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ActiveModel {
+    pub name: String,
+    /// Workers online serving it.
+    pub count: u32,
+    /// Recent throughput (tokens or megapixelsteps per second, per worker).
+    pub performance: f64,
+    /// Amount of work waiting (tokens or megapixelsteps).
+    pub queued: f64,
+    /// Generations waiting.
+    pub jobs: f64,
+    /// Estimated seconds to clear the queue.
+    pub eta: u32,
+    #[serde(rename = "type")]
+    pub kind: WorkerType,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HordePerformance {
+    pub queued_requests: i64,
+    pub queued_text_requests: i64,
+    pub worker_count: i64,
+    pub text_worker_count: i64,
+    pub thread_count: i64,
+    pub text_thread_count: i64,
+    pub queued_megapixelsteps: f64,
+    pub past_minute_megapixelsteps: f64,
+    pub queued_tokens: f64,
+    pub past_minute_tokens: f64,
+    pub queued_forms: f64,
+    pub interrogator_count: i64,
+    pub interrogator_thread_count: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HordeModes {
+    pub maintenance_mode: bool,
+    pub invite_only_mode: bool,
+    pub raid_mode: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Heartbeat {
+    pub message: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SimpleResponse {
+    pub message: String,
+}

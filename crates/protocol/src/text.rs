@@ -1,0 +1,163 @@
+//! Text generation (`/api/v2/generate/text/*`), the "Kobold" models of the original.
+
+use crate::common::{GenerationMetadata, NoValidRequestFound, RequestStatusCheck, SubmitState};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Generation parameters. The fields the queue needs are typed; the sampling
+/// fields (temperature, top_p, stop_sequence, …) pass through to the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct TextParams {
+    pub n: u32,
+    pub max_length: u32,
+    pub max_context_length: u32,
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub sampling: Map<String, Value>,
+}
+
+impl Default for TextParams {
+    fn default() -> Self {
+        TextParams {
+            n: 1,
+            max_length: 80,
+            max_context_length: 2048,
+            sampling: Map::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct GenerationInputKobold {
+    pub prompt: Option<String>,
+    pub params: TextParams,
+    pub models: Vec<String>,
+    pub workers: Vec<String>,
+    pub worker_blacklist: bool,
+    pub trusted_workers: bool,
+    pub slow_workers: bool,
+    pub extra_slow_workers: bool,
+    pub dry_run: bool,
+    pub allow_downgrade: bool,
+    pub disable_batching: bool,
+    pub validated_backends: bool,
+    pub softprompt: Option<String>,
+    pub webhook: Option<String>,
+    pub proxied_account: Option<String>,
+    pub style: Option<String>,
+}
+
+impl Default for GenerationInputKobold {
+    fn default() -> Self {
+        GenerationInputKobold {
+            prompt: None,
+            params: TextParams::default(),
+            models: Vec::new(),
+            workers: Vec::new(),
+            worker_blacklist: false,
+            trusted_workers: false,
+            slow_workers: true,
+            extra_slow_workers: false,
+            dry_run: false,
+            allow_downgrade: false,
+            disable_batching: false,
+            validated_backends: true,
+            softprompt: None,
+            webhook: None,
+            proxied_account: None,
+            style: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GenerationKobold {
+    pub text: String,
+    pub seed: i64,
+    pub worker_id: String,
+    pub worker_name: String,
+    pub model: String,
+    pub id: String,
+    pub state: String,
+    pub gen_metadata: Vec<GenerationMetadata>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RequestStatusKobold {
+    #[serde(flatten)]
+    pub check: RequestStatusCheck,
+    pub generations: Vec<GenerationKobold>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct PopInputKobold {
+    /// The worker's name; the worker is created on its first pop.
+    pub name: Option<String>,
+    pub models: Vec<String>,
+    pub max_length: u32,
+    pub max_context_length: u32,
+    pub nsfw: bool,
+    pub priority_usernames: Vec<String>,
+    pub bridge_agent: String,
+    pub threads: u32,
+    pub require_upfront_kudos: bool,
+    pub amount: u32,
+    pub softprompts: Vec<String>,
+    pub extra_slow_worker: bool,
+}
+
+impl Default for PopInputKobold {
+    fn default() -> Self {
+        PopInputKobold {
+            name: None,
+            models: Vec::new(),
+            max_length: 512,
+            max_context_length: 2048,
+            nsfw: false,
+            priority_usernames: Vec::new(),
+            bridge_agent: "unknown:0:unknown".into(),
+            threads: 1,
+            require_upfront_kudos: false,
+            amount: 1,
+            softprompts: Vec::new(),
+            extra_slow_worker: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GenerationPayloadKobold {
+    /// The prompt and parameters, or absent when nothing fits this worker.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<Map<String, Value>>,
+    pub id: Option<String>,
+    pub ids: Vec<String>,
+    pub skipped: NoValidRequestFound,
+    pub softprompt: Option<String>,
+    pub model: Option<String>,
+    /// Seconds the worker has to submit before the job is given to another.
+    pub ttl: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct SubmitInputKobold {
+    pub id: Option<String>,
+    pub generation: Option<String>,
+    pub state: SubmitState,
+    pub seed: i64,
+    pub gen_metadata: Vec<GenerationMetadata>,
+}

@@ -1,0 +1,111 @@
+//! Every error leaves the server here, in the AI Horde shape
+//! `{"message": ..., "rc": ...}` with the matching HTTP status.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use potluck_core::{CoreError, RejectionKind};
+use protocol::RequestError;
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    rc: &'static str,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, rc: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            rc,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<CoreError> for ApiError {
+    fn from(error: CoreError) -> Self {
+        match error {
+            CoreError::Rejected(r) => {
+                let status = match r.kind {
+                    RejectionKind::BadRequest => StatusCode::BAD_REQUEST,
+                    RejectionKind::Unauthorized => StatusCode::UNAUTHORIZED,
+                    RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+                    RejectionKind::NotFound => StatusCode::NOT_FOUND,
+                    RejectionKind::Gone => StatusCode::GONE,
+                    RejectionKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+                };
+                ApiError {
+                    status,
+                    rc: r.rc,
+                    message: r.message,
+                    field: r.field,
+                }
+            }
+            other => {
+                // The cause goes to the log only; the client learns nothing of our internals.
+                tracing::error!(error = %other, "internal error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The server could not complete this request; try again shortly",
+                )
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BadRequest",
+                "Send the body as JSON with Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BadRequest",
+                "The request body is too large",
+            ),
+            other => ApiError::bad_request(format!("Invalid JSON body: {}", other.body_text())),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(format!("Invalid query: {}", rejection.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::bad_request(format!("Invalid path: {}", rejection.body_text()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let errors = self
+            .field
+            .map(|field| BTreeMap::from([(field.to_string(), self.message.clone())]));
+        let body = RequestError {
+            message: self.message,
+            rc: self.rc.to_string(),
+            errors,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,25 @@
+//! The OpenAPI document, generated from the handlers and wire types.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Potluck AI Horde API", description = "The AI Horde API v2 as served by Potluck"),
+    paths(
+        super::text::submit, super::text::status, super::text::cancel, super::text::pop, super::text::submit_result,
+        super::image::submit, super::image::check, super::image::status, super::image::cancel, super::image::pop,
+        super::image::submit_result, super::image::upload, super::image::download,
+        super::status::heartbeat, super::status::models, super::status::model, super::status::performance,
+        super::status::modes,
+        super::workers::list, super::workers::get, super::workers::modify, super::workers::delete,
+        super::users::register, super::users::find_user, super::users::list, super::users::get, super::users::modify,
+        super::users::transfer,
+    ),
+    tags((name = "text"), (name = "image"), (name = "status"), (name = "workers"), (name = "users"))
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,118 @@
+//! Accounts: registration, details, moderation, kudos transfers.
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, JsonBody, QueryParams};
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use potluck_core::store::UserSort;
+use protocol::{
+    KudosTransferInput, KudosTransferred, ModifyUser, ModifyUserInput, RegisterInput, Registered,
+    RequestError, UserDetails,
+};
+use serde::Deserialize;
+
+/// Create a pseudonymous account. The key in the answer is shown only this once.
+#[utoipa::path(post, path = "/api/v2/register", tag = "users", request_body = RegisterInput,
+    responses((status = 201, body = Registered), (status = 400, body = RequestError)))]
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(input): JsonBody<RegisterInput>,
+) -> ApiResult<(StatusCode, Json<Registered>)> {
+    let registered = state.horde.register(Some(&input.username)).await?;
+    Ok((StatusCode::CREATED, Json(registered)))
+}
+
+/// The account of the `apikey` header.
+#[utoipa::path(get, path = "/api/v2/find_user", tag = "users",
+    responses((status = 200, body = UserDetails), (status = 401, body = RequestError)))]
+pub async fn find_user(
+    State(state): State<AppState>,
+    Caller(account): Caller,
+) -> ApiResult<Json<UserDetails>> {
+    Ok(Json(state.horde.find_user(&account).await?))
+}
+
+#[derive(Deserialize)]
+pub struct UsersQuery {
+    page: Option<i64>,
+    sort: Option<String>,
+}
+
+/// All accounts, 25 a page, by kudos (default) or by age.
+#[utoipa::path(get, path = "/api/v2/users", tag = "users",
+    params(("page" = Option<i64>, Query), ("sort" = Option<String>, Query, description = "kudos or age")),
+    responses((status = 200, body = Vec<UserDetails>), (status = 400, body = RequestError)))]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<UsersQuery>,
+) -> ApiResult<Json<Vec<UserDetails>>> {
+    let sort = match query.sort.as_deref() {
+        None | Some("kudos") => UserSort::Kudos,
+        Some("age") => UserSort::Age,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort must be kudos or age, not {other:?}"
+            )))
+        }
+    };
+    Ok(Json(
+        state.horde.users(query.page.unwrap_or(1), sort).await?,
+    ))
+}
+
+fn user_id(id: &str) -> ApiResult<i64> {
+    id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "UserNotFound",
+            format!("User {id} not found"),
+        )
+    })
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/v2/users/{id}", tag = "users",
+    responses((status = 200, body = UserDetails), (status = 404, body = RequestError)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(viewer): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserDetails>> {
+    Ok(Json(state.horde.user(&viewer, user_id(&id)?).await?))
+}
+
+/// Change an account (moderators).
+#[utoipa::path(put, path = "/api/v2/users/{id}", tag = "users", request_body = ModifyUserInput,
+    responses((status = 200, body = ModifyUser), (status = 403, body = RequestError),
+              (status = 404, body = RequestError)))]
+pub async fn modify(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<ModifyUserInput>,
+) -> ApiResult<Json<ModifyUser>> {
+    Ok(Json(
+        state
+            .horde
+            .modify_user(&actor, user_id(&id)?, input)
+            .await?,
+    ))
+}
+
+/// Give kudos to another account (`name#id`).
+#[utoipa::path(post, path = "/api/v2/kudos/transfer", tag = "users", request_body = KudosTransferInput,
+    responses((status = 200, body = KudosTransferred), (status = 400, body = RequestError)))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    Caller(giver): Caller,
+    JsonBody(input): JsonBody<KudosTransferInput>,
+) -> ApiResult<Json<KudosTransferred>> {
+    Ok(Json(
+        state
+            .horde
+            .transfer_kudos(&giver, &input.username, input.amount)
+            .await?,
+    ))
+}

@@ -1,0 +1,65 @@
+//! Workers: list, details, and changes by their owners or moderators.
+
+use super::error::ApiResult;
+use super::extract::{Caller, JsonBody, QueryParams};
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use protocol::{
+    DeletedWorker, ModifyWorker, ModifyWorkerInput, RequestError, WorkerDetails, WorkerType,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct WorkersQuery {
+    #[serde(rename = "type")]
+    kind: Option<WorkerType>,
+}
+
+/// Workers online now.
+#[utoipa::path(get, path = "/api/v2/workers", tag = "workers",
+    params(("type" = Option<String>, Query, description = "text or image")),
+    responses((status = 200, body = Vec<WorkerDetails>), (status = 400, body = RequestError)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(viewer): Caller,
+    QueryParams(query): QueryParams<WorkersQuery>,
+) -> ApiResult<Json<Vec<WorkerDetails>>> {
+    Ok(Json(state.horde.workers(&viewer, query.kind).await?))
+}
+
+/// One worker.
+#[utoipa::path(get, path = "/api/v2/workers/{id}", tag = "workers",
+    responses((status = 200, body = WorkerDetails), (status = 404, body = RequestError)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(viewer): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkerDetails>> {
+    Ok(Json(state.horde.worker(&viewer, &id).await?))
+}
+
+/// Change a worker: maintenance, info, name (owner or moderator); paused (moderator).
+#[utoipa::path(put, path = "/api/v2/workers/{id}", tag = "workers", request_body = ModifyWorkerInput,
+    responses((status = 200, body = ModifyWorker), (status = 403, body = RequestError),
+              (status = 404, body = RequestError)))]
+pub async fn modify(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<ModifyWorkerInput>,
+) -> ApiResult<Json<ModifyWorker>> {
+    Ok(Json(state.horde.modify_worker(&actor, &id, input).await?))
+}
+
+/// Delete a worker (owner or moderator).
+#[utoipa::path(delete, path = "/api/v2/workers/{id}", tag = "workers",
+    responses((status = 200, body = DeletedWorker), (status = 403, body = RequestError),
+              (status = 404, body = RequestError)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeletedWorker>> {
+    Ok(Json(state.horde.delete_worker(&actor, &id).await?))
+}

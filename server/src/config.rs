@@ -1,0 +1,185 @@
+//! The server's configuration: one typed struct from CLI flags and `POTLUCK_*`
+//! environment variables.
+
+use clap::{Args, Parser, Subcommand};
+use potluck_core::Policy;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "potluck",
+    version,
+    about = "Potluck: a free, crowdsourced inference cluster (AI Horde API v2)"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the API and the web UI (the default).
+    Serve,
+    /// Operator tasks on the database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an account and print its API key (shown once).
+    CreateUser {
+        /// The account's name.
+        #[arg(long)]
+        name: String,
+        /// Give the account moderator rights.
+        #[arg(long)]
+        moderator: bool,
+        /// Mark the account as trusted (its workers take trusted-only requests).
+        #[arg(long)]
+        trusted: bool,
+    },
+    /// Replace an account's API key with a new one and print it; the old key stops working.
+    IssueKey {
+        /// The account's id (the number after '#').
+        #[arg(long)]
+        user: i64,
+    },
+    /// Check that every balance equals the sum of its kudos ledger.
+    AuditKudos,
+}
+
+#[derive(Args, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "POTLUCK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://FILE` (created and migrated at start).
+    #[arg(
+        long,
+        env = "POTLUCK_DATABASE_URL",
+        default_value = "sqlite://potluck.db"
+    )]
+    pub database_url: String,
+
+    /// The URL clients reach this server at, used in image and upload links.
+    /// Default: taken from each request's Host header.
+    #[arg(long, env = "POTLUCK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The web UI's built site (written by scripts/build-frontend.sh).
+    #[arg(long, env = "POTLUCK_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Header holding the client's address when behind a reverse proxy (e.g. X-Forwarded-For).
+    /// Only used, hashed, to limit concurrent anonymous requests per client.
+    #[arg(long, env = "POTLUCK_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+
+    /// Largest request body accepted, in bytes (images are submitted inline).
+    #[arg(long, env = "POTLUCK_MAX_BODY_BYTES", default_value_t = 24 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Seconds a text worker has to submit a popped job.
+    #[arg(long, env = "POTLUCK_TEXT_JOB_TTL", default_value_t = 150)]
+    pub text_job_ttl_secs: u64,
+
+    /// Give every job exactly this many seconds, text and image (for tests).
+    #[arg(long, env = "POTLUCK_JOB_TTL_OVERRIDE")]
+    pub job_ttl_override_secs: Option<u64>,
+
+    /// Seconds without activity after which a waiting request expires.
+    #[arg(long, env = "POTLUCK_REQUEST_EXPIRY", default_value_t = 20 * 60)]
+    pub request_expiry_secs: u64,
+
+    /// Lease expiries a generation survives before its request faults.
+    #[arg(long, env = "POTLUCK_MAX_RESTARTS", default_value_t = 3)]
+    pub max_restarts: u32,
+
+    /// Seconds results are kept after the requester fetched them.
+    #[arg(long, env = "POTLUCK_RESULT_RETENTION", default_value_t = 10 * 60)]
+    pub result_retention_secs: u64,
+
+    /// Seconds the metadata of finished requests (no prompts or results) is kept for statistics.
+    #[arg(long, env = "POTLUCK_HISTORY_RETENTION", default_value_t = 24 * 60 * 60)]
+    pub history_retention_secs: u64,
+
+    /// Seconds without a pop after which a worker counts as offline.
+    #[arg(long, env = "POTLUCK_WORKER_STALE", default_value_t = 5 * 60)]
+    pub worker_stale_secs: u64,
+
+    /// Milliseconds between housekeeping sweeps (lease expiry, request expiry, purge).
+    #[arg(long, env = "POTLUCK_SWEEP_INTERVAL_MS", default_value_t = 5_000)]
+    pub sweep_interval_ms: u64,
+
+    /// Active requests one anonymous client may have at once.
+    #[arg(long, env = "POTLUCK_ANONYMOUS_CONCURRENCY", default_value_t = 10)]
+    pub anonymous_concurrency: u32,
+
+    /// Active requests a registered user may have at once (moderators can change it per user).
+    #[arg(long, env = "POTLUCK_DEFAULT_CONCURRENCY", default_value_t = 30)]
+    pub default_concurrency: u32,
+}
+
+impl Config {
+    pub fn policy(&self) -> Policy {
+        Policy {
+            text_job_ttl: Duration::from_secs(self.text_job_ttl_secs),
+            job_ttl_override: self.job_ttl_override_secs.map(Duration::from_secs),
+            request_expiry: Duration::from_secs(self.request_expiry_secs),
+            max_restarts: self.max_restarts,
+            result_retention: Duration::from_secs(self.result_retention_secs),
+            history_retention: Duration::from_secs(self.history_retention_secs),
+            worker_stale: Duration::from_secs(self.worker_stale_secs),
+            anonymous_concurrency: self.anonymous_concurrency,
+            default_concurrency: self.default_concurrency,
+            ..Policy::default()
+        }
+    }
+}
+
+/// The database URL with any password replaced, for logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redacted(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field("site_root", &self.site_root)
+            .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redacted("postgres://u:secret@db:5432/p"),
+            "postgres://u:***@db:5432/p"
+        );
+        assert_eq!(redacted("sqlite://potluck.db"), "sqlite://potluck.db");
+    }
+}

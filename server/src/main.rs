@@ -1,0 +1,147 @@
+//! `potluck`: the server binary. Serves the AI Horde API v2 and the web UI
+//! from one router, runs the housekeeping sweeps, and has operator commands.
+
+mod api;
+mod config;
+mod sweeper;
+mod ui;
+
+use anyhow::Context;
+use api::{ApiSettings, AppState};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use clap::Parser;
+use config::{AdminCommand, Cli, Command, Config};
+use potluck_core::{Horde, SqliteStore, Store};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("POTLUCK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let horde = Arc::new(open(&cli.config).await?);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config, horde).await,
+        Command::Admin(command) => admin(command, &horde).await,
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Horde> {
+    tracing::info!(database = %config::redacted(&config.database_url), "opening the database");
+    let store: Arc<dyn Store> = if config.database_url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(&config.database_url).await?)
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {:?}: use sqlite://FILE",
+            config::redacted(&config.database_url)
+        );
+    };
+    Ok(Horde::new(store, config.policy()))
+}
+
+async fn serve(config: Config, horde: Arc<Horde>) -> anyhow::Result<()> {
+    let settings = ApiSettings {
+        public_url: config.public_url.clone(),
+        client_ip_header: config.client_ip_header.clone(),
+        client_hash_key: rand::random(),
+    };
+    let state = AppState {
+        horde: horde.clone(),
+        settings: Arc::new(settings),
+    };
+    let app = api::router(state)
+        .merge(ui::routes(horde.clone(), config.site_root.clone()))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            api::ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "Internal error",
+            )
+            .into_response()
+        }));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    // Tests and scripts read this line to find the port when listening on port 0.
+    println!("potluck listening on http://{address}");
+    tracing::info!(?config, "serving");
+    let sweeps = sweeper::spawn(
+        horde,
+        std::time::Duration::from_millis(config.sweep_interval_ms),
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    sweeps.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}
+
+async fn admin(command: AdminCommand, horde: &Horde) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateUser {
+            name,
+            moderator,
+            trusted,
+        } => {
+            let account = horde.create_account(&name, moderator, trusted).await?;
+            println!(
+                "created {} (moderator: {moderator}, trusted: {trusted})",
+                account.username
+            );
+            println!(
+                "API key (shown once, cannot be recovered): {}",
+                account.apikey
+            );
+        }
+        AdminCommand::IssueKey { user } => {
+            let key = horde.issue_key(user).await?;
+            println!(
+                "new API key for user {user} (shown once; the old key no longer works): {key}"
+            );
+        }
+        AdminCommand::AuditKudos => {
+            let mismatches = horde.audit_kudos().await?;
+            if mismatches.is_empty() {
+                println!("every balance equals its ledger");
+            } else {
+                for (user, balance, ledger) in &mismatches {
+                    println!("user {user}: balance {balance}, ledger {ledger}");
+                }
+                anyhow::bail!("{} accounts disagree with their ledger", mismatches.len());
+            }
+        }
+    }
+    Ok(())
+}
