@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, Config};
 use potluck_core::{Horde, SqliteStore, Store};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -25,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_env("POTLUCK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // Logs go to stderr; stdout carries only the listening line that scripts read.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let horde = Arc::new(open(&cli.config).await?);
@@ -73,7 +77,8 @@ async fn serve(config: Config, horde: Arc<Horde>) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     // Tests and scripts read this line to find the port when listening on port 0.
-    println!("potluck listening on http://{address}");
+    // Ignore a closed stdout: the line is a courtesy, not a reason to stop.
+    let _ = writeln!(std::io::stdout(), "potluck listening on http://{address}");
     tracing::info!(?config, "serving");
     let sweeps = sweeper::spawn(
         horde,

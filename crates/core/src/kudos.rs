@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn context_multiplier_is_clamped() {
-        assert!((context_multiplier(1024) - 3.2).abs() < 1e-9);
+        assert!((context_multiplier(1024) - 2.2).abs() < 1e-9);
         assert!((context_multiplier(2048) - 3.4).abs() < 1e-9);
         assert_eq!(context_multiplier(1_048_576), 30.0);
     }
@@ -238,7 +238,8 @@ mod tests {
 
     #[test]
     fn amounts_round_to_hundredths() {
-        assert_eq!(Kudos::from_f64(1.005).0, 101);
+        assert_eq!(Kudos::from_f64(0.125).0, 13);
+        assert_eq!(Kudos::from_f64(-0.125).0, -13);
         assert_eq!(Kudos::from_f64(f64::NAN), Kudos::ZERO);
         assert_eq!(Kudos(1234).to_string(), "12.34");
     }

@@ -139,7 +139,7 @@ impl Default for PopInputKobold {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct GenerationPayloadKobold {
-    /// The prompt and parameters, or absent when nothing fits this worker.
+    /// The prompt and parameters; an empty object when nothing fits this worker.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub payload: Option<Map<String, Value>>,
     pub id: Option<String>,

@@ -98,8 +98,11 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Clients (horde-sdk among them) read an `errors` map as a schema
+        // failure and then ignore the rc, so only generic field errors carry one.
         let errors = self
             .field
+            .filter(|_| self.rc == "BadRequest")
             .map(|field| BTreeMap::from([(field.to_string(), self.message.clone())]));
         let body = RequestError {
             message: self.message,

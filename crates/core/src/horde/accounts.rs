@@ -128,7 +128,11 @@ impl Horde {
             trusted: user.trusted,
             flagged: user.flagged,
             pseudonymous: true,
-            account_age: ((now - user.created_at) / 1000).max(0),
+            account_age: if user.is_anonymous() {
+                0
+            } else {
+                ((now - user.created_at) / 1000).max(0)
+            },
             kudos_details,
             worker_count: worker_ids.len() as i64,
             worker_ids: if privileged { worker_ids } else { Vec::new() },

@@ -85,7 +85,10 @@ impl Horde {
             model,
         }) = popped
         else {
+            // An empty object, not null, as in the AI Horde: horde-sdk
+            // requires `payload` to be an object even when there is no job.
             return Ok(GenerationPayloadKobold {
+                payload: Some(Map::new()),
                 skipped,
                 ..Default::default()
             });
@@ -150,6 +153,7 @@ impl Horde {
         }) = popped
         else {
             return Ok(GenerationPayloadStable {
+                payload: Some(Map::new()),
                 skipped,
                 source_processing: "img2img".into(),
                 ..Default::default()

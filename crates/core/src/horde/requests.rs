@@ -462,7 +462,7 @@ fn image_payload(input: &GenerationInputStable) -> Map<String, Value> {
     let mut payload = p.extra.clone();
     payload.insert("width".into(), json!(p.width));
     payload.insert("height".into(), json!(p.height));
-    payload.insert("steps".into(), json!(p.steps));
+    // Workers read the step count as `ddim_steps` only, as the AI Horde sends it.
     payload.insert("ddim_steps".into(), json!(p.steps));
     payload.insert("sampler_name".into(), json!(p.sampler_name));
     payload.insert("cfg_scale".into(), json!(p.cfg_scale));

@@ -49,6 +49,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Purged prompts and results are overwritten on disk, not just unlinked.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -819,6 +821,13 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        if purged > 0 {
+            // The write-ahead log still holds the old pages; fold it into the
+            // (securely deleted) database file and empty it.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.write)
+                .await?;
+        }
         Ok(purged)
     }
 

@@ -1,0 +1,89 @@
+//! Formatting of UTC timestamps, without a date library in the wasm bundle.
+//!
+//! Server and browser format the same number the same way, so hydration sees identical text.
+
+/// A UTC date and time, from seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl UtcTime {
+    pub fn from_unix(secs: u64) -> Self {
+        let days = (secs / 86_400) as i64;
+        let rest = secs % 86_400;
+        let (year, month, day) = civil_from_days(days);
+        UtcTime {
+            year,
+            month,
+            day,
+            hour: (rest / 3600) as u32,
+            minute: (rest % 3600 / 60) as u32,
+            second: (rest % 60) as u32,
+        }
+    }
+
+    /// `HH:MM:SS`, for people.
+    pub fn clock(&self) -> String {
+        format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
+    }
+
+    /// RFC 3339, for `<time datetime=...>`.
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+/// Howard Hinnant's `civil_from_days` (http://howardhinnant.github.io/date_algorithms.html).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of era, [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch() {
+        let t = UtcTime::from_unix(0);
+        assert_eq!(t.rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(t.clock(), "00:00:00");
+    }
+
+    #[test]
+    fn leap_day_and_end_of_year() {
+        // 2024-02-29T12:34:56Z
+        assert_eq!(
+            UtcTime::from_unix(1_709_210_096).rfc3339(),
+            "2024-02-29T12:34:56Z"
+        );
+        // 1999-12-31T23:59:59Z
+        assert_eq!(
+            UtcTime::from_unix(946_684_799).rfc3339(),
+            "1999-12-31T23:59:59Z"
+        );
+        // 2000-03-01T00:00:00Z, after the century leap day
+        assert_eq!(
+            UtcTime::from_unix(951_868_800).rfc3339(),
+            "2000-03-01T00:00:00Z"
+        );
+    }
+}

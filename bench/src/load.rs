@@ -1,0 +1,250 @@
+//! The requester and worker loops, and the ledger that checks every result.
+
+use crate::api::{Api, Generation, Job};
+use crate::report::{Call, Tally};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// When requesters stop starting new requests.
+pub enum Budget {
+    Until(Instant),
+    Jobs(AtomicU64),
+}
+
+impl Budget {
+    /// Whether one more request may start (and, for a job budget, uses it up).
+    fn take(&self) -> bool {
+        match self {
+            Budget::Until(deadline) => Instant::now() < *deadline,
+            Budget::Jobs(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+/// What a worker handed in for one job, kept until a requester collects it.
+struct Delivery {
+    worker: String,
+    prompt: String,
+    text: String,
+}
+
+/// Everything the loops share.
+pub struct Load {
+    pub api: Api,
+    /// Prefix of every prompt this run makes, so that jobs of other runs can be told apart.
+    pub run_id: String,
+    pub budget: Budget,
+    /// Pause between status polls of one request.
+    pub poll: Duration,
+    /// Pause after a pop that found no job (or failed).
+    pub backoff: Duration,
+    /// How long a requester waits for its request before counting it lost.
+    pub request_timeout: Duration,
+    /// Set once every requester is done; workers then finish their job in hand and stop.
+    pub stop: AtomicBool,
+    /// Job id → what its worker submitted. Collected entries are removed, so what is left at
+    /// the end was delivered but never seen by any requester.
+    ledger: Mutex<HashMap<String, Delivery>>,
+}
+
+impl Load {
+    /// A load with the default pauses and an empty budget, to be set before the run.
+    pub fn new(api: Api, run_id: String) -> Load {
+        Load {
+            api,
+            run_id,
+            budget: Budget::Jobs(0.into()),
+            poll: Duration::from_millis(10),
+            backoff: Duration::from_millis(10),
+            request_timeout: Duration::from_secs(60),
+            stop: AtomicBool::new(false),
+            ledger: Mutex::default(),
+        }
+    }
+
+    /// Deliveries no requester collected.
+    pub fn orphaned(&self) -> usize {
+        self.ledger.lock().unwrap().len()
+    }
+
+    /// Keeps one request in flight until the budget is used up.
+    pub async fn requester(&self, index: usize, apikey: String) -> Tally {
+        let mut tally = Tally::default();
+        let mut sequence = 0u64;
+        while self.budget.take() {
+            sequence += 1;
+            let prompt = format!("{} requester {index} request {sequence}", self.run_id);
+            self.one_request(&apikey, &prompt, &mut tally).await;
+        }
+        tally
+    }
+
+    async fn one_request(&self, apikey: &str, prompt: &str, tally: &mut Tally) {
+        let started = Instant::now();
+        let accepted = self.api.request(apikey, prompt).await;
+        tally.observe(Call::Async, started, &accepted);
+        let Ok(id) = accepted else {
+            tally.counts.refused += 1;
+            // A refusal (say, a concurrency limit) would otherwise be retried in a tight loop.
+            tokio::time::sleep(self.backoff).await;
+            return;
+        };
+        tally.counts.submitted += 1;
+        let Some(generations) = self.wait_until_done(&id, tally).await else {
+            return;
+        };
+        match self.check(prompt, &generations) {
+            Ok(()) => {
+                tally.counts.completed += 1;
+                tally.succeeded(Call::Job, started);
+            }
+            Err(problem) => {
+                tally.counts.mismatched += 1;
+                tally.failed(Call::Job, problem);
+            }
+        }
+    }
+
+    /// Polls the request's status until it is done; `None` if it faulted or took too long.
+    async fn wait_until_done(&self, id: &str, tally: &mut Tally) -> Option<Vec<Generation>> {
+        let deadline = Instant::now() + self.request_timeout;
+        while Instant::now() < deadline {
+            tokio::time::sleep(self.poll).await;
+            let started = Instant::now();
+            let status = self.api.status(id).await;
+            tally.observe(Call::Status, started, &status);
+            let Ok(status) = status else { continue };
+            if status.faulted {
+                tally.counts.faulted += 1;
+                tally.failed(Call::Job, "faulted");
+                return None;
+            }
+            if status.done && status.generations.is_empty() {
+                // Seen on the original AI Horde under load; count it and keep asking.
+                tally.error(Call::Status, "done without generations");
+            } else if status.done {
+                return Some(status.generations);
+            }
+        }
+        tally.counts.lost += 1;
+        tally.failed(Call::Job, "not done in time (lost)");
+        None
+    }
+
+    /// Whether the one generation is the text a worker submitted for this very prompt.
+    fn check(&self, prompt: &str, generations: &[Generation]) -> Result<(), &'static str> {
+        let [generation] = generations else {
+            return Err("not exactly one generation");
+        };
+        // The text names its job; the original AI Horde does not list generation ids.
+        let job_id = job_named_in(&generation.text).ok_or("text names no job")?;
+        if !generation.id.is_empty() && generation.id != job_id {
+            return Err("generation id differs from the job its text names");
+        }
+        let delivery = self
+            .ledger
+            .lock()
+            .unwrap()
+            .remove(job_id)
+            .ok_or("job no worker submitted, or collected twice")?;
+        if delivery.prompt != prompt {
+            return Err("result of another request's job");
+        }
+        if generation.text != delivery.text {
+            return Err("text differs from what the worker submitted");
+        }
+        if !generation.worker_name.is_empty() && generation.worker_name != delivery.worker {
+            return Err("credited to another worker");
+        }
+        Ok(())
+    }
+
+    /// Pops and submits until told to stop.
+    pub async fn worker(&self, name: String, apikey: String) -> Tally {
+        let mut tally = Tally::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            let found_job = self.work_once(&name, &apikey, &mut tally).await;
+            if !matches!(found_job, Ok(true)) {
+                tokio::time::sleep(self.backoff).await;
+            }
+        }
+        tally
+    }
+
+    /// One pop, and the submit of the job it brought, if any; `Ok(true)` if there was a job.
+    pub async fn work_once(
+        &self,
+        name: &str,
+        apikey: &str,
+        tally: &mut Tally,
+    ) -> Result<bool, String> {
+        let started = Instant::now();
+        let popped = self.api.pop(apikey, name).await;
+        tally.observe(Call::Pop, started, &popped);
+        match popped? {
+            Some(job) => {
+                tally.counts.pops_with_job += 1;
+                self.deliver(name, apikey, job, tally).await;
+                Ok(true)
+            }
+            None => {
+                tally.counts.pops_empty += 1;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Submits a text naming the job, so a requester can tell whose result it got.
+    async fn deliver(&self, worker: &str, apikey: &str, job: Job, tally: &mut Tally) {
+        let text = result_text(&job.id, worker, &job.prompt);
+        if job.prompt.starts_with(&self.run_id) {
+            // Recorded before submitting: the requester may see the result before submit returns.
+            self.ledger.lock().unwrap().insert(
+                job.id.clone(),
+                Delivery {
+                    worker: worker.to_owned(),
+                    prompt: job.prompt,
+                    text: text.clone(),
+                },
+            );
+        } else {
+            // Still submitted, so that a reused server's queue drains; no requester of ours waits.
+            tally.counts.foreign += 1;
+        }
+        let started = Instant::now();
+        let submitted = self.api.submit(apikey, &job.id, &text).await;
+        tally.observe(Call::Submit, started, &submitted);
+        if submitted.is_ok() {
+            tally.counts.delivered += 1;
+        } else {
+            self.ledger.lock().unwrap().remove(&job.id);
+        }
+    }
+}
+
+/// The text a worker submits: it names the job, so the result can be traced back to it.
+fn result_text(job_id: &str, worker: &str, prompt: &str) -> String {
+    format!("job {job_id} done by {worker} for [{prompt}]")
+}
+
+/// The job id a [`result_text`] names.
+fn job_named_in(text: &str) -> Option<&str> {
+    let (id, _) = text.strip_prefix("job ")?.split_once(' ')?;
+    Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_texts_name_their_job() {
+        let text = result_text("3baf-42", "w 1", "bench r0 #1");
+        assert_eq!(job_named_in(&text), Some("3baf-42"));
+        assert_eq!(job_named_in("some other text"), None);
+    }
+}

@@ -1,0 +1,304 @@
+//! Load benchmark of the text job cycle: N requesters and M workers drive
+//! async → pop → submit → status over HTTP against a real server, check that
+//! every request comes back with the text its worker submitted, and print the
+//! latency of each call type and the jobs per second.
+//!
+//! Run it against a potluck of its own (fresh SQLite database in a temp
+//! directory, ephemeral port, killed at the end):
+//!
+//! ```sh
+//! cargo build --release -p server -p bench
+//! target/release/bench --duration 20                       # 8 requesters, 8 workers
+//! target/release/bench --requesters 16 --workers 16 --duration 20
+//! target/release/bench --jobs 5000                         # a fixed number of jobs instead
+//! ```
+//!
+//! Against a server that is already running (accounts are registered through
+//! `POST /api/v2/register`, or given keys are used, shared by all loops):
+//!
+//! ```sh
+//! target/release/bench --server http://127.0.0.1:8080
+//! # the original AI Horde from /work/shared/reference/up.sh (no /register there;
+//! # `source ~/.cache/aihorde-reference/ref.env` sets the three variables):
+//! target/release/bench --server "$REF_BASE" --worker-key "$WORKER_KEY" \
+//!     --requester-key "$REQUESTER_KEY" --model koboldcpp/conformance-model \
+//!     --requesters 4 --workers 4 --duration 20
+//! ```
+//!
+//! `--database-url` hands the started potluck that database as is: give it an
+//! empty one. A shared `--requester-key` puts all requesters under one user's
+//! concurrency limit (30 on potluck unless `--default-concurrency` raises it).
+//! Requesters poll every `--poll-ms` and idle workers wait `--backoff-ms`, so
+//! at low concurrency these pauses, not the server, bound the cycle time.
+//!
+//! It exits with an error if any accepted request was lost, faulted or came
+//! back with a wrong result. Both the client and a spawned server run on this
+//! machine: the client uses one thread so that it leaves the other cores to
+//! the server, and it prints the CPU time each side used.
+
+mod api;
+mod load;
+mod report;
+mod server;
+
+use anyhow::{bail, Context};
+use api::Api;
+use clap::Parser;
+use load::{Budget, Load};
+use report::Tally;
+use server::SpawnedServer;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::task::JoinSet;
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "Load benchmark of the text job cycle (async → pop → submit → status)"
+)]
+struct Args {
+    /// Base URL of a running server; by default the benchmark starts its own potluck.
+    #[arg(long)]
+    server: Option<String>,
+
+    /// The potluck binary to start [default: `potluck` next to this executable].
+    #[arg(long, conflicts_with = "server")]
+    potluck_bin: Option<PathBuf>,
+
+    /// Database URL for the started potluck [default: a fresh SQLite file in a temp dir].
+    #[arg(long, conflicts_with = "server")]
+    database_url: Option<String>,
+
+    /// Concurrent requesters, each with one request in flight.
+    #[arg(long, default_value_t = 8)]
+    requesters: usize,
+
+    /// Concurrent workers, each looping pop → submit.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+
+    /// Seconds during which requesters start new requests.
+    #[arg(long, default_value_t = 20, conflicts_with = "jobs")]
+    duration: u64,
+
+    /// Run this many requests in all instead of for a duration.
+    #[arg(long)]
+    jobs: Option<u64>,
+
+    /// The model requested and served.
+    #[arg(long, default_value = "bench/Model-1B")]
+    model: String,
+
+    /// API key every worker uses instead of registering accounts.
+    #[arg(long, requires = "server")]
+    worker_key: Option<String>,
+
+    /// API key every requester uses instead of registering accounts.
+    #[arg(long, requires = "server")]
+    requester_key: Option<String>,
+
+    /// Milliseconds between status polls of a request. Bounds the cycle from below, so
+    /// lower values measure the server more and the pacing less, at the cost of more calls.
+    #[arg(long, default_value_t = 10)]
+    poll_ms: u64,
+
+    /// Milliseconds a worker waits after a pop that found no job.
+    #[arg(long, default_value_t = 10)]
+    backoff_ms: u64,
+
+    /// Seconds a requester waits for its request before counting it lost.
+    #[arg(long, default_value_t = 60)]
+    request_timeout: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // One thread: the server under test shares this machine's cores with the client.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let spawned = match &args.server {
+        Some(_) => None,
+        None => Some(start_server(&args).await?),
+    };
+    let base_url = match (&args.server, &spawned) {
+        (Some(url), _) => url.clone(),
+        (None, Some(server)) => server.base_url.clone(),
+        (None, None) => unreachable!("a server is either given or started"),
+    };
+    let server_pid = spawned.as_ref().and_then(SpawnedServer::pid);
+    let result = bench(&args, &base_url, server_pid).await;
+    if let Some(server) = spawned {
+        server.stop().await?;
+    }
+    result
+}
+
+async fn start_server(args: &Args) -> anyhow::Result<SpawnedServer> {
+    let binary = match &args.potluck_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("potluck"),
+    };
+    let server = SpawnedServer::start(&binary, args.database_url.as_deref()).await?;
+    eprintln!("started {} at {}", binary.display(), server.base_url);
+    Ok(server)
+}
+
+/// Sets up accounts and workers, runs the load and prints the report.
+async fn bench(args: &Args, base_url: &str, server_pid: Option<u32>) -> anyhow::Result<()> {
+    let api = Api::new(base_url, args.model.clone())?;
+    let run_id = run_id();
+    let requester_keys = keys(&api, &args.requester_key, args.requesters, &run_id, "req").await?;
+    let worker_keys = keys(&api, &args.worker_key, args.workers, &run_id, "wrk").await?;
+    let workers: Vec<(String, String)> = (0..args.workers)
+        .map(|i| format!("{run_id}-worker-{i}"))
+        .zip(worker_keys)
+        .collect();
+    let mut load = Load::new(api, run_id);
+    load.poll = Duration::from_millis(args.poll_ms);
+    load.backoff = Duration::from_millis(args.backoff_ms);
+    load.request_timeout = Duration::from_secs(args.request_timeout);
+    announce_workers(&load, &workers).await?;
+    // Set only now, so that registering and announcing do not eat into the duration.
+    load.budget = match args.jobs {
+        Some(jobs) => Budget::Jobs(jobs.into()),
+        None => Budget::Until(Instant::now() + Duration::from_secs(args.duration)),
+    };
+    let load = Arc::new(load);
+
+    eprintln!(
+        "running {} requesters and {} workers against {base_url} ({})",
+        args.requesters,
+        args.workers,
+        match args.jobs {
+            Some(jobs) => format!("{jobs} jobs"),
+            None => format!("{} s", args.duration),
+        }
+    );
+    let cpu_before = (cpu_seconds("self"), server_pid.and_then(pid_cpu_seconds));
+    let started = Instant::now();
+    let (mut tally, elapsed) = drive(&load, requester_keys, workers, started).await;
+    let cpu_after = (cpu_seconds("self"), server_pid.and_then(pid_cpu_seconds));
+
+    report::print(&mut tally, elapsed, load.orphaned());
+    print_cpu("bench client", cpu_before.0, cpu_after.0, elapsed);
+    print_cpu("potluck server", cpu_before.1, cpu_after.1, elapsed);
+    verdict(&tally, load.orphaned())
+}
+
+/// Runs the loops: requesters until the budget is spent, workers until the requesters are done.
+/// Returns the merged measurements and the time the requesters took.
+async fn drive(
+    load: &Arc<Load>,
+    requester_keys: Vec<String>,
+    workers: Vec<(String, String)>,
+    started: Instant,
+) -> (Tally, Duration) {
+    let mut worker_set = JoinSet::new();
+    for (name, key) in workers {
+        let load = load.clone();
+        worker_set.spawn(async move { load.worker(name, key).await });
+    }
+    let mut requester_set = JoinSet::new();
+    for (index, key) in requester_keys.into_iter().enumerate() {
+        let load = load.clone();
+        requester_set.spawn(async move { load.requester(index, key).await });
+    }
+    let mut tally = Tally::default();
+    while let Some(done) = requester_set.join_next().await {
+        tally.merge(done.expect("requester loop panicked"));
+    }
+    let elapsed = started.elapsed();
+    load.stop.store(true, Ordering::Relaxed);
+    while let Some(done) = worker_set.join_next().await {
+        tally.merge(done.expect("worker loop panicked"));
+    }
+    (tally, elapsed)
+}
+
+/// The given key for every loop, or one freshly registered account per loop.
+async fn keys(
+    api: &Api,
+    given: &Option<String>,
+    count: usize,
+    run_id: &str,
+    role: &str,
+) -> anyhow::Result<Vec<String>> {
+    if let Some(key) = given {
+        return Ok(vec![key.clone(); count]);
+    }
+    let mut keys = Vec::with_capacity(count);
+    for i in 0..count {
+        keys.push(api.register(&format!("{run_id}-{role}-{i}")).await?);
+    }
+    Ok(keys)
+}
+
+/// Has every worker pop once, so that the server knows the model before anyone requests it
+/// (a request for a model no worker has offered is refused).
+async fn announce_workers(load: &Load, workers: &[(String, String)]) -> anyhow::Result<()> {
+    for (name, key) in workers {
+        // Not timed: the run has not started; a job found here is a leftover and gets submitted.
+        load.work_once(name, key, &mut Tally::default())
+            .await
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("first pop of worker {name}"))?;
+    }
+    Ok(())
+}
+
+/// Fails the run if anything accepted did not come back right.
+fn verdict(tally: &Tally, orphaned: usize) -> anyhow::Result<()> {
+    let c = &tally.counts;
+    let unfinished = c.submitted - c.completed;
+    if unfinished > 0 || orphaned > 0 {
+        bail!(
+            "{unfinished} of {} accepted requests did not complete correctly ({} wrong, {} faulted, {} lost); {orphaned} deliveries never collected",
+            c.submitted,
+            c.mismatched,
+            c.faulted,
+            c.lost
+        );
+    }
+    Ok(())
+}
+
+/// A short tag unique to this run, so names do not clash on a reused server.
+fn run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("bench{:x}", (nanos as u64) ^ u64::from(std::process::id()))
+}
+
+fn print_cpu(who: &str, before: Option<f64>, after: Option<f64>, elapsed: Duration) {
+    if let (Some(before), Some(after)) = (before, after) {
+        let used = after - before;
+        println!(
+            "{who} CPU: {used:.1} s in {:.1} s ({:.0}% of one core)",
+            elapsed.as_secs_f64(),
+            100.0 * used / elapsed.as_secs_f64()
+        );
+    }
+}
+
+fn pid_cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_seconds(&pid.to_string())
+}
+
+/// User + system CPU time of a process, from Linux's /proc; `None` elsewhere.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every mainstream configuration.
+    Some(ticks as f64 / 100.0)
+}

@@ -1,0 +1,206 @@
+"""Starts the real potluck binary for the horde-sdk compatibility tests.
+
+horde-sdk reads the server's address from the environment variable AI_HORDE_URL once, when
+it is first imported, so the server has to be up before pytest imports the test modules. The
+server is therefore started in `pytest_sessionstart` (before collection) and handed to the
+tests through the session fixture `potluck`; it is stopped when the session ends.
+
+Environment:
+  POTLUCK_BIN  the potluck binary (default: <workspace>/target/debug/potluck, or under
+               $CARGO_TARGET_DIR when that is set). scripts/test-compat.sh sets it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+WORKSPACE = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"potluck listening on (http://\S+)")
+API_KEY_LINE = re.compile(r"API key[^:\n]*:\s*([A-Za-z0-9_-]{22})\s*$", re.MULTILINE)
+START_TIMEOUT_SECS = 60
+
+# horde-sdk settings that would redirect it away from the server under test, or replace every
+# API key the tests pass with another one. Cleared before horde-sdk is imported.
+for _name in ("AI_HORDE_DEV_URL", "AI_HORDE_DEV_APIKEY"):
+    os.environ.pop(_name, None)
+# horde-sdk wraps calls in logfire spans; without this, every first call warns that logfire is
+# not configured. Nothing is sent anywhere either way.
+os.environ.setdefault("LOGFIRE_IGNORE_NO_CONFIG", "1")
+
+
+def potluck_binary() -> Path:
+    configured = os.environ.get("POTLUCK_BIN")
+    if configured:
+        return Path(configured).resolve()
+    target = Path(os.environ.get("CARGO_TARGET_DIR", WORKSPACE / "target"))
+    if not target.is_absolute():
+        target = WORKSPACE / target
+    return target / "debug" / "potluck"
+
+
+@dataclass
+class Potluck:
+    """A running potluck server on an ephemeral port with its own SQLite database."""
+
+    binary: Path
+    workdir: Path
+    process: subprocess.Popen | None = None
+    base_url: str = ""
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.workdir / "server.log"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite://{self.workdir / 'potluck.db'}"
+
+    @property
+    def api_url(self) -> str:
+        """The base URL horde-sdk wants in AI_HORDE_URL (it appends `v2/...`)."""
+        return f"{self.base_url}/api/"
+
+    def start(self) -> None:
+        if not self.binary.is_file():
+            raise RuntimeError(
+                f"potluck binary not found at {self.binary}: build it with `cargo build -p server` "
+                "or point POTLUCK_BIN at it"
+            )
+        # Only the flags below configure the server: drop any POTLUCK_* settings of the caller
+        # (a POTLUCK_PUBLIC_URL, say, would change every upload and image URL).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POTLUCK_")}
+        env["NO_COLOR"] = "1"
+        env.setdefault("RUST_LOG", "info")
+        command = [
+            str(self.binary),
+            "--listen", "127.0.0.1:0",
+            "--database-url", self.database_url,
+            "--site-root", str(self.workdir / "site"),
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline:
+            found = LISTENING.search(self.log_text())
+            if found:
+                self.base_url = found.group(1).rstrip("/")
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"potluck exited with status {self.process.returncode} before listening:\n"
+                    + self.log_tail()
+                )
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"potluck did not print its listening line in {START_TIMEOUT_SECS} s:\n" + self.log_tail())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def create_user(self, name: str, *, moderator: bool = False, trusted: bool = False) -> str:
+        """Creates an account with the operator CLI and returns its API key."""
+        command = [str(self.binary), "--database-url", self.database_url, "admin", "create-user", "--name", name]
+        if moderator:
+            command.append("--moderator")
+        if trusted:
+            command.append("--trusted")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POTLUCK_")}
+        env["NO_COLOR"] = "1"
+        done = subprocess.run(
+            command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=60
+        )
+        assert done.returncode == 0, f"admin create-user failed:\n{done.stdout}\n{done.stderr}"
+        found = API_KEY_LINE.search(done.stdout)
+        assert found, f"no API key in the output of admin create-user:\n{done.stdout}"
+        return found.group(1)
+
+    def register(self, username: str) -> tuple[str, str]:
+        """Pseudonymous registration over the API (a Potluck addition, so not in horde-sdk).
+
+        Returns (`name#id`, API key).
+        """
+        answer = requests.post(f"{self.base_url}/api/v2/register", json={"username": username}, timeout=30)
+        assert answer.status_code == 201, f"register answered {answer.status_code}: {answer.text}"
+        body = answer.json()
+        assert len(body["apikey"]) == 22, body
+        return body["username"], body["apikey"]
+
+
+_server: Potluck | None = None
+
+
+def _stop_server() -> None:
+    if _server is not None:
+        _server.stop()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _server
+    workdir = Path(tempfile.mkdtemp(prefix="potluck-compat-"))
+    server = Potluck(binary=potluck_binary(), workdir=workdir)
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    atexit.register(_stop_server)
+    server.start()
+    _server = server
+    os.environ["AI_HORDE_URL"] = server.api_url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _stop_server()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:
+    if _server is None:
+        return
+    terminalreporter.write_line(f"potluck server: {_server.binary} at {_server.base_url}")
+    if exitstatus != 0:
+        terminalreporter.write_sep("-", "potluck server log (last lines)")
+        terminalreporter.write_line(_server.log_tail())
+
+
+@pytest.fixture(scope="session")
+def potluck() -> Potluck:
+    """The potluck server under test (started at session start, see the module docstring)."""
+    assert _server is not None and _server.process is not None
+    assert _server.process.poll() is None, "potluck has exited:\n" + _server.log_tail()
+    return _server
+
+
+@pytest.fixture(scope="session")
+def worker_owner(potluck: Potluck) -> str:
+    """API key of the account that runs the workers, made with the operator CLI."""
+    return potluck.create_user("compat-worker-owner")
+
+
+@pytest.fixture(scope="session")
+def requester(potluck: Potluck) -> tuple[str, str]:
+    """(`name#id`, API key) of a pseudonymous account registered over the API."""
+    return potluck.register("compat-requester")

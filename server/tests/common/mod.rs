@@ -1,0 +1,232 @@
+//! Test harness: starts the real `potluck` binary on an ephemeral port with a
+//! fresh SQLite database and talks to it over loopback HTTP.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ANON: &str = "0000000000";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    client: reqwest::Client,
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_potluck"))
+}
+
+impl Server {
+    /// Starts a server with these extra flags (e.g. short timeouts).
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, base) = spawn(&dir, &args);
+        Server {
+            child,
+            base,
+            dir,
+            args,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn database_url(dir: &tempfile::TempDir) -> String {
+        format!("sqlite://{}", dir.path().join("potluck.db").display())
+    }
+
+    /// Kills the server (SIGKILL, no graceful shutdown) and starts it again on
+    /// the same database.
+    pub fn kill_and_restart(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+        let (child, base) = spawn(&self.dir, &self.args);
+        self.child = child;
+        self.base = base;
+    }
+
+    /// Runs `potluck admin ...` on this server's database and returns its stdout.
+    pub fn admin(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new(binary())
+            .arg("--database-url")
+            .arg(Self::database_url(&self.dir))
+            .arg("admin")
+            .args(args)
+            .output()
+            .expect("run admin");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
+
+    /// Creates an account with the admin CLI and returns (id, key).
+    pub fn admin_user(&self, name: &str, flags: &[&str]) -> (i64, String) {
+        let mut args = vec!["create-user", "--name", name];
+        args.extend_from_slice(flags);
+        let (ok, out) = self.admin(&args);
+        assert!(ok, "{out}");
+        let key = out.rsplit(": ").next().unwrap().trim().to_string();
+        let id = out
+            .split('#')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (id, key)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/api/v2{path}", self.base));
+        if let Some(key) = key {
+            request = request.header("apikey", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, key, None).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, key, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, key: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, key, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, key, None).await
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Registers a pseudonymous account; returns (id, key).
+    pub async fn register(&self, name: &str) -> (i64, String) {
+        let (status, body) = self
+            .post("/register", None, json!({ "username": name }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["id"].as_i64().unwrap(),
+            body["apikey"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn kudos(&self, key: &str) -> f64 {
+        let (status, body) = self.get("/find_user", Some(key)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["kudos"].as_f64().unwrap()
+    }
+
+    /// A text worker's pop, advertising `model`.
+    pub async fn pop_text(&self, key: &str, worker: &str, model: &str) -> (StatusCode, Value) {
+        let body = json!({ "name": worker, "models": [model], "max_length": 512, "max_context_length": 4096 });
+        self.post("/generate/text/pop", Some(key), body).await
+    }
+
+    pub async fn submit_text_request(&self, key: &str, body: Value) -> String {
+        let (status, answer) = self.post("/generate/text/async", Some(key), body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        answer["id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls until `check` holds for the JSON at `path`, or panics after `timeout`.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        timeout: Duration,
+        check: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.get(path, None).await;
+            if check(status, &body) {
+                return body;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting on {path}: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(dir: &tempfile::TempDir, args: &[String]) -> (Child, String) {
+    let mut child = Command::new(binary())
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--database-url")
+        .arg(Server::database_url(dir))
+        .arg("--site-root")
+        .arg(dir.path().join("no-site"))
+        .args(args)
+        .env("POTLUCK_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start potluck");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let base = line
+        .trim()
+        .strip_prefix("potluck listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, base)
+}
+
+/// Asserts an AI Horde error answer: status and rc.
+pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, rc: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["rc"], rc, "{}", answer.1);
+    assert!(
+        answer.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        answer.1
+    );
+}
+
+pub fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 0.005
+}
