@@ -9,7 +9,7 @@ mod error;
 mod horde;
 pub mod keys;
 pub mod kudos;
-mod matching;
+pub mod matching;
 mod policy;
 pub mod store;
 mod time;

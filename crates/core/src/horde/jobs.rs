@@ -6,7 +6,8 @@ use crate::kudos::{self, Kudos};
 use crate::matching::Capabilities;
 use crate::now_ms;
 use crate::store::{
-    Claim, Completion, CompletionOutcome, JobRow, RequestRow, WorkerCheckIn, WorkerRow,
+    Claimed, Completion, CompletionOutcome, JobRow, PopOutcome, PopQuery, RequestRow,
+    WorkerCheckIn, WorkerRow,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use protocol::{
@@ -16,8 +17,7 @@ use protocol::{
 };
 use serde_json::{json, Map, Value};
 
-/// Candidates a pop examines per round trip to the store, and at most in all.
-const CANDIDATE_PAGE: i64 = 50;
+/// Candidates a pop examines at most.
 const CANDIDATE_LIMIT: i64 = 500;
 /// The largest image a worker may upload or submit inline.
 pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -38,13 +38,6 @@ pub struct ImageUpload<'a> {
 pub struct StoredImage {
     pub bytes: Vec<u8>,
     pub content_type: &'static str,
-}
-
-/// What a pop found: the request, the jobs claimed from it, and the model to run.
-struct Popped {
-    request: RequestRow,
-    jobs: Vec<JobRow>,
-    model: String,
 }
 
 /// What both kinds of pop share, read from their inputs.
@@ -79,7 +72,7 @@ impl Horde {
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities::of(&worker);
         let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
-        let Some(Popped {
+        let Some(Claimed {
             request,
             jobs,
             model,
@@ -146,7 +139,7 @@ impl Horde {
             ..Capabilities::of(&worker)
         };
         let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
-        let Some(Popped {
+        let Some(Claimed {
             request,
             jobs,
             model,
@@ -272,68 +265,47 @@ impl Horde {
         Ok(worker)
     }
 
-    /// Walks the queue best-first and claims the first request this worker
-    /// may serve, counting why the others were skipped.
+    /// Claims the best request this worker may serve, or says why none fit.
     async fn find_and_claim(
         &self,
         worker: &WorkerRow,
         caps: &Capabilities,
         common: &PopCommon<'_>,
-    ) -> Result<(Option<Popped>, NoValidRequestFound)> {
-        let mut skipped = NoValidRequestFound::default();
+    ) -> Result<(Option<Claimed>, NoValidRequestFound)> {
         if worker.paused {
-            return Ok((None, skipped));
+            return Ok((None, NoValidRequestFound::default()));
         }
-        let kind = common.kind.as_str();
-        let mut offset = 0;
-        while offset < CANDIDATE_LIMIT {
-            let candidates = self
-                .store
-                .candidates(kind, &caps.models, offset, CANDIDATE_PAGE)
+        let policy = &self.policy;
+        let ttl_ms = |request: &RequestRow| -> i64 {
+            let secs = match common.kind {
+                WorkerType::Text => policy.text_ttl_secs(),
+                WorkerType::Image => policy.image_ttl_secs(
+                    request.width as u32,
+                    request.height as u32,
+                    request.steps as u32,
+                ),
+            };
+            secs as i64 * 1000
+        };
+        let query = PopQuery {
+            kind: common.kind.as_str(),
+            worker: caps,
+            amount: common.amount.into(),
+            now: now_ms(),
+            ttl_ms: &ttl_ms,
+            with_upload_token: common.kind == WorkerType::Image,
+            scan_limit: CANDIDATE_LIMIT,
+        };
+        let PopOutcome {
+            claimed,
+            mut skipped,
+        } = self.store.pop(&query).await?;
+        if claimed.is_none() {
+            skipped.models = self
+                .requests_for_other_models(common.kind.as_str(), &caps.models)
                 .await?;
-            let page_len = candidates.len() as i64;
-            for request in candidates {
-                if let Err(skip) = caps.check(&request) {
-                    skip.count(&mut skipped);
-                    continue;
-                }
-                let model = caps.model_for(&request).unwrap_or_default();
-                let ttl_secs = match common.kind {
-                    WorkerType::Text => self.policy.text_ttl_secs(),
-                    WorkerType::Image => self.policy.image_ttl_secs(
-                        request.width as u32,
-                        request.height as u32,
-                        request.steps as u32,
-                    ),
-                };
-                let claim = Claim {
-                    request_id: request.id.clone(),
-                    worker_id: worker.id.clone(),
-                    model: model.clone(),
-                    amount: common.amount.into(),
-                    ttl_ms: ttl_secs as i64 * 1000,
-                    now: now_ms(),
-                    with_upload_token: common.kind == WorkerType::Image,
-                };
-                let jobs = self.store.claim(&claim).await?;
-                if !jobs.is_empty() {
-                    return Ok((
-                        Some(Popped {
-                            request,
-                            jobs,
-                            model,
-                        }),
-                        skipped,
-                    ));
-                }
-            }
-            if page_len < CANDIDATE_PAGE {
-                break;
-            }
-            offset += CANDIDATE_PAGE;
         }
-        skipped.models = self.requests_for_other_models(kind, &caps.models).await?;
-        Ok((None, skipped))
+        Ok((claimed, skipped))
     }
 
     /// Waiting requests that name models this worker does not serve.

@@ -56,17 +56,11 @@ pub trait Store: Send + Sync + 'static {
     async fn cancel_request(&self, id: &str, now: i64) -> Result<()>;
     /// Requests of the same kind ahead of this one in the queue.
     async fn queue_position(&self, request: &RequestRow) -> Result<u32>;
-    /// Waiting requests of `kind` that name one of `models` (or none), best first.
-    async fn candidates(
-        &self,
-        kind: &str,
-        models: &[String],
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<RequestRow>>;
-    /// Atomically takes up to `claim.amount` waiting generations of one request
-    /// for a worker. Empty when another worker was faster.
-    async fn claim(&self, claim: &Claim) -> Result<Vec<JobRow>>;
+    /// Walks the waiting requests of `pop.kind` best-first (highest priority,
+    /// then oldest), skips those `pop.worker` cannot serve, counting why, and
+    /// claims up to `pop.amount` generations of the first it can, all in one
+    /// transaction: no generation is ever given to two workers.
+    async fn pop(&self, pop: &PopQuery<'_>) -> Result<PopOutcome>;
     async fn job(&self, id: &str) -> Result<Option<JobRow>>;
     /// Stores an uploaded image for a job still in progress; false if the job
     /// or token does not match.

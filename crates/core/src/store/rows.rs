@@ -1,6 +1,7 @@
 //! Rows as the store returns them and changes as the rules ask for them.
 
 use crate::kudos::Kudos;
+use crate::matching::Capabilities;
 use protocol::SubmitState;
 use sqlx::types::Json;
 
@@ -233,16 +234,30 @@ impl JobRow {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub request_id: String,
-    pub worker_id: String,
-    pub model: String,
+/// A worker's pop, as the store needs it.
+pub struct PopQuery<'a> {
+    pub kind: &'a str,
+    pub worker: &'a Capabilities,
     pub amount: i64,
-    pub ttl_ms: i64,
     pub now: i64,
+    /// How long the worker has for a job of this request.
+    pub ttl_ms: &'a (dyn Fn(&RequestRow) -> i64 + Send + Sync),
     /// Image jobs get a token for their upload URL.
     pub with_upload_token: bool,
+    /// At most this many candidates are examined.
+    pub scan_limit: i64,
+}
+
+/// The request a pop claimed, the model to run, and its jobs.
+pub struct Claimed {
+    pub request: RequestRow,
+    pub model: String,
+    pub jobs: Vec<JobRow>,
+}
+
+pub struct PopOutcome {
+    pub claimed: Option<Claimed>,
+    pub skipped: protocol::NoValidRequestFound,
 }
 
 #[derive(Debug, Clone)]

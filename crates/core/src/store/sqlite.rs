@@ -126,6 +126,65 @@ async fn requeue_one(
     Ok(())
 }
 
+/// Candidates a pop reads per query.
+const SCAN_PAGE: i64 = 50;
+
+/// Takes up to `pop.amount` waiting generations of `request` for the worker.
+async fn claim(
+    tx: &mut Transaction<'_, Sqlite>,
+    request: &RequestRow,
+    pop: &PopQuery<'_>,
+) -> Result<Claimed> {
+    let take = request.n_waiting.min(pop.amount).max(1);
+    sqlx::query("UPDATE requests SET n_waiting = n_waiting - $2, last_activity = $3 WHERE id = $1")
+        .bind(&request.id)
+        .bind(take)
+        .bind(pop.now)
+        .execute(&mut **tx)
+        .await?;
+    let model = pop.worker.model_for(request).unwrap_or_default();
+    let lease_expires_at = pop.now + (pop.ttl_ms)(request);
+    let mut jobs = Vec::with_capacity(take as usize);
+    for _ in 0..take {
+        let id = uuid::Uuid::new_v4().to_string();
+        let upload_token = pop.with_upload_token.then(keys::generate_key);
+        sqlx::query(
+            "INSERT INTO jobs (id, request_id, worker_id, model, popped_at, lease_expires_at, upload_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(&request.id)
+        .bind(&pop.worker.worker_id)
+        .bind(&model)
+        .bind(pop.now)
+        .bind(lease_expires_at)
+        .bind(upload_token.as_deref())
+        .execute(&mut **tx)
+        .await?;
+        jobs.push(JobRow {
+            id,
+            request_id: request.id.clone(),
+            worker_id: pop.worker.worker_id.clone(),
+            worker_name: Some(pop.worker.worker_name.clone()),
+            model: model.clone(),
+            state: job_state::PROCESSING.into(),
+            popped_at: pop.now,
+            lease_expires_at,
+            upload_token,
+            generation: None,
+            has_image: false,
+            seed: None,
+            gen_metadata: None,
+            kudos: 0,
+        });
+    }
+    Ok(Claimed {
+        request: request.clone(),
+        model,
+        jobs,
+    })
+}
+
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
@@ -526,13 +585,9 @@ impl Store for SqliteStore {
         Ok(u32::try_from(ahead).unwrap_or(u32::MAX))
     }
 
-    async fn candidates(
-        &self,
-        kind: &str,
-        models: &[String],
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<RequestRow>> {
+    async fn pop(&self, pop: &PopQuery<'_>) -> Result<PopOutcome> {
+        // The scan runs inside the write transaction, so what it sees is what
+        // it claims: with SQLite's single writer no other pop can interleave.
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM requests \
              WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
@@ -540,71 +595,40 @@ impl Store for SqliteStore {
                     WHERE m.value IN (SELECT value FROM json_each($2)))) \
              ORDER BY priority DESC, created_at ASC LIMIT $3 OFFSET $4"
         );
-        Ok(sqlx::query_as(&sql)
-            .bind(kind)
-            .bind(json(&models))
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.read)
-            .await?)
-    }
-
-    async fn claim(&self, c: &Claim) -> Result<Vec<JobRow>> {
+        let models = json(&pop.worker.models);
+        let mut skipped = protocol::NoValidRequestFound::default();
         let mut tx = self.write.begin().await?;
-        let waiting: Option<i64> =
-            sqlx::query_scalar("SELECT n_waiting FROM requests WHERE id = $1 AND state = 'active'")
-                .bind(&c.request_id)
-                .fetch_optional(&mut *tx)
+        let mut offset = 0;
+        while offset < pop.scan_limit {
+            let page: Vec<RequestRow> = sqlx::query_as(&sql)
+                .bind(pop.kind)
+                .bind(&models)
+                .bind(SCAN_PAGE)
+                .bind(offset)
+                .fetch_all(&mut *tx)
                 .await?;
-        let take = waiting.unwrap_or(0).min(c.amount);
-        if take <= 0 {
-            return Ok(Vec::new());
+            for request in &page {
+                match pop.worker.check(request) {
+                    Err(skip) => skip.count(&mut skipped),
+                    Ok(()) => {
+                        let claimed = claim(&mut tx, request, pop).await?;
+                        tx.commit().await?;
+                        return Ok(PopOutcome {
+                            claimed: Some(claimed),
+                            skipped,
+                        });
+                    }
+                }
+            }
+            if (page.len() as i64) < SCAN_PAGE {
+                break;
+            }
+            offset += SCAN_PAGE;
         }
-        sqlx::query(
-            "UPDATE requests SET n_waiting = n_waiting - $2, last_activity = $3 WHERE id = $1",
-        )
-        .bind(&c.request_id)
-        .bind(take)
-        .bind(c.now)
-        .execute(&mut *tx)
-        .await?;
-        let mut jobs = Vec::with_capacity(take as usize);
-        for _ in 0..take {
-            let id = uuid::Uuid::new_v4().to_string();
-            let upload_token = c.with_upload_token.then(keys::generate_key);
-            let lease_expires_at = c.now + c.ttl_ms;
-            sqlx::query(
-                "INSERT INTO jobs (id, request_id, worker_id, model, popped_at, lease_expires_at, upload_token) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&id)
-            .bind(&c.request_id)
-            .bind(&c.worker_id)
-            .bind(&c.model)
-            .bind(c.now)
-            .bind(lease_expires_at)
-            .bind(upload_token.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            jobs.push(JobRow {
-                id,
-                request_id: c.request_id.clone(),
-                worker_id: c.worker_id.clone(),
-                worker_name: None,
-                model: c.model.clone(),
-                state: job_state::PROCESSING.into(),
-                popped_at: c.now,
-                lease_expires_at,
-                upload_token,
-                generation: None,
-                has_image: false,
-                seed: None,
-                gen_metadata: None,
-                kudos: 0,
-            });
-        }
-        tx.commit().await?;
-        Ok(jobs)
+        Ok(PopOutcome {
+            claimed: None,
+            skipped,
+        })
     }
 
     async fn job(&self, id: &str) -> Result<Option<JobRow>> {
