@@ -60,7 +60,9 @@ pub struct Config {
     #[arg(long, env = "POTLUCK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Database URL: `sqlite://FILE` (created and migrated at start).
+    /// Database URL: `sqlite://FILE` (one instance; the file is created and migrated at start),
+    /// or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (any number of instances sharing the
+    /// database, which must exist; it is migrated at start).
     #[arg(
         long,
         env = "POTLUCK_DATABASE_URL",

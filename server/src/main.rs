@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, Config};
-use potluck_core::{Horde, SqliteStore, Store};
+use potluck_core::{Horde, PostgresStore, SqliteStore, Store};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,12 +40,15 @@ async fn main() -> anyhow::Result<()> {
 
 async fn open(config: &Config) -> anyhow::Result<Horde> {
     tracing::info!(database = %config::redacted(&config.database_url), "opening the database");
-    let store: Arc<dyn Store> = if config.database_url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(&config.database_url).await?)
+    let url = &config.database_url;
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PostgresStore::connect(url).await?)
     } else {
         anyhow::bail!(
-            "unsupported database URL {:?}: use sqlite://FILE",
-            config::redacted(&config.database_url)
+            "unsupported database URL {:?}: use sqlite://FILE or postgres://USER@HOST/DATABASE",
+            config::redacted(url)
         );
     };
     Ok(Horde::new(store, config.policy()))
@@ -55,7 +58,8 @@ async fn serve(config: Config, horde: Arc<Horde>) -> anyhow::Result<()> {
     let settings = ApiSettings {
         public_url: config.public_url.clone(),
         client_ip_header: config.client_ip_header.clone(),
-        client_hash_key: rand::random(),
+        // Shared by all instances, so per-client limits hold behind a load balancer.
+        client_hash_key: horde.shared_secret("client_hash").await?,
     };
     let state = AppState {
         horde: horde.clone(),

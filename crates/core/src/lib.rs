@@ -18,5 +18,5 @@ pub use error::{CoreError, Rejection, RejectionKind};
 pub use horde::{Account, Horde, ImageUpload, StoredImage, SweepReport};
 pub use kudos::Kudos;
 pub use policy::Policy;
-pub use store::{SqliteStore, Store};
+pub use store::{PostgresStore, SqliteStore, Store};
 pub use time::now_ms;

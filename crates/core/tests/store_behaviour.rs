@@ -1,23 +1,122 @@
 //! The Store's behaviour, driven with explicit timestamps so that time-based
 //! rules (uptime rewards, leases, expiry, purge) are checked exactly. Written
-//! against the trait, so every implementation can run the same suite.
+//! against the trait, and every test runs on each implementation: SQLite in a
+//! temporary file, and PostgreSQL in a fresh database of its own on the server
+//! at `POTLUCK_TEST_POSTGRES` (default: postgres://postgres@127.0.0.1:5432/postgres).
+//! Without a reachable PostgreSQL the PostgreSQL half says so and passes.
 
 use potluck_core::kudos::Kudos;
 use potluck_core::matching::Capabilities;
 use potluck_core::store::{
-    Completion, CompletionOutcome, NewRequest, PopQuery, PurgeCutoffs, RequestRow, Store,
-    UserChange, WorkerCheckIn,
+    Claimed, Completion, CompletionOutcome, NewRequest, PopQuery, PurgeCutoffs, RequestRow,
+    ScratchDatabase, ScratchError, Store, UserChange, WorkerCheckIn,
 };
-use potluck_core::SqliteStore;
+use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
+use std::io::Write;
+use std::sync::Arc;
 
 const MINUTE: i64 = 60_000;
 
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    (dir, store)
+/// Declares, for each behaviour, one test per back end: `name::sqlite` and
+/// `name::postgres`.
+macro_rules! on_both_back_ends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Fixture::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(fixture) = super::Fixture::postgres().await {
+                    super::$name(fixture).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both_back_ends!(
+    uptime_earns_a_reward_every_ten_minutes_online,
+    leases_requeue_a_bounded_number_of_times,
+    completion_moves_kudos_once_and_in_the_ledger,
+    transfers_and_admin_changes_balance_the_ledger,
+    idle_requests_expire_and_finished_ones_are_purged_then_deleted,
+    a_result_submitted_after_the_purge_is_not_kept,
+    concurrency_limits_count_active_requests,
+    pops_take_the_best_request_the_worker_can_serve,
+    concurrent_pops_on_several_instances_never_share_a_generation,
+    concurrency_limits_hold_across_instances,
+    sweeps_on_several_instances_settle_each_lease_once,
+    a_submit_racing_the_lease_sweep_settles_the_job_once,
+    concurrent_transfers_never_overdraw_nor_deadlock,
+);
+
+/// A fresh database with a store open on it; the database goes when this does.
+struct Fixture {
+    store: Arc<dyn Store>,
+    // Dropped after the store (fields drop in order).
+    database: Database,
+}
+
+enum Database {
+    // Held only so that the directory goes with the fixture.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(ScratchDatabase),
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        Fixture {
+            store,
+            database: Database::Sqlite(dir),
+        }
+    }
+
+    /// `None` (and a note on stderr, once) when no PostgreSQL is reachable.
+    async fn postgres() -> Option<Fixture> {
+        let database = match ScratchDatabase::create(&ScratchDatabase::admin_url()).await {
+            Ok(database) => database,
+            Err(ScratchError::Unreachable { server, cause }) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                // Straight to stderr: the test harness would swallow println! of a passing test.
+                SAID.call_once(|| {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "store_behaviour: skipped: PostgreSQL not reachable at {server} ({cause}); \
+                         its tests pass without running (set POTLUCK_TEST_POSTGRES to point at one)"
+                    );
+                });
+                return None;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let store = Arc::new(PostgresStore::connect(database.url()).await.unwrap());
+        Some(Fixture {
+            store,
+            database: Database::Postgres(database),
+        })
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The store of another server instance on the same database. SQLite is
+    /// served by one process, so there it is the same store.
+    async fn another_instance(&self) -> Arc<dyn Store> {
+        match &self.database {
+            Database::Sqlite(_) => self.store.clone(),
+            Database::Postgres(database) => {
+                Arc::new(PostgresStore::connect(database.url()).await.unwrap())
+            }
+        }
+    }
 }
 
 fn check_in(owner: i64, now: i64) -> WorkerCheckIn {
@@ -74,11 +173,7 @@ fn request(id: &str, user_id: i64, n: i64, now: i64) -> NewRequest {
     }
 }
 
-async fn pop(
-    store: &SqliteStore,
-    caps: &Capabilities,
-    now: i64,
-) -> Option<potluck_core::store::Claimed> {
+async fn pop(store: &dyn Store, caps: &Capabilities, now: i64) -> Option<Claimed> {
     let ttl = |_: &RequestRow| MINUTE;
     let query = PopQuery {
         kind: "text",
@@ -109,13 +204,9 @@ fn completion(job_id: &str, worker_id: &str, reward: i64, cost: i64, now: i64) -
     }
 }
 
-#[tokio::test]
-async fn uptime_earns_a_reward_every_ten_minutes_online() {
-    let (_dir, store) = sqlite().await;
-    let owner = store
-        .create_user("owner", "hash-owner", 30, 0)
-        .await
-        .unwrap();
+async fn uptime_earns_a_reward_every_ten_minutes_online(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
     let t0 = 1_000 * MINUTE;
     store
         .check_in_worker(&check_in(owner.id, t0))
@@ -153,13 +244,9 @@ async fn uptime_earns_a_reward_every_ten_minutes_online() {
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn leases_requeue_a_bounded_number_of_times() {
-    let (_dir, store) = sqlite().await;
-    let owner = store
-        .create_user("owner", "hash-owner", 30, 0)
-        .await
-        .unwrap();
+async fn leases_requeue_a_bounded_number_of_times(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
     let worker = store.check_in_worker(&check_in(owner.id, 0)).await.unwrap();
     let caps = Capabilities::of(&worker);
     store
@@ -168,10 +255,10 @@ async fn leases_requeue_a_bounded_number_of_times() {
         .unwrap();
     for attempt in 0..3 {
         let now = attempt * 2 * MINUTE;
-        let claimed = pop(&store, &caps, now).await.expect("a job");
+        let claimed = pop(store, &caps, now).await.expect("a job");
         assert_eq!(claimed.request.id, "r1");
         assert!(
-            pop(&store, &caps, now).await.is_none(),
+            pop(store, &caps, now).await.is_none(),
             "the only generation is taken"
         );
         assert_eq!(
@@ -186,28 +273,21 @@ async fn leases_requeue_a_bounded_number_of_times() {
     assert_eq!(faulted.state, "faulted");
     assert_eq!(faulted.restarts, 3);
     assert_eq!(faulted.n_waiting, 0);
-    assert!(pop(&store, &caps, 10 * MINUTE).await.is_none());
+    assert!(pop(store, &caps, 10 * MINUTE).await.is_none());
 }
 
-#[tokio::test]
-async fn completion_moves_kudos_once_and_in_the_ledger() {
-    let (_dir, store) = sqlite().await;
-    let owner = store
-        .create_user("owner", "hash-owner", 30, 0)
-        .await
-        .unwrap();
-    let requester = store
-        .create_user("requester", "hash-requester", 30, 0)
-        .await
-        .unwrap();
+async fn completion_moves_kudos_once_and_in_the_ledger(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let requester = account(store, "requester").await;
     let worker = store.check_in_worker(&check_in(owner.id, 0)).await.unwrap();
     let caps = Capabilities::of(&worker);
     store
         .insert_request(&request("r1", requester.id, 2, 0), 10)
         .await
         .unwrap();
-    let first = pop(&store, &caps, 1).await.unwrap().jobs.remove(0);
-    let second = pop(&store, &caps, 2).await.unwrap().jobs.remove(0);
+    let first = pop(store, &caps, 1).await.unwrap().jobs.remove(0);
+    let second = pop(store, &caps, 2).await.unwrap().jobs.remove(0);
     let outcome = store
         .complete_job(&completion(&first.id, &worker.id, 250, 350, 3))
         .await
@@ -236,17 +316,10 @@ async fn completion_moves_kudos_once_and_in_the_ledger() {
     assert_eq!(reasons, vec![("spent".to_string(), -700)]);
 }
 
-#[tokio::test]
-async fn transfers_and_admin_changes_balance_the_ledger() {
-    let (_dir, store) = sqlite().await;
-    let giver = store
-        .create_user("giver", "hash-giver", 30, 0)
-        .await
-        .unwrap();
-    let taker = store
-        .create_user("taker", "hash-taker", 30, 0)
-        .await
-        .unwrap();
+async fn transfers_and_admin_changes_balance_the_ledger(db: Fixture) {
+    let store = db.store();
+    let giver = account(store, "giver").await;
+    let taker = account(store, "taker").await;
     let grant = UserChange {
         kudos_delta: Some(Kudos(1_000)),
         ..UserChange::default()
@@ -268,9 +341,8 @@ async fn transfers_and_admin_changes_balance_the_ledger() {
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn idle_requests_expire_and_finished_ones_are_purged_then_deleted() {
-    let (_dir, store) = sqlite().await;
+async fn idle_requests_expire_and_finished_ones_are_purged_then_deleted(db: Fixture) {
+    let store = db.store();
     store
         .insert_request(&request("idle", 0, 1, 0), 10)
         .await
@@ -316,9 +388,8 @@ async fn idle_requests_expire_and_finished_ones_are_purged_then_deleted() {
     assert!(store.request("watched").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn concurrency_limits_count_active_requests() {
-    let (_dir, store) = sqlite().await;
+async fn concurrency_limits_count_active_requests(db: Fixture) {
+    let store = db.store();
     let user = store.create_user("busy", "hash-busy", 2, 0).await.unwrap();
     store
         .insert_request(&request("a", user.id, 1, 0), 2)
@@ -335,4 +406,325 @@ async fn concurrency_limits_count_active_requests() {
         .insert_request(&request("c", user.id, 1, 0), 2)
         .await
         .unwrap();
+}
+
+/// A new account called `name`.
+async fn account(store: &dyn Store, name: &str) -> potluck_core::store::UserRow {
+    let key_hash = format!("hash-{name}");
+    store.create_user(name, &key_hash, 30, 0).await.unwrap()
+}
+
+/// A worker of `owner` called `name`, checked in at time 0.
+async fn worker(store: &dyn Store, owner: i64, name: &str) -> Capabilities {
+    let check_in = WorkerCheckIn {
+        new_id: format!("id-{name}"),
+        name: name.into(),
+        ..check_in(owner, 0)
+    };
+    Capabilities::of(&store.check_in_worker(&check_in).await.unwrap())
+}
+
+async fn concurrent_pops_on_several_instances_never_share_a_generation(db: Fixture) {
+    let store = db.store();
+    let instances = [db.store.clone(), db.another_instance().await];
+    let owner = account(store, "owner").await;
+    for i in 0..24 {
+        store
+            .insert_request(&request(&format!("r{i}"), 0, 2, i), 100)
+            .await
+            .unwrap();
+    }
+    let mut poppers = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let instance = instances[w % 2].clone();
+        let caps = worker(&*instance, owner.id, &format!("worker {w}")).await;
+        poppers.spawn(async move {
+            let mut jobs = Vec::new();
+            while let Some(claimed) = pop(&*instance, &caps, 1).await {
+                jobs.extend(claimed.jobs.into_iter().map(|j| (j.request_id, j.id)));
+            }
+            jobs
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(jobs) = poppers.join_next().await {
+        all.extend(jobs.unwrap());
+    }
+    assert_eq!(all.len(), 48, "two generations of each of 24 requests");
+    let mut ids: Vec<_> = all.iter().map(|(_, id)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 48);
+    for i in 0..24 {
+        let id = format!("r{i}");
+        assert_eq!(all.iter().filter(|(r, _)| *r == id).count(), 2, "{id}");
+        assert_eq!(store.request(&id).await.unwrap().unwrap().n_waiting, 0);
+        assert_eq!(store.jobs_of(&id).await.unwrap().len(), 2);
+    }
+}
+
+async fn concurrency_limits_hold_across_instances(db: Fixture) {
+    let store = db.store();
+    let instances = [db.store.clone(), db.another_instance().await];
+    let user = store.create_user("busy", "hash-busy", 3, 0).await.unwrap();
+    let mut inserts = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let instance = instances[i % 2].clone();
+        // Anonymous requesters are limited per client, accounts as a whole.
+        let mut anonymous = request(&format!("anon-{i}"), 0, 1, 0);
+        anonymous.client_hash = Some(if i < 8 { "client-a" } else { "client-b" }.into());
+        let mine = request(&format!("mine-{i}"), user.id, 1, 0);
+        inserts.spawn(async move {
+            let anonymous = instance.insert_request(&anonymous, 2).await;
+            let mine = instance.insert_request(&mine, 3).await;
+            [("anonymous", anonymous), ("mine", mine)]
+        });
+    }
+    let (mut anonymous, mut mine) = (0, 0);
+    while let Some(results) = inserts.join_next().await {
+        for (who, result) in results.unwrap() {
+            match result {
+                Ok(()) if who == "mine" => mine += 1,
+                Ok(()) => anonymous += 1,
+                Err(e) => assert_eq!(e.rejection().map(|r| r.rc), Some("TooManyPrompts")),
+            }
+        }
+    }
+    assert_eq!(mine, 3);
+    assert_eq!(anonymous, 4, "two for each of two clients");
+    let counted = store.user(user.id).await.unwrap().unwrap().requests_text;
+    assert_eq!(counted, 3, "refused requests are not counted");
+}
+
+async fn sweeps_on_several_instances_settle_each_lease_once(db: Fixture) {
+    let store = db.store();
+    let other = db.another_instance().await;
+    let owner = account(store, "owner").await;
+    let caps = worker(store, owner.id, "vanishing").await;
+    for i in 0..20 {
+        let id = format!("r{i}");
+        store
+            .insert_request(&request(&id, 0, 1, 0), 100)
+            .await
+            .unwrap();
+        assert!(pop(store, &caps, 0).await.is_some());
+    }
+    let instances = [db.store.clone(), other.clone(), db.store.clone(), other];
+
+    let requeued = at_once(&instances, |s| async move {
+        s.requeue_expired_leases(2 * MINUTE, 3).await.unwrap()
+    })
+    .await;
+    assert_eq!(requeued, 20);
+    for i in 0..20 {
+        let request = store.request(&format!("r{i}")).await.unwrap().unwrap();
+        assert_eq!((request.restarts, request.n_waiting), (1, 1));
+    }
+    let vanishing = store.worker(&caps.worker_id).await.unwrap().unwrap();
+    assert_eq!(vanishing.uncompleted_jobs, 20);
+
+    let expired = at_once(&instances, |s| async move {
+        s.expire_idle_requests(10 * MINUTE, 10 * MINUTE)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(expired, 20);
+
+    let cutoffs = PurgeCutoffs {
+        delivered_before: 0,
+        finished_before: 20 * MINUTE,
+        history_before: 0,
+    };
+    let purged = at_once(&instances, |s| {
+        let cutoffs = cutoffs.clone();
+        async move { s.purge(&cutoffs).await.unwrap() }
+    })
+    .await;
+    assert_eq!(purged, 20);
+    for i in 0..20 {
+        let request = store.request(&format!("r{i}")).await.unwrap().unwrap();
+        assert!(request.purged && request.prompt.is_none());
+    }
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+/// Runs `sweep` on every instance at once and adds up what they report.
+async fn at_once<F, Fut>(instances: &[Arc<dyn Store>], sweep: F) -> u64
+where
+    F: Fn(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    let mut sweeps = tokio::task::JoinSet::new();
+    for instance in instances {
+        sweeps.spawn(sweep(instance.clone()));
+    }
+    let mut total = 0;
+    while let Some(count) = sweeps.join_next().await {
+        total += count.unwrap();
+    }
+    total
+}
+
+async fn a_submit_racing_the_lease_sweep_settles_the_job_once(db: Fixture) {
+    let store = db.store();
+    let other = db.another_instance().await;
+    let owner = account(store, "owner").await;
+    let requester = account(store, "requester").await;
+    let caps = worker(store, owner.id, "late").await;
+    let mut jobs = Vec::new();
+    for i in 0..10 {
+        store
+            .insert_request(&request(&format!("r{i}"), requester.id, 1, 0), 100)
+            .await
+            .unwrap();
+        jobs.push(pop(store, &caps, 0).await.unwrap().jobs.remove(0));
+    }
+    // Each late submit races a sweep on another instance; exactly one of them wins.
+    let mut racers = tokio::task::JoinSet::new();
+    for job in &jobs {
+        let (submitter, completion) = (
+            db.store.clone(),
+            completion(&job.id, &caps.worker_id, 100, 100, 2 * MINUTE),
+        );
+        racers.spawn(async move { Some(submitter.complete_job(&completion).await.unwrap()) });
+        let sweeper = other.clone();
+        racers.spawn(async move {
+            sweeper.requeue_expired_leases(2 * MINUTE, 3).await.unwrap();
+            None
+        });
+    }
+    let mut rewarded = 0;
+    while let Some(outcome) = racers.join_next().await {
+        match outcome.unwrap() {
+            Some(CompletionOutcome::Rewarded(_)) => rewarded += 1,
+            Some(outcome) => assert_eq!(outcome, CompletionOutcome::Aborted),
+            None => {}
+        }
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        let request = store.request(&format!("r{i}")).await.unwrap().unwrap();
+        let job = store.job(&job.id).await.unwrap().unwrap();
+        match job.state.as_str() {
+            "ok" => assert_eq!((request.state.as_str(), request.restarts), ("done", 0)),
+            "abandoned" => assert_eq!((request.n_waiting, request.restarts), (1, 1)),
+            other => panic!("job left {other}"),
+        }
+    }
+    let paid = store.user(owner.id).await.unwrap().unwrap().kudos;
+    assert_eq!(paid, 100 * rewarded);
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn concurrent_transfers_never_overdraw_nor_deadlock(db: Fixture) {
+    let store = db.store();
+    let instances = [db.store.clone(), db.another_instance().await];
+    let grant = UserChange {
+        kudos_delta: Some(Kudos(1_000)),
+        ..UserChange::default()
+    };
+    let a = account(store, "a").await.id;
+    let b = account(store, "b").await.id;
+    store.update_user(a, &grant, 0).await.unwrap();
+    store.update_user(b, &grant, 0).await.unwrap();
+    let mut transfers = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let instance = instances[i % 2].clone();
+        // Both directions at once: the locks must not wait on each other in a cycle.
+        let (from, to) = if i % 4 < 2 { (a, b) } else { (b, a) };
+        transfers.spawn(async move { instance.transfer_kudos(from, to, Kudos(300), 1).await });
+    }
+    while let Some(result) = transfers.join_next().await {
+        if let Err(e) = result.unwrap() {
+            assert_eq!(
+                e.rejection().map(|r| r.rc),
+                Some("KudosTransferNotEnough"),
+                "{e}"
+            );
+        }
+    }
+    let balance = |id| async move { store.user(id).await.unwrap().unwrap().kudos };
+    let (a, b) = (balance(a).await, balance(b).await);
+    assert!(a >= 0 && b >= 0, "{a} {b}");
+    assert_eq!(a + b, 2_000);
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn pops_take_the_best_request_the_worker_can_serve(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let caps = worker(store, owner.id, "serves m").await;
+    let queue = [
+        // (id, models, priority, created_at)
+        ("other", vec!["x"], 50, 0),
+        ("one-late", vec!["m"], 5, 0),
+        ("any", vec![], 10, 0),
+        ("many", vec!["x", "m"], 20, 2),
+        ("one", vec!["m"], 20, 1),
+    ];
+    for (id, models, priority, created_at) in queue {
+        let mut r = request(id, 0, 1, created_at);
+        r.models = models.into_iter().map(String::from).collect();
+        r.priority = priority;
+        store.insert_request(&r, 100).await.unwrap();
+    }
+    // More than a page of requests ahead that the worker cannot serve.
+    for i in 0..60 {
+        let mut r = request(&format!("too-long-{i}"), 0, 1, 0);
+        r.models = vec!["m".into()];
+        r.priority = 40;
+        r.max_length = 100_000;
+        store.insert_request(&r, 100).await.unwrap();
+    }
+    let ttl = |_: &RequestRow| MINUTE;
+    let query = PopQuery {
+        kind: "text",
+        worker: &caps,
+        amount: 1,
+        now: 1,
+        ttl_ms: &ttl,
+        with_upload_token: false,
+        scan_limit: 100,
+    };
+    let mut order = Vec::new();
+    loop {
+        let outcome = store.pop(&query).await.unwrap();
+        assert_eq!(outcome.skipped.max_length, 60);
+        assert_eq!(outcome.skipped.models, 0, "filtered before the scan");
+        let Some(claimed) = outcome.claimed else {
+            break;
+        };
+        assert_eq!(claimed.model, "m");
+        order.push(claimed.request.id);
+    }
+    assert_eq!(order, ["one", "many", "any", "one-late"]);
+}
+
+async fn a_result_submitted_after_the_purge_is_not_kept(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let caps = worker(store, owner.id, "slow").await;
+    store
+        .insert_request(&request("r1", 0, 1, 0), 10)
+        .await
+        .unwrap();
+    let job = pop(store, &caps, 0).await.unwrap().jobs.remove(0);
+    // The requester gives up while the job runs; the purge comes before the result.
+    store.cancel_request("r1", 1).await.unwrap();
+    let cutoffs = PurgeCutoffs {
+        delivered_before: 10,
+        finished_before: 10,
+        history_before: 0,
+    };
+    assert_eq!(store.purge(&cutoffs).await.unwrap(), 1);
+    let late = store
+        .complete_job(&completion(&job.id, &caps.worker_id, 100, 0, 20))
+        .await
+        .unwrap();
+    assert_eq!(late, CompletionOutcome::Rewarded(Kudos(100)));
+    assert_eq!(store.purge(&cutoffs).await.unwrap(), 0);
+    let stored = store.job(&job.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, "ok");
+    assert!(stored.generation.is_none() && !stored.has_image && stored.gen_metadata.is_none());
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }

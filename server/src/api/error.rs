@@ -1,8 +1,8 @@
 //! Every error leaves the server here, in the AI Horde shape
 //! `{"message": ..., "rc": ...}` with the matching HTTP status.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use potluck_core::{CoreError, RejectionKind};
@@ -29,6 +29,15 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    /// A body sent without a JSON Content-Type.
+    pub fn not_json() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BadRequest",
+            "Send the body as JSON with Content-Type: application/json",
+        )
     }
 }
 
@@ -69,17 +78,24 @@ impl From<CoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "BadRequest",
-                "Send the body as JSON with Content-Type: application/json",
-            ),
-            JsonRejection::BytesRejection(_) => ApiError::new(
+            JsonRejection::MissingJsonContentType(_) => ApiError::not_json(),
+            JsonRejection::BytesRejection(rejection) => rejection.into(),
+            other => ApiError::bad_request(format!("Invalid JSON body: {}", other.body_text())),
+        }
+    }
+}
+
+/// A body that could not be read: over the size limit, or cut off.
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "BadRequest",
                 "The request body is too large",
-            ),
-            other => ApiError::bad_request(format!("Invalid JSON body: {}", other.body_text())),
+            )
+        } else {
+            ApiError::bad_request(format!("Unreadable body: {}", rejection.body_text()))
         }
     }
 }
@@ -109,6 +125,15 @@ impl IntoResponse for ApiError {
             rc: self.rc.to_string(),
             errors,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body stays unread, so the connection cannot
+            // carry another request: say so, or the client reuses it and
+            // its next request fails.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

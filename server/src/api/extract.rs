@@ -3,11 +3,17 @@
 
 use super::error::ApiError;
 use super::AppState;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use potluck_core::Account;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
+use std::fmt;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 /// The account behind the `apikey` header (anonymous when there is none).
@@ -25,15 +31,101 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body whose parse errors are answered in the AI Horde shape.
+/// A JSON object body whose errors are answered in the AI Horde shape. A NUL
+/// character anywhere in it is refused: PostgreSQL can store none in text.
 pub struct JsonBody<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned + 'static> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::not_json());
+        }
+        let bytes = Bytes::from_request(req, state).await?;
+        if escapes_nul(&bytes) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "NulByteInPayload",
+                "The body contains a NUL character (\\u0000)",
+            ));
+        }
+        let axum::Json(JsonObject(value)) = axum::Json::<JsonObject<T>>::from_bytes(&bytes)?;
         Ok(JsonBody(value))
+    }
+}
+
+/// `application/json`, or any `application/*+json`, as axum's `Json` accepts.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = header(headers, "content-type") else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON text escapes a NUL character (`\u0000`) in one of its
+/// strings. Raw control characters are invalid JSON, so that is the only way
+/// one gets in; an escaped backslash followed by `u0000` is harmless text.
+fn escapes_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(offset) = json[i..].iter().position(|&b| b == b'\\') {
+        let at = i + offset;
+        if json.get(at + 1..at + 6) == Some(&b"u0000"[..]) {
+            return true;
+        }
+        // Skip the backslash and the character it escapes.
+        i = at + 2;
+        if i >= json.len() {
+            break;
+        }
+    }
+    false
+}
+
+/// A path parameter whose errors (such as invalid UTF-8) are answered in the
+/// AI Horde shape.
+pub struct PathParam<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send + 'static> FromRequestParts<AppState> for PathParam<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(PathParam(value))
+    }
+}
+
+/// `T` read from a JSON object only. Derived structs would also accept an
+/// array and take its items as the fields in order (`["bob#2", 10]` as a
+/// kudos transfer), which no AI Horde client sends and none should rely on.
+struct JsonObject<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(JsonObject)
     }
 }
 
@@ -73,8 +165,8 @@ impl FromRequestParts<AppState> for BaseUrl {
 }
 
 /// A keyed hash of the client's address, to limit concurrent anonymous
-/// requests per client without storing addresses. The key is random per
-/// process, so the hashes mean nothing after a restart.
+/// requests per client without storing addresses. The key is a random secret
+/// shared by the instances on one database, so a hash says nothing without it.
 pub struct ClientHash(pub Option<String>);
 
 impl FromRequestParts<AppState> for ClientHash {
@@ -99,7 +191,7 @@ impl FromRequestParts<AppState> for ClientHash {
         });
         Ok(ClientHash(address.map(|address| {
             let digest = Sha256::new()
-                .chain_update(state.settings.client_hash_key)
+                .chain_update(state.settings.client_hash_key.as_bytes())
                 .chain_update(address.as_bytes())
                 .finalize();
             digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
@@ -109,4 +201,23 @@ impl FromRequestParts<AppState> for ClientHash {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escapes_nul;
+
+    #[test]
+    fn finds_escaped_nuls_only() {
+        assert!(escapes_nul(br#"{"prompt": "a\u0000b"}"#));
+        assert!(escapes_nul(br#"{"a\u0000": 1}"#));
+        assert!(escapes_nul(br#"["\\\u0000"]"#));
+        assert!(!escapes_nul(br#"{"prompt": "a\\u0000b"}"#));
+        assert!(escapes_nul(br#"{"prompt": "\u00001"}"#));
+        assert!(!escapes_nul(br#"{"prompt": "\u0001 \n \\"}"#));
+        assert!(!escapes_nul(br#"{"prompt": "u0000"}"#));
+        assert!(!escapes_nul(b"\\"));
+        assert!(!escapes_nul(b"\\u000"));
+        assert!(!escapes_nul(b""));
+    }
 }

@@ -1,10 +1,11 @@
 //! Image generation: `/api/v2/generate/*`, and the images Potluck stores and serves.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{BaseUrl, Caller, ClientHash, JsonBody, QueryParams};
+use super::extract::{BaseUrl, Caller, ClientHash, JsonBody, PathParam, QueryParams};
 use super::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -37,33 +38,36 @@ pub async fn submit(
 
 /// The progress of an image request (cheap; poll this one).
 #[utoipa::path(get, path = "/api/v2/generate/check/{id}", tag = "image",
+    params(("id" = String, Path, description = "the request id")),
     responses((status = 200, body = RequestStatusCheck), (status = 404, body = RequestError)))]
 pub async fn check(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<RequestStatusCheck>> {
     Ok(Json(state.horde.image_check(&id).await?))
 }
 
 /// The status of an image request with its images.
 #[utoipa::path(get, path = "/api/v2/generate/status/{id}", tag = "image",
+    params(("id" = String, Path, description = "the request id")),
     responses((status = 200, body = RequestStatusStable), (status = 404, body = RequestError),
               (status = 410, body = RequestError)))]
 pub async fn status(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<RequestStatusStable>> {
     Ok(Json(state.horde.image_status(&id, &base).await?))
 }
 
 /// Cancel an image request; answers its status with what was finished.
 #[utoipa::path(delete, path = "/api/v2/generate/status/{id}", tag = "image",
+    params(("id" = String, Path, description = "the request id")),
     responses((status = 200, body = RequestStatusStable), (status = 404, body = RequestError)))]
 pub async fn cancel(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<RequestStatusStable>> {
     Ok(Json(state.horde.cancel_image(&id, &base).await?))
 }
@@ -102,15 +106,24 @@ pub struct UploadToken {
 
 /// The `r2_upload` target: the worker PUTs the image of its job here.
 #[utoipa::path(put, path = "/api/v2/images/{id}", tag = "image",
-    params(("token" = String, Query, description = "the token from r2_upload")),
+    params(("id" = String, Path, description = "the job id"), ("token" = String, Query, description = "the token from r2_upload")),
     request_body(content = Vec<u8>, content_type = "image/webp"),
     responses((status = 200), (status = 400, body = RequestError), (status = 403, body = RequestError)))]
 pub async fn upload(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     QueryParams(UploadToken { token }): QueryParams<UploadToken>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
+    let body = body?;
+    // No job id or token holds a NUL, and PostgreSQL cannot even look one up.
+    if id.contains('\0') || token.contains('\0') {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "WrongCredentials",
+            "No job in progress matches this upload URL",
+        ));
+    }
     let upload = ImageUpload {
         job_id: &id,
         token: &token,
@@ -122,11 +135,19 @@ pub async fn upload(
 
 /// A generated image, until it is purged after delivery.
 #[utoipa::path(get, path = "/api/v2/images/{id}", tag = "image",
+    params(("id" = String, Path, description = "the job id")),
     responses((status = 200, content_type = "image/webp"), (status = 404, body = RequestError)))]
 pub async fn download(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<impl IntoResponse> {
+    if id.contains('\0') {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "RequestNotFound",
+            "No such image, or it was purged after delivery",
+        ));
+    }
     let image = state.horde.image(&id).await?;
     Ok((
         [

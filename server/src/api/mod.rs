@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub struct ApiSettings {
     pub public_url: Option<String>,
     pub client_ip_header: Option<String>,
-    pub client_hash_key: [u8; 32],
+    pub client_hash_key: String,
 }
 
 #[derive(Clone)]

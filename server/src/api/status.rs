@@ -1,9 +1,9 @@
 //! Public status: heartbeat, models, performance, modes.
 
 use super::error::ApiResult;
-use super::extract::QueryParams;
+use super::extract::{PathParam, QueryParams};
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use protocol::{ActiveModel, Heartbeat, HordeModes, HordePerformance, RequestError, WorkerType};
 use serde::Deserialize;
@@ -36,10 +36,11 @@ pub async fn models(
 
 /// One model (a list with one entry, or empty when nobody serves it).
 #[utoipa::path(get, path = "/api/v2/status/models/{name}", tag = "status",
+    params(("name" = String, Path, description = "the model name (a slash in it encoded as %2F)")),
     responses((status = 200, body = Vec<ActiveModel>)))]
 pub async fn model(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> ApiResult<Json<Vec<ActiveModel>>> {
     Ok(Json(state.horde.model(&name).await?))
 }

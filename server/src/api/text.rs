@@ -1,9 +1,9 @@
 //! Text generation: `/api/v2/generate/text/*`.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, ClientHash, JsonBody};
+use super::extract::{Caller, ClientHash, JsonBody, PathParam};
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use protocol::{
@@ -34,21 +34,23 @@ pub async fn submit(
 
 /// The status of a text request, with its finished generations.
 #[utoipa::path(get, path = "/api/v2/generate/text/status/{id}", tag = "text",
+    params(("id" = String, Path, description = "the request id")),
     responses((status = 200, body = RequestStatusKobold), (status = 404, body = RequestError),
               (status = 410, body = RequestError)))]
 pub async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<RequestStatusKobold>> {
     Ok(Json(state.horde.text_status(&id).await?))
 }
 
 /// Cancel a text request; answers its status with what was finished.
 #[utoipa::path(delete, path = "/api/v2/generate/text/status/{id}", tag = "text",
+    params(("id" = String, Path, description = "the request id")),
     responses((status = 200, body = RequestStatusKobold), (status = 404, body = RequestError)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<RequestStatusKobold>> {
     Ok(Json(state.horde.cancel_text(&id).await?))
 }

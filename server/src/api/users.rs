@@ -1,9 +1,9 @@
 //! Accounts: registration, details, moderation, kudos transfers.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, JsonBody, QueryParams};
+use super::extract::{Caller, JsonBody, PathParam, QueryParams};
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use potluck_core::store::UserSort;
@@ -74,23 +74,25 @@ fn user_id(id: &str) -> ApiResult<i64> {
 
 /// One account.
 #[utoipa::path(get, path = "/api/v2/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "the user id (the number after '#')")),
     responses((status = 200, body = UserDetails), (status = 404, body = RequestError)))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(viewer): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<UserDetails>> {
     Ok(Json(state.horde.user(&viewer, user_id(&id)?).await?))
 }
 
 /// Change an account (moderators).
 #[utoipa::path(put, path = "/api/v2/users/{id}", tag = "users", request_body = ModifyUserInput,
+    params(("id" = String, Path, description = "the user id (the number after '#')")),
     responses((status = 200, body = ModifyUser), (status = 403, body = RequestError),
               (status = 404, body = RequestError)))]
 pub async fn modify(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<ModifyUserInput>,
 ) -> ApiResult<Json<ModifyUser>> {
     Ok(Json(

@@ -1,9 +1,9 @@
 //! Workers: list, details, and changes by their owners or moderators.
 
 use super::error::ApiResult;
-use super::extract::{Caller, JsonBody, QueryParams};
+use super::extract::{Caller, JsonBody, PathParam, QueryParams};
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use protocol::{
     DeletedWorker, ModifyWorker, ModifyWorkerInput, RequestError, WorkerDetails, WorkerType,
@@ -30,23 +30,25 @@ pub async fn list(
 
 /// One worker.
 #[utoipa::path(get, path = "/api/v2/workers/{id}", tag = "workers",
+    params(("id" = String, Path, description = "the worker id")),
     responses((status = 200, body = WorkerDetails), (status = 404, body = RequestError)))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(viewer): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<WorkerDetails>> {
     Ok(Json(state.horde.worker(&viewer, &id).await?))
 }
 
 /// Change a worker: maintenance, info, name (owner or moderator); paused (moderator).
 #[utoipa::path(put, path = "/api/v2/workers/{id}", tag = "workers", request_body = ModifyWorkerInput,
+    params(("id" = String, Path, description = "the worker id")),
     responses((status = 200, body = ModifyWorker), (status = 403, body = RequestError),
               (status = 404, body = RequestError)))]
 pub async fn modify(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<ModifyWorkerInput>,
 ) -> ApiResult<Json<ModifyWorker>> {
     Ok(Json(state.horde.modify_worker(&actor, &id, input).await?))
@@ -54,12 +56,13 @@ pub async fn modify(
 
 /// Delete a worker (owner or moderator).
 #[utoipa::path(delete, path = "/api/v2/workers/{id}", tag = "workers",
+    params(("id" = String, Path, description = "the worker id")),
     responses((status = 200, body = DeletedWorker), (status = 403, body = RequestError),
               (status = 404, body = RequestError)))]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<DeletedWorker>> {
     Ok(Json(state.horde.delete_worker(&actor, &id).await?))
 }

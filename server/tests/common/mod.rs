@@ -1,13 +1,20 @@
 //! Test harness: starts the real `potluck` binary on an ephemeral port with a
-//! fresh SQLite database and talks to it over loopback HTTP.
+//! fresh database and talks to it over loopback HTTP.
+//!
+//! The database is SQLite unless `POTLUCK_TEST_BACKEND=postgres`: then each
+//! server gets a fresh PostgreSQL database of its own on the server at
+//! `POTLUCK_TEST_POSTGRES` (default postgres://postgres@127.0.0.1:5432/postgres),
+//! dropped when the test ends. Run the suite once per back end.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use potluck_core::store::ScratchDatabase;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const ANON: &str = "0000000000";
@@ -18,6 +25,55 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
     client: reqwest::Client,
+    // Released after `drop` killed the child; the last server on a
+    // PostgreSQL database drops it.
+    database: Arc<Database>,
+}
+
+/// The back end the servers of this run use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `POTLUCK_TEST_BACKEND`: `sqlite` (the default) or `postgres`.
+pub fn backend() -> Backend {
+    match std::env::var("POTLUCK_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+        Ok("postgres" | "postgresql") => Backend::Postgres,
+        Ok(other) => panic!("POTLUCK_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// False, after saying so on stderr, unless this run uses PostgreSQL: for
+/// tests that need several instances on one database, which SQLite (served
+/// by one process) does not offer.
+pub fn postgres_or_skip(test: &str) -> bool {
+    let postgres = backend() == Backend::Postgres;
+    if !postgres {
+        // Straight to stderr: the test harness would swallow println! of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: skipped: needs PostgreSQL (run with POTLUCK_TEST_BACKEND=postgres)"
+        );
+    }
+    postgres
+}
+
+/// Where a server keeps its state; shared by the servers started beside it.
+enum Database {
+    Sqlite(String),
+    Postgres(ScratchDatabase),
+}
+
+impl Database {
+    fn url(&self) -> &str {
+        match self {
+            Database::Sqlite(url) => url,
+            Database::Postgres(database) => database.url(),
+        }
+    }
 }
 
 fn binary() -> PathBuf {
@@ -28,17 +84,75 @@ impl Server {
     /// Starts a server with these extra flags (e.g. short timeouts).
     pub fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let database = match backend() {
+            Backend::Sqlite => Database::Sqlite(Self::database_url(&dir)),
+            Backend::Postgres => {
+                let admin = ScratchDatabase::admin_url();
+                Database::Postgres(
+                    ScratchDatabase::create_blocking(&admin)
+                        .unwrap_or_else(|e| panic!("POTLUCK_TEST_BACKEND=postgres, but {e}")),
+                )
+            }
+        };
+        Self::start_on(dir, Arc::new(database), extra)
+    }
+
+    /// Starts another instance on this server's database, as behind a load
+    /// balancer (PostgreSQL only: see `postgres_or_skip`).
+    pub fn start_beside(&self, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on(dir, self.database.clone(), extra)
+    }
+
+    fn start_on(dir: tempfile::TempDir, database: Arc<Database>, extra: &[&str]) -> Server {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, base) = spawn(&dir, &args);
+        let (child, base) = spawn(&dir, database.url(), &args);
         Server {
             child,
             base,
             dir,
             args,
             client: reqwest::Client::new(),
+            database,
         }
     }
 
+    /// The URL of this server's database.
+    pub fn database(&self) -> &str {
+        self.database.url()
+    }
+
+    /// The tables with a row that contains `needle` anywhere (PostgreSQL only).
+    pub async fn tables_containing(&self, needle: &str) -> Vec<String> {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(self.database())
+            .await
+            .expect("connect to the test database");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("list tables");
+        let mut found = Vec::new();
+        for table in tables {
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM \"{table}\" t WHERE strpos(t::text, $1) > 0)"
+            );
+            let holds: bool = sqlx::query_scalar(&sql)
+                .bind(needle)
+                .fetch_one(&mut db)
+                .await
+                .expect("search a table");
+            if holds {
+                found.push(table);
+            }
+        }
+        found
+    }
+
+    /// The SQLite database a server started in `dir` uses.
     pub fn database_url(dir: &tempfile::TempDir) -> String {
         format!("sqlite://{}", dir.path().join("potluck.db").display())
     }
@@ -48,16 +162,28 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
-        let (child, base) = spawn(&self.dir, &self.args);
+        let (child, base) = spawn(&self.dir, self.database.url(), &self.args);
         self.child = child;
         self.base = base;
+    }
+
+    /// Kills the server with SIGKILL (no graceful shutdown) and leaves it dead.
+    /// Takes `&self`, so that a test can kill an instance its other tasks still
+    /// hold; they must stop calling it.
+    pub fn kill(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {pid}");
     }
 
     /// Runs `potluck admin ...` on this server's database and returns its stdout.
     pub fn admin(&self, args: &[&str]) -> (bool, String) {
         let output = Command::new(binary())
             .arg("--database-url")
-            .arg(Self::database_url(&self.dir))
+            .arg(self.database.url())
             .arg("admin")
             .args(args)
             .output()
@@ -189,12 +315,12 @@ impl Drop for Server {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, args: &[String]) -> (Child, String) {
+fn spawn(dir: &tempfile::TempDir, database_url: &str, args: &[String]) -> (Child, String) {
     let mut child = Command::new(binary())
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--database-url")
-        .arg(Server::database_url(dir))
+        .arg(database_url)
         .arg("--site-root")
         .arg(dir.path().join("no-site"))
         .args(args)
@@ -229,4 +355,46 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, rc: &str) 
 
 pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 0.005
+}
+
+impl Server {
+    /// Sends raw bytes to `/api/v2{path}`, with a Content-Type only when given,
+    /// and answers like `call`.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/api/v2{path}", self.base))
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("apikey", key);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// The user's details as seen by `viewer` (anonymous when `None`).
+    pub async fn user(&self, id: i64, viewer: Option<&str>) -> Value {
+        let (status, body) = self.get(&format!("/users/{id}"), viewer).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// An image worker's pop, advertising `model`.
+    pub async fn pop_image(&self, key: &str, worker: &str, model: &str) -> (StatusCode, Value) {
+        let body = json!({ "name": worker, "models": [model], "max_pixels": 1024 * 1024 });
+        self.post("/generate/pop", Some(key), body).await
+    }
 }

@@ -15,6 +15,12 @@ use protocol::{
 /// Users listed per page of `GET /users`.
 pub const USERS_PER_PAGE: i64 = 25;
 
+/// The most kudos one moderator change may add or remove.
+const MAX_KUDOS_CHANGE: f64 = 1e12;
+/// The largest balance, either way, a moderator change may leave: far below
+/// what the ledger (hundredths in an i64) can hold, so sums never overflow.
+const MAX_BALANCE: Kudos = Kudos(100_000_000_000_000_000);
+
 impl Horde {
     /// Pseudonymous registration: a new account and its key, shown this once.
     pub async fn register(&self, username: Option<&str>) -> Result<Registered> {
@@ -90,11 +96,9 @@ impl Horde {
     }
 
     pub async fn users(&self, page: i64, sort: UserSort) -> Result<Vec<UserDetails>> {
-        let page = page.max(1);
-        let users = self
-            .store
-            .users(sort, (page - 1) * USERS_PER_PAGE, USERS_PER_PAGE)
-            .await?;
+        // Saturating: a huge page number is an empty page, not an overflow.
+        let offset = (page.max(1) - 1).saturating_mul(USERS_PER_PAGE);
+        let users = self.store.users(sort, offset, USERS_PER_PAGE).await?;
         let mut details = Vec::with_capacity(users.len());
         for user in &users {
             details.push(self.user_details(user, false).await?);
@@ -180,13 +184,33 @@ impl Horde {
         input: ModifyUserInput,
     ) -> Result<ModifyUser> {
         actor.require_moderator()?;
-        self.existing_user(user_id).await?;
+        let current = self.existing_user(user_id).await?;
         if user_id == 0 {
             return Err(Rejection::bad_request(
                 "AnonForbiddenUserMod",
                 "The anonymous account cannot be changed",
             )
             .into());
+        }
+        if let Some(kudos) = input.kudos {
+            let within = kudos.is_finite()
+                && kudos.abs() <= MAX_KUDOS_CHANGE
+                && current
+                    .kudos
+                    .checked_add(Kudos::from_f64(kudos).0)
+                    .is_some_and(|balance| balance.abs() <= MAX_BALANCE.0);
+            if !within {
+                return Err(Rejection::invalid_field(
+                    "kudos",
+                    "KudosValidationError",
+                    format!(
+                        "kudos may change by at most {MAX_KUDOS_CHANGE:.0} at once, \
+                         leaving a balance within {:.0} either way",
+                        MAX_BALANCE.as_f64()
+                    ),
+                )
+                .into());
+            }
         }
         if let Some(concurrency) = input.concurrency {
             validate::in_range("concurrency", concurrency, 0, 500)?;
@@ -329,9 +353,12 @@ impl Horde {
     }
 
     async fn existing_worker(&self, id: &str) -> Result<WorkerRow> {
-        Ok(self.store.worker(id).await?.ok_or_else(|| {
-            Rejection::not_found("WorkerNotFound", format!("Worker {id} not found"))
-        })?)
+        let not_found = || Rejection::not_found("WorkerNotFound", format!("Worker {id} not found"));
+        // No id holds a NUL, and PostgreSQL cannot even look one up.
+        if id.contains('\0') {
+            return Err(not_found().into());
+        }
+        Ok(self.store.worker(id).await?.ok_or_else(not_found)?)
     }
 
     pub(super) fn online_since(&self) -> i64 {
@@ -424,14 +451,20 @@ impl Horde {
             )?),
             None => None,
         };
-        if let Some(info) = &input.info {
-            if info.chars().count() > 1000 {
-                return Err(Rejection::invalid_field(
-                    "info",
-                    "BadRequest",
-                    "info must have at most 1000 characters",
-                )
-                .into());
+        for (field, text) in [
+            ("info", &input.info),
+            ("maintenance_msg", &input.maintenance_msg),
+        ] {
+            if let Some(text) = text {
+                if text.chars().count() > 1000 {
+                    return Err(Rejection::invalid_field(
+                        field,
+                        "BadRequest",
+                        format!("{field} must have at most 1000 characters"),
+                    )
+                    .into());
+                }
+                validate::no_nul(field, text)?;
             }
         }
         let change = WorkerChange {

@@ -60,6 +60,14 @@ impl Horde {
         &self.policy
     }
 
+    /// A random secret that every server instance on this database shares,
+    /// created by the first one that asks.
+    pub async fn shared_secret(&self, name: &str) -> Result<String> {
+        self.store
+            .setting_or_insert(&format!("secret:{name}"), &keys::generate_key())
+            .await
+    }
+
     /// The account of an API key. No key, or the anonymous key, is the
     /// anonymous account; an unknown key is refused.
     pub async fn authenticate(&self, apikey: Option<&str>) -> Result<Account> {

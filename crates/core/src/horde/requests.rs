@@ -291,6 +291,10 @@ impl Horde {
     async fn find_request(&self, id: &str, kind: WorkerType) -> Result<RequestRow> {
         let not_found =
             || Rejection::not_found("RequestNotFound", format!("Request {id} not found"));
+        // No id holds a NUL, and PostgreSQL cannot even look one up.
+        if id.contains('\0') {
+            return Err(not_found().into());
+        }
         let request = self.store.request(id).await?.ok_or_else(not_found)?;
         if request.kind != kind.as_str() {
             return Err(not_found().into());

@@ -2,10 +2,16 @@
 //! implementation per database, each keeping every state change and the kudos
 //! it moves in one transaction. The rules themselves live in `crate::horde`.
 
+mod postgres;
 mod rows;
+mod scratch;
+mod shared;
+mod sql;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use rows::*;
+pub use scratch::{ScratchDatabase, ScratchError, DEFAULT_TEST_POSTGRES};
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;
@@ -84,4 +90,7 @@ pub trait Store: Send + Sync + 'static {
     async fn finished_work_since(&self, since: i64, minute_since: i64)
         -> Result<Vec<FinishedWork>>;
     async fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// The setting's value, storing `value` first if it has none: the first
+    /// instance to ask decides, every later one reads the same.
+    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
 }

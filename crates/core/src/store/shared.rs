@@ -1,0 +1,175 @@
+//! The decisions both stores make the same way, apart from how they talk to
+//! their database: uptime rewards, what a claim creates, how a submit for a
+//! job that is no longer in progress ends, and the refusals.
+
+use super::*;
+use crate::error::{CoreError, Rejection};
+use crate::keys;
+
+/// Candidates a pop reads per query.
+pub const SCAN_PAGE: i64 = 50;
+
+/// A worker's uptime after a check-in, and the reward it earned.
+pub struct Uptime {
+    pub uptime_ms: i64,
+    pub last_reward_uptime_ms: i64,
+    pub reward: Kudos,
+}
+
+/// Counts the time since the last check-in as uptime unless the worker was
+/// silent for too long, and pays a reward for every full interval online.
+pub fn uptime_after_check_in(
+    c: &WorkerCheckIn,
+    last_check_in: i64,
+    uptime_ms: i64,
+    last_reward_uptime_ms: i64,
+    maintenance: bool,
+) -> Uptime {
+    let since = c.now - last_check_in;
+    let (uptime_ms, mut last_reward_uptime_ms) = if since <= c.stale_ms {
+        (uptime_ms + since.max(0), last_reward_uptime_ms)
+    } else {
+        // Back from being offline: the next reward needs a full interval again.
+        (uptime_ms, uptime_ms)
+    };
+    let interval_ms = crate::kudos::UPTIME_REWARD_INTERVAL_SECS * 1000;
+    let mut reward = Kudos::ZERO;
+    if maintenance {
+        last_reward_uptime_ms = uptime_ms;
+    } else {
+        while uptime_ms - last_reward_uptime_ms >= interval_ms {
+            last_reward_uptime_ms += interval_ms;
+            reward += c.uptime_reward;
+        }
+    }
+    Uptime {
+        uptime_ms,
+        last_reward_uptime_ms,
+        reward,
+    }
+}
+
+/// The jobs a pop creates for `request`: up to `pop.amount` of its waiting
+/// generations, at least one.
+pub fn new_jobs(request: &RequestRow, pop: &PopQuery<'_>) -> Claimed {
+    let take = request.n_waiting.min(pop.amount).max(1);
+    let model = pop.worker.model_for(request).unwrap_or_default();
+    let lease_expires_at = pop.now + (pop.ttl_ms)(request);
+    let jobs = (0..take)
+        .map(|_| JobRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            request_id: request.id.clone(),
+            worker_id: pop.worker.worker_id.clone(),
+            worker_name: Some(pop.worker.worker_name.clone()),
+            model: model.clone(),
+            state: job_state::PROCESSING.into(),
+            popped_at: pop.now,
+            lease_expires_at,
+            upload_token: pop.with_upload_token.then(keys::generate_key),
+            generation: None,
+            has_image: false,
+            seed: None,
+            gen_metadata: None,
+            kudos: 0,
+        })
+        .collect();
+    Claimed {
+        request: request.clone(),
+        model,
+        jobs,
+    }
+}
+
+/// How a submit ends without changing anything, given the job's current
+/// state and worker: `None` when the job is this worker's and in progress.
+pub fn refused_completion(
+    c: &Completion,
+    state: &str,
+    worker_id: &str,
+) -> Option<CompletionOutcome> {
+    if worker_id != c.worker_id {
+        return Some(CompletionOutcome::NotFound);
+    }
+    if state == job_state::PROCESSING {
+        return None;
+    }
+    Some(if matches!(state, "ok" | "censored" | "csam") {
+        CompletionOutcome::AlreadySubmitted
+    } else {
+        CompletionOutcome::Aborted
+    })
+}
+
+/// What a finished job delivered, as the records count it.
+pub struct Delivered {
+    pub tokens: i64,
+    pub mps: f64,
+    /// Credits the worker's owner with the job; binds (owner, tokens, mps).
+    pub credit_owner_sql: &'static str,
+}
+
+pub fn delivered(kind: &str, things: f64) -> Delivered {
+    if kind == "text" {
+        Delivered {
+            tokens: things as i64,
+            mps: 0.0,
+            credit_owner_sql: sql::CREDIT_TEXT_OWNER,
+        }
+    } else {
+        Delivered {
+            tokens: 0,
+            mps: things,
+            credit_owner_sql: sql::CREDIT_IMAGE_OWNER,
+        }
+    }
+}
+
+/// Counts a new request of `kind` on its requester; binds (user).
+pub fn count_request_sql(kind: &str) -> &'static str {
+    if kind == "text" {
+        sql::COUNT_TEXT_REQUEST
+    } else {
+        sql::COUNT_IMAGE_REQUEST
+    }
+}
+
+pub fn check_concurrency(active: i64, limit: u32) -> Result<()> {
+    if active >= i64::from(limit) {
+        return Err(Rejection::too_many(
+            "TooManyPrompts",
+            format!(
+                "You already have {active} active requests; wait for some to finish (limit {limit})"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub fn check_balance(balance: i64, amount: Kudos) -> Result<()> {
+    if balance < amount.hundredths() {
+        return Err(Rejection::bad_request(
+            "KudosTransferNotEnough",
+            format!("Not enough kudos: you have {}", Kudos(balance)),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A worker rename that hit the unique name index is the client's mistake.
+pub fn renamed<T>(result: std::result::Result<T, sqlx::Error>) -> Result<()> {
+    match result {
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|e| e.is_unique_violation()) =>
+        {
+            Err(Rejection::bad_request(
+                "WorkerNameAlreadyExists",
+                "A worker with this name already exists",
+            )
+            .into())
+        }
+        other => other.map(|_| ()).map_err(CoreError::from),
+    }
+}

@@ -1,0 +1,207 @@
+//! Statements that read the same on SQLite and PostgreSQL. Both schemas
+//! share table and column names; where the dialects differ (JSON, booleans,
+//! locking) each implementation keeps its own text.
+//!
+//! The column lists are macros so that whole statements stay `&'static str`
+//! constants, built with `concat!`.
+
+macro_rules! user_columns {
+    () => {
+        "id, username, kudos, moderator, trusted, flagged, concurrency, worker_invited, \
+         contact, created_at, requests_text, requests_image, fulfillments_text, \
+         fulfillments_image, usage_tokens, usage_mps, contributed_tokens, contributed_mps"
+    };
+}
+
+macro_rules! worker_select {
+    () => {
+        "SELECT w.id, w.name, w.owner_id, u.username AS owner_name, \
+         u.trusted AS owner_trusted, u.flagged AS owner_flagged, w.kind, w.models, w.max_length, \
+         w.max_context_length, w.max_pixels, w.nsfw, w.allow_img2img, w.allow_painting, \
+         w.allow_post_processing, w.allow_lora, w.allow_controlnet, w.threads, w.bridge_agent, \
+         w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, w.last_check_in, \
+         w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
+         w.tokens_generated, w.mps_generated, w.uncompleted_jobs \
+         FROM workers w JOIN users u ON u.id = w.owner_id"
+    };
+}
+
+macro_rules! request_columns {
+    () => {
+        "id, kind, user_id, prompt, params, models, workers, worker_blacklist, \
+         trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, height, steps, \
+         img2img, post_processors, loras, n, n_waiting, n_done, restarts, priority, \
+         kudos_estimate, state, created_at, last_activity, purged"
+    };
+}
+
+macro_rules! job_select {
+    () => {
+        "SELECT j.id, j.request_id, j.worker_id, w.name AS worker_name, j.model, j.state, \
+         j.popped_at, j.lease_expires_at, j.upload_token, j.generation, \
+         (j.image IS NOT NULL) AS has_image, j.seed, j.gen_metadata, j.kudos \
+         FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id"
+    };
+}
+
+pub(crate) use request_columns;
+
+// --- accounts ---------------------------------------------------------------
+
+pub const USER_BY_KEY_HASH: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE key_hash = $1"
+);
+pub const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+pub const USERS_BY_KUDOS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE id != 0 ORDER BY kudos DESC, id LIMIT $1 OFFSET $2"
+);
+pub const USERS_BY_AGE: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE id != 0 ORDER BY id LIMIT $1 OFFSET $2"
+);
+pub const CREATE_USER: &str = concat!(
+    "INSERT INTO users (username, key_hash, concurrency, created_at) VALUES ($1, $2, $3, $4) \
+     RETURNING ",
+    user_columns!()
+);
+pub const SET_KEY_HASH: &str = "UPDATE users SET key_hash = $1 WHERE id = $2 AND id != 0";
+pub const UPDATE_USER: &str =
+    "UPDATE users SET concurrency = COALESCE($2, concurrency), moderator = COALESCE($3, moderator), \
+     trusted = COALESCE($4, trusted), flagged = COALESCE($5, flagged), \
+     worker_invited = COALESCE($6, worker_invited), username = COALESCE($7, username), \
+     contact = COALESCE($8, contact) WHERE id = $1";
+pub const KUDOS_BY_REASON: &str = "SELECT reason, CAST(SUM(amount) AS BIGINT) FROM kudos_ledger \
+     WHERE user_id = $1 GROUP BY reason";
+pub const KUDOS_MISMATCHES: &str =
+    "SELECT u.id, u.kudos, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS ledger FROM users u \
+     LEFT JOIN kudos_ledger l ON l.user_id = u.id GROUP BY u.id, u.kudos \
+     HAVING u.kudos != COALESCE(SUM(l.amount), 0)";
+
+/// One line of the kudos ledger; always paired with [`ADD_KUDOS`].
+pub const LEDGER_INSERT: &str =
+    "INSERT INTO kudos_ledger (user_id, amount, reason, job_id, counterparty, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub const ADD_KUDOS: &str = "UPDATE users SET kudos = kudos + $1 WHERE id = $2";
+
+// --- workers ----------------------------------------------------------------
+
+pub const WORKER_BY_ID: &str = concat!(worker_select!(), " WHERE w.id = $1");
+pub const WORKER_BY_NAME: &str = concat!(worker_select!(), " WHERE lower(w.name) = lower($1)");
+pub const WORKERS_OF_KIND: &str = concat!(
+    worker_select!(),
+    " WHERE ($1 IS NULL OR w.kind = $1) ORDER BY w.name"
+);
+pub const WORKER_IDS_OF: &str = "SELECT id FROM workers WHERE owner_id = $1 ORDER BY name";
+/// Does nothing when the name is taken, which only a concurrent first pop
+/// under the same name (on another instance) can cause.
+pub const INSERT_WORKER: &str =
+    "INSERT INTO workers (id, name, owner_id, kind, created_at, last_check_in) \
+     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING";
+pub const RECORD_UPTIME: &str = "UPDATE workers SET uptime_ms = $2, last_reward_uptime_ms = $3, \
+     kudos_uptime = kudos_uptime + $4 WHERE id = $1";
+pub const REFRESH_WORKER: &str =
+    "UPDATE workers SET models = $2, max_length = $3, max_context_length = $4, max_pixels = $5, \
+     nsfw = $6, allow_img2img = $7, allow_painting = $8, allow_post_processing = $9, \
+     allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
+     last_check_in = $14 WHERE id = $1";
+pub const MODIFY_WORKER: &str = "UPDATE workers SET maintenance = COALESCE($2, maintenance), \
+     maintenance_msg = COALESCE($3, maintenance_msg), paused = COALESCE($4, paused), \
+     info = COALESCE($5, info), name = COALESCE($6, name) WHERE id = $1";
+pub const DELETE_WORKER: &str = "DELETE FROM workers WHERE id = $1";
+pub const COUNT_UNCOMPLETED: &str =
+    "UPDATE workers SET uncompleted_jobs = uncompleted_jobs + 1 WHERE id = $1";
+pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = requests_fulfilled + 1, \
+     kudos_generated = kudos_generated + $2, tokens_generated = tokens_generated + $3, \
+     mps_generated = mps_generated + $4 WHERE id = $1";
+
+// --- requests and jobs ------------------------------------------------------
+
+pub const COUNT_ACTIVE_REQUESTS: &str =
+    "SELECT COUNT(*) FROM requests WHERE user_id = $1 AND state = 'active' \
+     AND ($2 IS NULL OR client_hash = $2)";
+pub const INSERT_REQUEST: &str =
+    "INSERT INTO requests (id, kind, user_id, client_hash, prompt, params, models, workers, \
+     worker_blacklist, trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, \
+     height, steps, img2img, post_processors, loras, n, n_waiting, priority, kudos_estimate, \
+     created_at, last_activity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+     $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $25)";
+pub const COUNT_TEXT_REQUEST: &str =
+    "UPDATE users SET requests_text = requests_text + 1 WHERE id = $1";
+pub const COUNT_IMAGE_REQUEST: &str =
+    "UPDATE users SET requests_image = requests_image + 1 WHERE id = $1";
+pub const REQUEST_BY_ID: &str = concat!(
+    "SELECT ",
+    request_columns!(),
+    " FROM requests WHERE id = $1"
+);
+pub const JOBS_OF_REQUEST: &str = concat!(
+    job_select!(),
+    " WHERE j.request_id = $1 ORDER BY j.popped_at, j.id"
+);
+pub const JOB_BY_ID: &str = concat!(job_select!(), " WHERE j.id = $1");
+pub const TOUCH_REQUEST: &str =
+    "UPDATE requests SET last_activity = CASE WHEN state = 'active' THEN $2 ELSE last_activity END, \
+     delivered_at = CASE WHEN $3 THEN COALESCE(delivered_at, $2) ELSE delivered_at END WHERE id = $1";
+pub const CANCEL_REQUEST: &str =
+    "UPDATE requests SET state = 'cancelled', n_waiting = 0, finished_at = $2, last_activity = $2, \
+     delivered_at = COALESCE(delivered_at, $2) WHERE id = $1 AND state = 'active'";
+pub const QUEUE_POSITION: &str =
+    "SELECT COUNT(*) FROM requests WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
+     AND (priority > $2 OR (priority = $2 AND created_at < $3))";
+pub const TAKE_GENERATIONS: &str =
+    "UPDATE requests SET n_waiting = n_waiting - $2, last_activity = $3 WHERE id = $1";
+pub const INSERT_JOB: &str =
+    "INSERT INTO jobs (id, request_id, worker_id, model, popped_at, lease_expires_at, upload_token) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const ATTACH_IMAGE: &str =
+    "UPDATE jobs SET image = $3 WHERE id = $1 AND upload_token = $2 AND state = 'processing'";
+pub const IMAGE_OF_JOB: &str = "SELECT image FROM jobs WHERE id = $1 AND image IS NOT NULL";
+pub const FAULT_JOB: &str = "UPDATE jobs SET state = 'faulted', finished_at = $2 WHERE id = $1";
+pub const FINISH_JOB: &str =
+    "UPDATE jobs SET state = $2, generation = $3, image = COALESCE($4, image), seed = $5, \
+     gen_metadata = $6, kudos = $7, things = $8, finished_at = $9 WHERE id = $1";
+pub const CREDIT_TEXT_OWNER: &str = "UPDATE users SET fulfillments_text = fulfillments_text + 1, \
+     contributed_tokens = contributed_tokens + $2, contributed_mps = contributed_mps + $3 \
+     WHERE id = $1";
+pub const CREDIT_IMAGE_OWNER: &str =
+    "UPDATE users SET fulfillments_image = fulfillments_image + 1, \
+     contributed_tokens = contributed_tokens + $2, contributed_mps = contributed_mps + $3 \
+     WHERE id = $1";
+pub const CHARGE_USAGE: &str = "UPDATE users SET usage_tokens = usage_tokens + $2, \
+     usage_mps = usage_mps + $3 WHERE id = $1";
+pub const COUNT_DONE: &str = "UPDATE requests SET n_done = n_done + 1, last_activity = $2, \
+     state = CASE WHEN state = 'active' AND n_done + 1 >= n THEN 'done' ELSE state END, \
+     finished_at = CASE WHEN state = 'active' AND n_done + 1 >= n THEN $2 ELSE finished_at END \
+     WHERE id = $1";
+/// Puts one generation back in the queue after a lost or faulted job, or
+/// faults the request once it has restarted too often. All SET expressions
+/// read the row as it was before the update.
+pub const REQUEUE_ONE: &str = "UPDATE requests SET \
+       restarts = restarts + 1, \
+       n_waiting = CASE WHEN state = 'active' AND restarts + 1 <= $2 THEN n_waiting + 1 \
+                        WHEN state = 'active' THEN 0 ELSE n_waiting END, \
+       state = CASE WHEN state = 'active' AND restarts + 1 > $2 THEN 'faulted' ELSE state END, \
+       finished_at = CASE WHEN state = 'active' AND restarts + 1 > $2 THEN $3 ELSE finished_at END, \
+       last_activity = $3 \
+     WHERE id = $1";
+
+// --- figures ----------------------------------------------------------------
+
+pub const QUEUED_WORK: &str = "SELECT kind, models, COUNT(*) AS requests, \
+     CAST(SUM(n_waiting) AS BIGINT) AS generations, \
+     CAST(SUM(n_waiting * max_length) AS BIGINT) AS tokens, \
+     CAST(SUM(n_waiting * width * height * steps) / 1000000.0 AS DOUBLE PRECISION) AS mps \
+     FROM requests WHERE state = 'active' AND n_waiting > 0 GROUP BY kind, models";
+pub const FINISHED_WORK_SINCE: &str = "SELECT r.kind, j.model, COUNT(*) AS jobs, \
+     SUM(j.things) AS things, CAST(SUM(j.finished_at - j.popped_at) AS BIGINT) AS busy_ms, \
+     SUM(CASE WHEN j.finished_at >= $2 THEN j.things ELSE 0 END) AS last_minute_things \
+     FROM jobs j JOIN requests r ON r.id = j.request_id \
+     WHERE j.finished_at >= $1 AND j.state IN ('ok', 'censored', 'csam') GROUP BY r.kind, j.model";
+pub const SETTING: &str = "SELECT value FROM settings WHERE key = $1";
+pub const INSERT_SETTING_IF_ABSENT: &str =
+    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, installing what is missing first. The one command for CI.
+#
+# Usage: scripts/test.sh
+#
+# Suites, in this order, stopping at the first that fails:
+#   fmt            cargo fmt --all --check
+#   clippy         cargo clippy on the host (every crate but the wasm-only frontend, all targets)
+#   clippy-wasm    cargo clippy of the browser side (frontend, app with `hydrate`) on wasm32
+#   cargo-test     cargo test of the workspace (frontend, which has no tests, aside)
+#   postgres       the server's integration tests again with POTLUCK_TEST_BACKEND=postgres: each
+#                  test server on a fresh PostgreSQL database (on POTLUCK_TEST_POSTGRES, default
+#                  postgres://postgres@127.0.0.1:5432/postgres)
+#   end2end        the frontend (debug) built, a fresh server on an ephemeral port with a temp
+#                  database, and the browser test in end2end/ driving Debian's Chromium
+#   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server
+# The last line printed is "N passed, M failed" (suites); the exit status is non-zero if any failed.
+#
+# Installs only what is missing, so a second run goes straight to the tests: the wasm32 target,
+# rustfmt and clippy (rustup); Chromium (apt-get, when /usr/bin/chromium is missing; needs root
+# or sudo); end2end/node_modules (npm ci, when missing or package-lock.json changed); the
+# wasm-bindgen CLI (scripts/build-frontend.sh); the Python venv (scripts/test-compat.sh).
+#
+# Environment:
+#   CARGO_TARGET_DIR  cargo's build folder (default: ~/.cache/potluck-target, so that runs from
+#                     fresh clones reuse earlier builds)
+#   CHROMIUM_PATH     the browser (default /usr/bin/chromium)
+#   POTLUCK_TEST_POSTGRES  the PostgreSQL server the postgres suite makes its databases on
+#   POTLUCK_VENV      passed on to scripts/test-compat.sh
+set -uo pipefail
+
+case "${1:-}" in
+  "") ;;
+  -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+  *) echo "usage: $0" >&2; exit 2 ;;
+esac
+
+workspace="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$workspace"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/potluck-target}"
+# Relative to the workspace, as cargo takes it.
+[[ "$CARGO_TARGET_DIR" = /* ]] || CARGO_TARGET_DIR="$workspace/$CARGO_TARGET_DIR"
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+wasm_triple=wasm32-unknown-unknown
+potluck_bin="$CARGO_TARGET_DIR/debug/potluck"
+
+suites=(fmt clippy clippy-wasm cargo-test postgres end2end compat)
+passed=0
+failed=0
+started=$SECONDS
+
+say() { printf '\n==> %s\n' "$*"; }
+
+finish() {
+  local status=$1 name=$2 i
+  printf '\n'
+  if [[ -n "$name" ]]; then
+    echo "FAILED: $name (its output is above)"
+    local after=0 rest=()
+    for i in "${suites[@]}"; do
+      [[ $after = 1 ]] && rest+=("$i")
+      [[ "$i" = "$name" ]] && after=1
+    done
+    [[ ${#rest[@]} -gt 0 ]] && echo "not run: ${rest[*]}"
+  fi
+  echo "total time: $((SECONDS - started)) s (target dir: $CARGO_TARGET_DIR)"
+  echo "$passed passed, $failed failed"
+  exit "$status"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Installation, only of what is missing.
+
+setup() {
+  set -e
+  if command -v rustup >/dev/null 2>&1; then
+    local components targets
+    components="$(rustup component list --installed)"
+    for component in rustfmt clippy; do
+      if ! grep -q "^$component" <<<"$components"; then
+        echo "installing the $component component"
+        rustup component add "$component"
+      fi
+    done
+    targets="$(rustup target list --installed)"
+    if ! grep -qx "$wasm_triple" <<<"$targets"; then
+      echo "installing the $wasm_triple target"
+      rustup target add "$wasm_triple"
+    fi
+  fi
+  for tool in node npm; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "$tool is not installed (Node 20 or newer)" >&2; return 1; }
+  done
+
+  if [[ ! -x "$chromium" ]]; then
+    echo "installing Chromium (apt-get)"
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+      command -v sudo >/dev/null 2>&1 || { echo "$chromium is missing; install Debian's chromium as root" >&2; return 1; }
+      sudo=(sudo -n)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+    [[ -x "$chromium" ]] || { echo "apt-get did not install $chromium" >&2; return 1; }
+  fi
+
+  # npm ci only when node_modules is missing or was installed from another lock file.
+  local lock stamp=end2end/node_modules/.potluck-package-lock.sha256
+  lock="$(sha256sum end2end/package-lock.json | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock" ]]; then
+    echo "installing end2end/node_modules (npm ci)"
+    (cd end2end && npm ci --no-audit --no-fund)
+    echo "$lock" >"$stamp"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# The suites. Each runs in a subshell with `set -e`; a non-zero status fails it.
+
+suite_fmt() {
+  cargo fmt --all --check || { echo "formatting differs (above): run 'cargo fmt --all'" >&2; return 1; }
+}
+
+suite_clippy() {
+  # frontend is wasm-only: on the host it would build app with `ssr` and `hydrate` at once, a
+  # combination nothing ships; clippy-wasm checks it (and app's browser side) on its real target.
+  cargo clippy --locked --workspace --exclude frontend --all-targets -- -D warnings
+}
+
+suite_clippy_wasm() {
+  cargo clippy --locked -p frontend -p app --features app/hydrate --target "$wasm_triple" \
+    --all-targets -- -D warnings
+}
+
+suite_cargo_test() {
+  # Also builds the potluck binary (the server's integration tests run it) that end2end and
+  # compat use. app's unit tests run here with `ssr`, as the server builds it.
+  cargo test --locked --workspace --exclude frontend
+  [[ -x "$potluck_bin" ]] || { echo "cargo test left no $potluck_bin" >&2; return 1; }
+}
+
+# The end2end server, global so that the EXIT trap still sees them after the function returned.
+server_pid=""
+server_tmp=""
+
+stop_server() {
+  if [[ -n "$server_pid" ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    # A graceful shutdown gets 10 s, then SIGKILL.
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+  if [[ -n "$server_tmp" ]]; then
+    rm -rf -- "$server_tmp"
+    server_tmp=""
+  fi
+}
+
+suite_postgres() {
+  # The server's integration tests (server/tests/*.rs) again. The same packages as cargo-test, so
+  # the same build: nothing is compiled again. The store tests in crates/core need no second run:
+  # they run on both back ends every time.
+  local tests=() file
+  for file in server/tests/*.rs; do
+    tests+=(--test "$(basename "$file" .rs)")
+  done
+  POTLUCK_TEST_BACKEND=postgres cargo test --locked --workspace --exclude frontend "${tests[@]}"
+}
+
+suite_end2end() {
+  scripts/build-frontend.sh
+  local address="" i
+  server_tmp="$(mktemp -d "${TMPDIR:-/tmp}/potluck-end2end.XXXXXX")"
+  # Stop the server and remove its database on every way out, failures included.
+  trap stop_server EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  "$potluck_bin" --listen 127.0.0.1:0 --database-url "sqlite://$server_tmp/potluck.db" \
+    --site-root "$workspace/target/site" >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
+  server_pid=$!
+  for ((i = 0; i < 600; i++)); do
+    address="$(sed -n 's|^potluck listening on \(http://[^ ]*\)$|\1|p' "$server_tmp/stdout")"
+    [[ -n "$address" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z "$address" ]]; then
+    echo "the server did not start (no 'potluck listening on' line within 60 s); its log:" >&2
+    cat "$server_tmp/stderr" >&2
+    return 1
+  fi
+  echo "server: $address"
+  if ! POTLUCK_URL="$address" CHROMIUM_PATH="$chromium" node --test end2end/*.test.mjs </dev/null; then
+    echo "--- the server's log (last 50 lines) ---" >&2
+    tail -n 50 "$server_tmp/stderr" >&2
+    return 1
+  fi
+}
+
+suite_compat() {
+  POTLUCK_BIN="$potluck_bin" scripts/test-compat.sh
+}
+
+# ---------------------------------------------------------------------------------------------
+
+say "setup (installs only what is missing)"
+(setup)
+if [[ $? != 0 ]]; then
+  failed=$((failed + 1))
+  suites=(setup "${suites[@]}")
+  finish 1 setup
+fi
+
+for name in "${suites[@]}"; do
+  say "$name"
+  t0=$SECONDS
+  (
+    set -e
+    "suite_${name//-/_}"
+  )
+  status=$?
+  if [[ $status = 0 ]]; then
+    passed=$((passed + 1))
+    echo "--- $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    echo "--- $name: FAILED with status $status ($((SECONDS - t0)) s)"
+    finish 1 "$name"
+  fi
+done
+finish 0 ""
