@@ -34,7 +34,8 @@ struct Delivery {
 
 /// Everything the loops share.
 pub struct Load {
-    pub api: Api,
+    /// One per server instance; requester and worker `i` use `apis[i % len]`.
+    pub apis: Vec<Api>,
     /// Prefix of every prompt this run makes, so that jobs of other runs can be told apart.
     pub run_id: String,
     pub budget: Budget,
@@ -53,9 +54,10 @@ pub struct Load {
 
 impl Load {
     /// A load with the default pauses and an empty budget, to be set before the run.
-    pub fn new(api: Api, run_id: String) -> Load {
+    pub fn new(apis: Vec<Api>, run_id: String) -> Load {
+        assert!(!apis.is_empty(), "at least one server");
         Load {
-            api,
+            apis,
             run_id,
             budget: Budget::Jobs(0.into()),
             poll: Duration::from_millis(10),
@@ -64,6 +66,11 @@ impl Load {
             stop: AtomicBool::new(false),
             ledger: Mutex::default(),
         }
+    }
+
+    /// The server instance requester or worker `index` talks to.
+    fn api(&self, index: usize) -> &Api {
+        &self.apis[index % self.apis.len()]
     }
 
     /// Deliveries no requester collected.
@@ -78,14 +85,15 @@ impl Load {
         while self.budget.take() {
             sequence += 1;
             let prompt = format!("{} requester {index} request {sequence}", self.run_id);
-            self.one_request(&apikey, &prompt, &mut tally).await;
+            self.one_request(self.api(index), &apikey, &prompt, &mut tally)
+                .await;
         }
         tally
     }
 
-    async fn one_request(&self, apikey: &str, prompt: &str, tally: &mut Tally) {
+    async fn one_request(&self, api: &Api, apikey: &str, prompt: &str, tally: &mut Tally) {
         let started = Instant::now();
-        let accepted = self.api.request(apikey, prompt).await;
+        let accepted = api.request(apikey, prompt).await;
         tally.observe(Call::Async, started, &accepted);
         let Ok(id) = accepted else {
             tally.counts.refused += 1;
@@ -94,7 +102,7 @@ impl Load {
             return;
         };
         tally.counts.submitted += 1;
-        let Some(generations) = self.wait_until_done(&id, tally).await else {
+        let Some(generations) = self.wait_until_done(api, &id, tally).await else {
             return;
         };
         match self.check(prompt, &generations) {
@@ -110,12 +118,17 @@ impl Load {
     }
 
     /// Polls the request's status until it is done; `None` if it faulted or took too long.
-    async fn wait_until_done(&self, id: &str, tally: &mut Tally) -> Option<Vec<Generation>> {
+    async fn wait_until_done(
+        &self,
+        api: &Api,
+        id: &str,
+        tally: &mut Tally,
+    ) -> Option<Vec<Generation>> {
         let deadline = Instant::now() + self.request_timeout;
         while Instant::now() < deadline {
             tokio::time::sleep(self.poll).await;
             let started = Instant::now();
-            let status = self.api.status(id).await;
+            let status = api.status(id).await;
             tally.observe(Call::Status, started, &status);
             let Ok(status) = status else { continue };
             if status.faulted {
@@ -164,10 +177,10 @@ impl Load {
     }
 
     /// Pops and submits until told to stop.
-    pub async fn worker(&self, name: String, apikey: String) -> Tally {
+    pub async fn worker(&self, index: usize, name: String, apikey: String) -> Tally {
         let mut tally = Tally::default();
         while !self.stop.load(Ordering::Relaxed) {
-            let found_job = self.work_once(&name, &apikey, &mut tally).await;
+            let found_job = self.work_once(index, &name, &apikey, &mut tally).await;
             if !matches!(found_job, Ok(true)) {
                 tokio::time::sleep(self.backoff).await;
             }
@@ -175,20 +188,23 @@ impl Load {
         tally
     }
 
-    /// One pop, and the submit of the job it brought, if any; `Ok(true)` if there was a job.
+    /// One pop by worker `index`, and the submit of the job it brought, if any; `Ok(true)` if
+    /// there was a job.
     pub async fn work_once(
         &self,
+        index: usize,
         name: &str,
         apikey: &str,
         tally: &mut Tally,
     ) -> Result<bool, String> {
         let started = Instant::now();
-        let popped = self.api.pop(apikey, name).await;
+        let api = self.api(index);
+        let popped = api.pop(apikey, name).await;
         tally.observe(Call::Pop, started, &popped);
         match popped? {
             Some(job) => {
                 tally.counts.pops_with_job += 1;
-                self.deliver(name, apikey, job, tally).await;
+                self.deliver(api, name, apikey, job, tally).await;
                 Ok(true)
             }
             None => {
@@ -199,7 +215,7 @@ impl Load {
     }
 
     /// Submits a text naming the job, so a requester can tell whose result it got.
-    async fn deliver(&self, worker: &str, apikey: &str, job: Job, tally: &mut Tally) {
+    async fn deliver(&self, api: &Api, worker: &str, apikey: &str, job: Job, tally: &mut Tally) {
         let text = result_text(&job.id, worker, &job.prompt);
         if job.prompt.starts_with(&self.run_id) {
             // Recorded before submitting: the requester may see the result before submit returns.
@@ -216,7 +232,7 @@ impl Load {
             tally.counts.foreign += 1;
         }
         let started = Instant::now();
-        let submitted = self.api.submit(apikey, &job.id, &text).await;
+        let submitted = api.submit(apikey, &job.id, &text).await;
         tally.observe(Call::Submit, started, &submitted);
         if submitted.is_ok() {
             tally.counts.delivered += 1;

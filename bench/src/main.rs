@@ -18,6 +18,8 @@
 //!
 //! ```sh
 //! target/release/bench --server http://127.0.0.1:8080
+//! # several instances on one PostgreSQL database, loops spread over them round-robin:
+//! target/release/bench --server http://127.0.0.1:8081 --server http://127.0.0.1:8082
 //! # the original AI Horde from /work/shared/reference/up.sh (no /register there;
 //! # `source ~/.cache/aihorde-reference/ref.env` sets the three variables):
 //! target/release/bench --server "$REF_BASE" --worker-key "$WORKER_KEY" \
@@ -59,9 +61,11 @@ use tokio::task::JoinSet;
     about = "Load benchmark of the text job cycle (async → pop → submit → status)"
 )]
 struct Args {
-    /// Base URL of a running server; by default the benchmark starts its own potluck.
+    /// Base URL of a running server; by default the benchmark starts its own potluck. Repeat it
+    /// for several instances on one database: requesters and workers are spread over them
+    /// round-robin.
     #[arg(long)]
-    server: Option<String>,
+    server: Vec<String>,
 
     /// The potluck binary to start [default: `potluck` next to this executable].
     #[arg(long, conflicts_with = "server")]
@@ -123,17 +127,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let spawned = match &args.server {
-        Some(_) => None,
-        None => Some(start_server(&args).await?),
+    let spawned = match args.server.is_empty() {
+        true => Some(start_server(&args).await?),
+        false => None,
     };
-    let base_url = match (&args.server, &spawned) {
-        (Some(url), _) => url.clone(),
-        (None, Some(server)) => server.base_url.clone(),
-        (None, None) => unreachable!("a server is either given or started"),
+    let base_urls = match &spawned {
+        Some(server) => vec![server.base_url.clone()],
+        None => args.server.clone(),
     };
     let server_pid = spawned.as_ref().and_then(SpawnedServer::pid);
-    let result = bench(&args, &base_url, server_pid).await;
+    let result = bench(&args, &base_urls, server_pid).await;
     if let Some(server) = spawned {
         server.stop().await?;
     }
@@ -151,16 +154,19 @@ async fn start_server(args: &Args) -> anyhow::Result<SpawnedServer> {
 }
 
 /// Sets up accounts and workers, runs the load and prints the report.
-async fn bench(args: &Args, base_url: &str, server_pid: Option<u32>) -> anyhow::Result<()> {
-    let api = Api::new(base_url, args.model.clone())?;
+async fn bench(args: &Args, base_urls: &[String], server_pid: Option<u32>) -> anyhow::Result<()> {
+    let apis = base_urls
+        .iter()
+        .map(|url| Api::new(url, args.model.clone()))
+        .collect::<anyhow::Result<Vec<Api>>>()?;
     let run_id = run_id();
-    let requester_keys = keys(&api, &args.requester_key, args.requesters, &run_id, "req").await?;
-    let worker_keys = keys(&api, &args.worker_key, args.workers, &run_id, "wrk").await?;
+    let requester_keys = keys(&apis, &args.requester_key, args.requesters, &run_id, "req").await?;
+    let worker_keys = keys(&apis, &args.worker_key, args.workers, &run_id, "wrk").await?;
     let workers: Vec<(String, String)> = (0..args.workers)
         .map(|i| format!("{run_id}-worker-{i}"))
         .zip(worker_keys)
         .collect();
-    let mut load = Load::new(api, run_id);
+    let mut load = Load::new(apis, run_id);
     load.poll = Duration::from_millis(args.poll_ms);
     load.backoff = Duration::from_millis(args.backoff_ms);
     load.request_timeout = Duration::from_secs(args.request_timeout);
@@ -173,9 +179,10 @@ async fn bench(args: &Args, base_url: &str, server_pid: Option<u32>) -> anyhow::
     let load = Arc::new(load);
 
     eprintln!(
-        "running {} requesters and {} workers against {base_url} ({})",
+        "running {} requesters and {} workers against {} ({})",
         args.requesters,
         args.workers,
+        base_urls.join(" "),
         match args.jobs {
             Some(jobs) => format!("{jobs} jobs"),
             None => format!("{} s", args.duration),
@@ -201,9 +208,9 @@ async fn drive(
     started: Instant,
 ) -> (Tally, Duration) {
     let mut worker_set = JoinSet::new();
-    for (name, key) in workers {
+    for (index, (name, key)) in workers.into_iter().enumerate() {
         let load = load.clone();
-        worker_set.spawn(async move { load.worker(name, key).await });
+        worker_set.spawn(async move { load.worker(index, name, key).await });
     }
     let mut requester_set = JoinSet::new();
     for (index, key) in requester_keys.into_iter().enumerate() {
@@ -222,9 +229,10 @@ async fn drive(
     (tally, elapsed)
 }
 
-/// The given key for every loop, or one freshly registered account per loop.
+/// The given key for every loop, or one freshly registered account per loop (loop `i`
+/// registers on the server it will use).
 async fn keys(
-    api: &Api,
+    apis: &[Api],
     given: &Option<String>,
     count: usize,
     run_id: &str,
@@ -235,6 +243,7 @@ async fn keys(
     }
     let mut keys = Vec::with_capacity(count);
     for i in 0..count {
+        let api = &apis[i % apis.len()];
         keys.push(api.register(&format!("{run_id}-{role}-{i}")).await?);
     }
     Ok(keys)
@@ -243,9 +252,9 @@ async fn keys(
 /// Has every worker pop once, so that the server knows the model before anyone requests it
 /// (a request for a model no worker has offered is refused).
 async fn announce_workers(load: &Load, workers: &[(String, String)]) -> anyhow::Result<()> {
-    for (name, key) in workers {
+    for (index, (name, key)) in workers.iter().enumerate() {
         // Not timed: the run has not started; a job found here is a leftover and gets submitted.
-        load.work_once(name, key, &mut Tally::default())
+        load.work_once(index, name, key, &mut Tally::default())
             .await
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("first pop of worker {name}"))?;
