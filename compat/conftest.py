@@ -64,7 +64,9 @@ class Potluck:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite://{self.workdir / 'potluck.db'}"
+        # scripts/test.sh runs the suite a second time on a fresh PostgreSQL database.
+        configured = os.environ.get("POTLUCK_COMPAT_DATABASE_URL")
+        return configured or f"sqlite://{self.workdir / 'potluck.db'}"
 
     @property
     def api_url(self) -> str:
@@ -180,7 +182,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:
     if _server is None:
         return
-    terminalreporter.write_line(f"potluck server: {_server.binary} at {_server.base_url}")
+    terminalreporter.write_line(f"potluck server: {_server.binary} at {_server.base_url} on {_server.database_url}")
     if exitstatus != 0:
         terminalreporter.write_sep("-", "potluck server log (last lines)")
         terminalreporter.write_line(_server.log_tail())

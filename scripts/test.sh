@@ -14,6 +14,8 @@
 #   end2end        the frontend (debug) built, a fresh server on an ephemeral port with a temp
 #                  database, and the browser test in end2end/ driving Debian's Chromium
 #   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server
+#   compat-postgres  the same against a server on a fresh PostgreSQL database (created with psql on
+#                  POTLUCK_TEST_POSTGRES and dropped afterwards)
 # The last line printed is "N passed, M failed" (suites); the exit status is non-zero if any failed.
 #
 # Installs only what is missing, so a second run goes straight to the tests: the wasm32 target,
@@ -31,7 +33,7 @@ set -uo pipefail
 
 case "${1:-}" in
   "") ;;
-  -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
   *) echo "usage: $0" >&2; exit 2 ;;
 esac
 
@@ -44,7 +46,7 @@ chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 wasm_triple=wasm32-unknown-unknown
 potluck_bin="$CARGO_TARGET_DIR/debug/potluck"
 
-suites=(fmt clippy clippy-wasm cargo-test postgres end2end compat)
+suites=(fmt clippy clippy-wasm cargo-test postgres end2end compat compat-postgres)
 passed=0
 failed=0
 started=$SECONDS
@@ -204,6 +206,17 @@ suite_end2end() {
 
 suite_compat() {
   POTLUCK_BIN="$potluck_bin" scripts/test-compat.sh
+}
+
+suite_compat_postgres() {
+  # The same horde-sdk suite on a fresh PostgreSQL database, dropped afterwards.
+  local admin="${POTLUCK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+  local name="potluck_compat_$$" status
+  psql "$admin" -qc "CREATE DATABASE $name" || return 1
+  POTLUCK_BIN="$potluck_bin" POTLUCK_COMPAT_DATABASE_URL="${admin%/*}/$name" scripts/test-compat.sh
+  status=$?
+  psql "$admin" -qc "DROP DATABASE $name WITH (FORCE)" || status=1
+  return "$status"
 }
 
 # ---------------------------------------------------------------------------------------------
