@@ -310,7 +310,7 @@ impl Horde {
 
     /// Waiting requests that name models this worker does not serve.
     async fn requests_for_other_models(&self, kind: &str, models: &[String]) -> Result<u32> {
-        let queued = self.store.queued_work().await?;
+        let queued = self.queue_shape().await?;
         let other = queued
             .iter()
             .filter(|q| {

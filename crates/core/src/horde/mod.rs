@@ -1,6 +1,7 @@
 //! The rules of the cluster, behind one type the HTTP layer calls.
 
 mod accounts;
+mod cache;
 mod figures;
 mod jobs;
 mod requests;
@@ -13,8 +14,10 @@ pub use sweep::SweepReport;
 use crate::error::{Rejection, Result};
 use crate::keys;
 use crate::policy::Policy;
-use crate::store::{Store, UserRow};
+use crate::store::{FinishedWork, QueuedWork, Store, UserRow};
+use cache::Cached;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Who is calling: the account behind the API key.
 #[derive(Debug, Clone)]
@@ -49,11 +52,41 @@ impl Account {
 pub struct Horde {
     store: Arc<dyn Store>,
     policy: Policy,
+    /// The queue's shape, for the informational `skipped.models` count of
+    /// empty pops: reading it scans every waiting request, and workers poll often.
+    queue_shape: Cached<Vec<QueuedWork>>,
+    /// The recent pace of the workers, for wait estimates on every status poll.
+    recent_pace: Cached<Vec<FinishedWork>>,
 }
+
+/// How long the queue's shape and the workers' pace are reused.
+const FIGURES_TTL: Duration = Duration::from_secs(2);
+/// The window over which the workers' pace is measured.
+const PACE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 impl Horde {
     pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
-        Horde { store, policy }
+        Horde {
+            store,
+            policy,
+            queue_shape: Cached::new(FIGURES_TTL),
+            recent_pace: Cached::new(FIGURES_TTL),
+        }
+    }
+
+    async fn queue_shape(&self) -> Result<Arc<Vec<QueuedWork>>> {
+        self.queue_shape.get(|| self.store.queued_work()).await
+    }
+
+    /// Work finished in the last ten minutes, per kind and model.
+    async fn recent_pace(&self) -> Result<Arc<Vec<FinishedWork>>> {
+        let now = crate::now_ms();
+        self.recent_pace
+            .get(|| {
+                self.store
+                    .finished_work_since(now - PACE_WINDOW_MS, now - 60_000)
+            })
+            .await
     }
 
     pub fn policy(&self) -> &Policy {

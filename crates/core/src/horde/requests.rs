@@ -348,10 +348,7 @@ impl Horde {
     async fn wait_estimate(&self, request: &RequestRow, queue_position: u32) -> Result<u32> {
         let now = now_ms();
         let kind_index = usize::from(request.kind != "text");
-        let recent = self
-            .store
-            .finished_work_since(now - 10 * 60 * 1000, now - 60 * 1000)
-            .await?;
+        let recent = self.recent_pace().await?;
         let (jobs, busy_ms) = recent
             .iter()
             .filter(|w| w.kind == request.kind)
