@@ -186,6 +186,7 @@ mod tests {
             state: "active".into(),
             created_at: 0,
             last_activity: 0,
+            delivered_at: None,
             purged: false,
         }
     }

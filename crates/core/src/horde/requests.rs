@@ -288,6 +288,23 @@ impl Horde {
             .any(|w| Capabilities::of(w).check(request).is_ok()))
     }
 
+    /// Records the requester's look: it keeps an active request from expiring
+    /// and marks finished results as delivered. Polls come often, so the write
+    /// is skipped while it would change nothing that matters.
+    async fn touch(&self, request: &RequestRow, delivered: bool) -> Result<()> {
+        let now = now_ms();
+        let refresh_every = (self.policy.request_expiry.as_millis() as i64 / 4).min(5_000);
+        let keeps_alive =
+            request.state == request_state::ACTIVE && now - request.last_activity >= refresh_every;
+        let first_delivery = delivered && request.delivered_at.is_none();
+        if keeps_alive || first_delivery {
+            self.store
+                .touch_request(&request.id, now, delivered)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn find_request(&self, id: &str, kind: WorkerType) -> Result<RequestRow> {
         let not_found =
             || Rejection::not_found("RequestNotFound", format!("Request {id} not found"));
@@ -309,6 +326,10 @@ impl Horde {
         Ok(request)
     }
 
+    /// The progress of a request. `jobs` are read after `request`, so they may
+    /// be newer: the counts of finished and running generations come from the
+    /// jobs, the same list the generations are taken from, so that a status
+    /// never says done without its results, nor shows results it does not count.
     async fn status_check(
         &self,
         request: &RequestRow,
@@ -318,7 +339,8 @@ impl Horde {
             .iter()
             .filter(|j| j.state == crate::store::job_state::PROCESSING)
             .count() as u32;
-        let active = request.state == request_state::ACTIVE;
+        let finished = jobs.iter().filter(|j| j.is_finished()).count() as u32;
+        let active = request.state == request_state::ACTIVE && i64::from(finished) < request.n;
         let queue_position = if active && request.n_waiting > 0 {
             self.store.queue_position(request).await?
         } else {
@@ -330,7 +352,7 @@ impl Horde {
             0
         };
         Ok(RequestStatusCheck {
-            finished: request.n_done as u32,
+            finished,
             processing,
             restarted: request.restarts as u32,
             waiting: request.n_waiting.max(0) as u32,
@@ -389,7 +411,7 @@ impl Horde {
                 gen_metadata: j.gen_metadata.clone().map(|m| m.0).unwrap_or_default(),
             })
             .collect();
-        self.store.touch_request(id, now_ms(), check.done).await?;
+        self.touch(&request, check.done).await?;
         Ok(RequestStatusKobold { check, generations })
     }
 
@@ -398,7 +420,7 @@ impl Horde {
         let request = self.find_request(id, WorkerType::Image).await?;
         let jobs = self.store.jobs_of(id).await?;
         let check = self.status_check(&request, &jobs).await?;
-        self.store.touch_request(id, now_ms(), false).await?;
+        self.touch(&request, false).await?;
         Ok(check)
     }
 
@@ -433,7 +455,7 @@ impl Horde {
                 gen_metadata: job.gen_metadata.clone().map(|m| m.0).unwrap_or_default(),
             });
         }
-        self.store.touch_request(id, now_ms(), check.done).await?;
+        self.touch(&request, check.done).await?;
         Ok(RequestStatusStable {
             check,
             generations,

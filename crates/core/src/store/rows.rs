@@ -189,6 +189,7 @@ pub struct RequestRow {
     pub state: String,
     pub created_at: i64,
     pub last_activity: i64,
+    pub delivered_at: Option<i64>,
     pub purged: bool,
 }
 

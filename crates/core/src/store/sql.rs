@@ -31,7 +31,7 @@ macro_rules! request_columns {
         "id, kind, user_id, prompt, params, models, workers, worker_blacklist, \
          trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, height, steps, \
          img2img, post_processors, loras, n, n_waiting, n_done, restarts, priority, \
-         kudos_estimate, state, created_at, last_activity, purged"
+         kudos_estimate, state, created_at, last_activity, delivered_at, purged"
     };
 }
 
