@@ -5,7 +5,7 @@ use crate::error::{Rejection, Result};
 use crate::kudos::{self, Kudos};
 use crate::matching::Capabilities;
 use crate::now_ms;
-use crate::store::{request_state, JobRow, NewRequest, RequestRow};
+use crate::store::{request_state, JobRow, NewRequest, RequestRow, WorkerRow};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use protocol::{
     GenerationInputKobold, GenerationInputStable, GenerationKobold, GenerationStable, RequestAsync,
@@ -238,7 +238,8 @@ impl Horde {
         let stored = self.store.request(&request.id).await?;
         let mut warnings = Vec::new();
         if let Some(stored) = &stored {
-            if !self.is_possible(stored).await? {
+            let workers = self.store.workers(Some(&stored.kind)).await?;
+            if !self.is_possible(stored, &workers) {
                 warnings.push(RequestSingleWarning {
                     code: "NoAvailableWorker".into(),
                     message: "No worker online can serve this request now; it waits until one can."
@@ -278,14 +279,14 @@ impl Horde {
         Ok(())
     }
 
-    /// Whether some online worker could take this request now.
-    async fn is_possible(&self, request: &RequestRow) -> Result<bool> {
-        let online_since = now_ms() - self.policy.worker_stale.as_millis() as i64;
-        let workers = self.store.workers(Some(&request.kind)).await?;
-        Ok(workers
+    /// Whether some online worker among `workers` (those of the request's kind)
+    /// could take this request now.
+    fn is_possible(&self, request: &RequestRow, workers: &[WorkerRow]) -> bool {
+        let online_since = self.online_since();
+        workers
             .iter()
             .filter(|w| w.last_check_in >= online_since && !w.maintenance && !w.paused)
-            .any(|w| Capabilities::of(w).check(request).is_ok()))
+            .any(|w| Capabilities::of(w).check(request).is_ok())
     }
 
     /// Records the requester's look: it keeps an active request from expiring
@@ -346,8 +347,15 @@ impl Horde {
         } else {
             0
         };
+        // One read of the workers serves both the wait estimate and is_possible.
+        let workers = if active {
+            self.store.workers(Some(&request.kind)).await?
+        } else {
+            Vec::new()
+        };
         let wait_time = if active {
-            self.wait_estimate(request, queue_position).await?
+            self.wait_estimate(request, queue_position, &workers)
+                .await?
         } else {
             0
         };
@@ -361,14 +369,18 @@ impl Horde {
             wait_time,
             queue_position,
             kudos: Kudos(jobs.iter().map(|j| j.kudos).sum()).as_f64(),
-            is_possible: !active || request.n_waiting == 0 || self.is_possible(request).await?,
+            is_possible: !active || request.n_waiting == 0 || self.is_possible(request, &workers),
         })
     }
 
     /// Seconds until this request is likely done: the work ahead of it and its
     /// own, at the recent pace of the workers online.
-    async fn wait_estimate(&self, request: &RequestRow, queue_position: u32) -> Result<u32> {
-        let now = now_ms();
+    async fn wait_estimate(
+        &self,
+        request: &RequestRow,
+        queue_position: u32,
+        workers: &[WorkerRow],
+    ) -> Result<u32> {
         let kind_index = usize::from(request.kind != "text");
         let recent = self.recent_pace().await?;
         let (jobs, busy_ms) = recent
@@ -380,11 +392,8 @@ impl Horde {
         } else {
             DEFAULT_JOB_SECS[kind_index]
         };
-        let online_since = now - self.policy.worker_stale.as_millis() as i64;
-        let threads: i64 = self
-            .store
-            .workers(Some(&request.kind))
-            .await?
+        let online_since = self.online_since();
+        let threads: i64 = workers
             .iter()
             .filter(|w| w.last_check_in >= online_since && !w.maintenance)
             .map(|w| w.threads.max(1))
