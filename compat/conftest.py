@@ -8,6 +8,7 @@ tests through the session fixture `potluck`; it is stopped when the session ends
 Environment:
   POTLUCK_BIN  the potluck binary (default: <workspace>/target/debug/potluck, or under
                $CARGO_TARGET_DIR when that is set). scripts/test-compat.sh sets it.
+  POTLUCK_WORKER_BIN  the potluck-worker binary (default: next to potluck).
 """
 
 from __future__ import annotations
@@ -49,6 +50,31 @@ def potluck_binary() -> Path:
     return target / "debug" / "potluck"
 
 
+def potluck_worker_binary() -> Path:
+    configured = os.environ.get("POTLUCK_WORKER_BIN")
+    if configured:
+        return Path(configured).resolve()
+    return potluck_binary().parent / "potluck-worker"
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without the caller's POTLUCK_* settings, which would reconfigure the
+    programs under test (a POTLUCK_PUBLIC_URL would change every upload and image URL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POTLUCK_")}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def wait_for(what: str, check, timeout: float, describe=lambda: "") -> None:
+    """Polls `check` until it is true, or fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{what}: not within {timeout} s\n{describe()}")
+
+
 @dataclass
 class Potluck:
     """A running potluck server on an ephemeral port with its own SQLite database."""
@@ -58,6 +84,11 @@ class Potluck:
     process: subprocess.Popen | None = None
     base_url: str = ""
     log_path: Path = field(init=False)
+    # Where to listen; a fixed port lets a test restart the server where clients expect it.
+    listen: str = "127.0.0.1:0"
+    extra_args: list[str] = field(default_factory=list)
+    # A database of its own (SQLite in workdir) rather than the session's.
+    own_database: bool = False
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "server.log"
@@ -65,7 +96,7 @@ class Potluck:
     @property
     def database_url(self) -> str:
         # scripts/test.sh runs the suite a second time on a fresh PostgreSQL database.
-        configured = os.environ.get("POTLUCK_COMPAT_DATABASE_URL")
+        configured = None if self.own_database else os.environ.get("POTLUCK_COMPAT_DATABASE_URL")
         return configured or f"sqlite://{self.workdir / 'potluck.db'}"
 
     @property
@@ -79,24 +110,25 @@ class Potluck:
                 f"potluck binary not found at {self.binary}: build it with `cargo build -p server` "
                 "or point POTLUCK_BIN at it"
             )
-        # Only the flags below configure the server: drop any POTLUCK_* settings of the caller
-        # (a POTLUCK_PUBLIC_URL, say, would change every upload and image URL).
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POTLUCK_")}
-        env["NO_COLOR"] = "1"
+        # Only the flags below configure the server.
+        env = clean_env()
         env.setdefault("RUST_LOG", "info")
         command = [
             str(self.binary),
-            "--listen", "127.0.0.1:0",
+            "--listen", self.listen,
             "--database-url", self.database_url,
             "--site-root", str(self.workdir / "site"),
+            *self.extra_args,
         ]
-        with open(self.log_path, "wb") as log:
+        # Restarts append to the same log; the listening line looked for is the newest.
+        self._log_start = len(self.log_text())
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
         deadline = time.monotonic() + START_TIMEOUT_SECS
         while time.monotonic() < deadline:
-            found = LISTENING.search(self.log_text())
+            found = LISTENING.search(self.log_text()[self._log_start:])
             if found:
                 self.base_url = found.group(1).rstrip("/")
                 return
@@ -108,6 +140,12 @@ class Potluck:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"potluck did not print its listening line in {START_TIMEOUT_SECS} s:\n" + self.log_tail())
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as when the machine dies."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -134,10 +172,8 @@ class Potluck:
             command.append("--moderator")
         if trusted:
             command.append("--trusted")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POTLUCK_")}
-        env["NO_COLOR"] = "1"
         done = subprocess.run(
-            command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=60
+            command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=clean_env(), timeout=60
         )
         assert done.returncode == 0, f"admin create-user failed:\n{done.stdout}\n{done.stderr}"
         found = API_KEY_LINE.search(done.stdout)

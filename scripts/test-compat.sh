@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs the horde-sdk compatibility tests (compat/): horde-sdk from PyPI, unmodified, drives a real
-# potluck server as requester and as worker.
+# Runs the compatibility tests (compat/): horde-sdk from PyPI, unmodified, drives a real potluck
+# server as requester and as worker (test_horde_sdk.py); and real potluck-worker processes serve
+# horde-sdk's requests with the engine or through the bridge to `transformers serve`, through
+# server restarts, killed workers and failing back ends (test_worker.py).
 #
 # Usage: scripts/test-compat.sh [pytest arguments...]   (pytest runs in compat/, so paths given
 #        to it are relative to compat/, e.g. test_horde_sdk.py::test_unknown_ids)
 #
-# Builds nothing: build the server first (`cargo build -p server`). Environment:
+# Builds nothing: build the server and the worker first (`cargo build -p server -p worker`).
+# Environment:
 #   POTLUCK_BIN    the potluck binary (default: ${CARGO_TARGET_DIR:-target}/debug/potluck,
-#                  relative to the workspace)
+#                  relative to the workspace); potluck-worker is taken from the same folder
+#                  unless POTLUCK_WORKER_BIN says otherwise
 #   POTLUCK_VENV   the virtual environment to use (default: ~/.cache/potluck-compat-venv); it is
 #                  created with Python 3.12 and rebuilt whenever compat/requirements.txt changes
 # Python 3.12 comes from pyenv when it has one, else from `python3.12` on PATH.
@@ -20,7 +24,7 @@ venv="${POTLUCK_VENV:-$HOME/.cache/potluck-compat-venv}"
 stamp_file="$venv/.potluck-requirements.sha256"
 
 case "${1:-}" in
-  -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 esac
 
 # The binary: an explicit POTLUCK_BIN is taken relative to where we were called from.

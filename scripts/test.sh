@@ -15,7 +15,8 @@
 #                  postgres://postgres@127.0.0.1:5432/postgres)
 #   end2end        the frontend (debug) built, a fresh server on an ephemeral port with a temp
 #                  database, and the browser test in end2end/ driving Debian's Chromium
-#   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server
+#   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server, and
+#                  potluck-worker end to end (the engine, and the bridge to `transformers serve`)
 #   compat-postgres  the same against a server on a fresh PostgreSQL database (created with psql on
 #                  POTLUCK_TEST_POSTGRES and dropped afterwards)
 # The last line printed is "N passed, M failed" (suites); the exit status is non-zero if any failed.
@@ -50,6 +51,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/potluck-target}"
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 wasm_triple=wasm32-unknown-unknown
 potluck_bin="$CARGO_TARGET_DIR/debug/potluck"
+worker_bin="$CARGO_TARGET_DIR/debug/potluck-worker"
 # The engine's model tests fail rather than skip when their weights are missing.
 export POTLUCK_REQUIRE_MODELS=1
 # The Vulkan loader looks for a display server there, and complains when it is unset.
@@ -150,9 +152,10 @@ suite_clippy() {
 suite_clippy_wasm() {
   cargo clippy --locked -p frontend -p app --features app/hydrate --target "$wasm_triple" \
     --all-targets -- -D warnings
-  # The engine's library as the browser worker will build it (its tests need a native GPU).
-  cargo clippy --locked -p infer --target "$wasm_triple" -- -D warnings
-  cargo build --locked -p infer --lib --target "$wasm_triple"
+  # The engine and the worker loop as the browser worker will build them (their tests need a
+  # native GPU and processes).
+  cargo clippy --locked -p infer -p worker --no-default-features --target "$wasm_triple" -- -D warnings
+  cargo build --locked -p infer -p worker --no-default-features --lib --target "$wasm_triple"
 }
 
 suite_cargo_test() {
@@ -160,6 +163,7 @@ suite_cargo_test() {
   # compat use. app's unit tests run here with `ssr`, as the server builds it.
   cargo test --locked --workspace --exclude frontend
   [[ -x "$potluck_bin" ]] || { echo "cargo test left no $potluck_bin" >&2; return 1; }
+  [[ -x "$worker_bin" ]] || { echo "cargo test left no $worker_bin" >&2; return 1; }
 }
 
 # The end2end server, global so that the EXIT trap still sees them after the function returned.

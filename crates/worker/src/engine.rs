@@ -1,0 +1,130 @@
+//! The `engine` back end: our own engine (`crates/infer`) with a model on this machine's GPU.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use infer::{GenerateRequest, Model};
+
+use crate::backend::{Backend, BackendError, Generated, JobControl};
+use crate::job::{Limits, TextJob};
+
+#[derive(Clone)]
+pub struct EngineBackend {
+    model: Arc<Model>,
+    name: String,
+    limits: Limits,
+}
+
+impl EngineBackend {
+    /// `name` is the model's name on the server; `limits` are capped at what the model can do.
+    pub fn new(model: Arc<Model>, name: String, limits: Limits) -> Self {
+        let context = model.info().context_length.min(u32::MAX as usize) as u32;
+        let max_context_length = limits.max_context_length.min(context);
+        let limits = Limits {
+            max_context_length,
+            max_length: limits
+                .max_length
+                .min(max_context_length.saturating_sub(1))
+                .max(1),
+        };
+        EngineBackend {
+            model,
+            name,
+            limits,
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// A job's generation as the engine's request.
+    pub fn request(job: &TextJob, control: &JobControl) -> GenerateRequest {
+        let settings = &job.settings;
+        GenerateRequest {
+            prompt: job.prompt.clone(),
+            max_tokens: settings.max_tokens,
+            sampling: settings.sampling.clone(),
+            stop: settings.stop.clone(),
+            stop_at_eos: true,
+            add_special_tokens: true,
+            context_length: Some(settings.context_length),
+            cancel: Some(control.cancel.clone()),
+        }
+    }
+}
+
+async fn generate(
+    model: Arc<Model>,
+    request: GenerateRequest,
+    control: JobControl,
+) -> Result<Generated, BackendError> {
+    let mut cut_at_deadline = false;
+    let generation = model
+        .generate(&request, |_| {
+            control.add_tokens(1);
+            if control.past_deadline() {
+                cut_at_deadline = true;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await
+        .map_err(|e| BackendError::Failed(e.to_string()))?;
+    if control.cancel.is_cancelled() && !cut_at_deadline {
+        return Err(BackendError::Cancelled);
+    }
+    Ok(Generated {
+        text: generation.text,
+        tokens: generation.tokens.len(),
+        cut_at_deadline,
+    })
+}
+
+impl Backend for EngineBackend {
+    fn models(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn describe(&self) -> String {
+        let info = self.model.info();
+        let gpu = self.model.gpu().info();
+        format!(
+            "{} ({:.0}M parameters, {}) on {} ({})",
+            self.name,
+            info.parameters as f64 / 1e6,
+            info.weight_types.join("+"),
+            gpu.name,
+            gpu.backend
+        )
+    }
+
+    async fn generate(
+        &self,
+        job: &TextJob,
+        control: &JobControl,
+    ) -> Result<Generated, BackendError> {
+        let request = Self::request(job, control);
+        let (model, control) = (self.model.clone(), control.clone());
+        // Natively the engine blocks its thread while it waits for the GPU: give it its own.
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let (done, result) = futures_channel::oneshot::channel();
+            std::thread::spawn(move || {
+                let _ = done.send(pollster::block_on(generate(model, request, control)));
+            });
+            result
+                .await
+                .unwrap_or_else(|_| Err(BackendError::Failed("the generation thread died".into())))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            generate(model, request, control).await
+        }
+    }
+}
