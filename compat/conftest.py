@@ -14,9 +14,11 @@ Environment:
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +32,12 @@ WORKSPACE = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"potluck listening on (http://\S+)")
 API_KEY_LINE = re.compile(r"API key[^:\n]*:\s*([A-Za-z0-9_-]{22})\s*$", re.MULTILINE)
 START_TIMEOUT_SECS = 60
+FIXTURES = WORKSPACE / "crates" / "infer" / "fixtures"
+MODEL_FILE = FIXTURES / "tiny-llama.q8_0.gguf"
+MODEL_DIR = FIXTURES / "tiny-llama"
+# The fixture model's context; the worker may not announce more.
+MAX_CONTEXT = "512"
+SUBMITTED = re.compile(r"submitted job=(\S+) tokens=(\d+) reward=([0-9.]+)")
 
 # horde-sdk settings that would redirect it away from the server under test, or replace every
 # API key the tests pass with another one. Cleared before horde-sdk is imported.
@@ -190,6 +198,115 @@ class Potluck:
         body = answer.json()
         assert len(body["apikey"]) == 22, body
         return body["username"], body["apikey"]
+
+
+@dataclass
+class WorkerProcess:
+    """A running potluck-worker, logging to a file."""
+
+    args: list[str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = clean_env()
+        env["POTLUCK_LOG"] = "info"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(potluck_worker_binary()), *self.args, "--no-status"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            )
+        return self
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def rewards(self) -> list[float]:
+        return [float(m.group(3)) for m in SUBMITTED.finditer(self.log_text())]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class Workers:
+    """Starts workers for a test and kills whatever is left of them after it."""
+
+    workdir: Path
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def start(self, *args: str) -> WorkerProcess:
+        worker = WorkerProcess(list(args), self.workdir / f"worker-{len(self.started)}.log").start()
+        self.started.append(worker)
+        return worker
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {w.log_path.name}\n{w.log_text()[-4000:]}" for w in self.started)
+
+
+@pytest.fixture
+def workers(tmp_path: Path):
+    pool = Workers(tmp_path)
+    yield pool
+    for worker in pool.started:
+        worker.stop()
+    # Captured, so shown only when the test failed.
+    print(pool.logs())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def engine_worker(server: Potluck, key: str, name: str, model_name: str) -> list[str]:
+    return [
+        "--server", server.base_url, "--api-key", key, "--name", name,
+        "--model", str(MODEL_FILE), "--model-name", model_name, "--max-context-length", MAX_CONTEXT,
+    ]
+
+
+def online(server: Potluck, name: str) -> bool:
+    workers = requests.get(f"{server.base_url}/api/v2/workers", timeout=10).json()
+    return any(w["name"] == name and w["online"] for w in workers)
+
+
+def kudos_hundredths(server: Potluck, key: str) -> int:
+    user = requests.get(f"{server.base_url}/api/v2/find_user", headers={"apikey": key}, timeout=10).json()
+    return round(user["kudos"] * 100)
+
+
+def queue(server: Potluck, prompt: str, params: dict, model: str, key: str = "0000000000") -> str:
+    answer = requests.post(
+        f"{server.base_url}/api/v2/generate/text/async",
+        headers={"apikey": key},
+        json={"prompt": prompt, "params": params, "models": [model]},
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"]
+
+
+def status(server: Potluck, request_id: str) -> dict:
+    return requests.get(f"{server.base_url}/api/v2/generate/text/status/{request_id}", timeout=10).json()
+
+
+def local_generation(prompt: str, params: dict, seed: int) -> str:
+    """What the engine gives for this job with this seed, run by `potluck-worker generate`."""
+    done = subprocess.run(
+        [str(potluck_worker_binary()), "generate", "--model", str(MODEL_FILE), "--max-context-length", MAX_CONTEXT,
+         "--prompt", prompt, "--params", json.dumps(params), "--seed", str(seed)],
+        capture_output=True, text=True, env=clean_env(), timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
 
 
 _server: Potluck | None = None

@@ -9,15 +9,12 @@ talk to it with plain HTTP (horde-sdk is bound to AI_HORDE_URL when it is import
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,14 +22,11 @@ import requests
 from horde_sdk.ai_horde_api.ai_horde_clients import AIHordeAPISimpleClient
 from horde_sdk.ai_horde_api.apimodels import ModelGenerationInputKobold, TextGenerateAsyncRequest
 
-from conftest import WORKSPACE, Potluck, clean_env, potluck_binary, potluck_worker_binary, wait_for
+from conftest import (
+    MAX_CONTEXT, MODEL_DIR, Potluck, WorkerProcess, Workers, clean_env, engine_worker, free_port, kudos_hundredths,
+    local_generation, online, potluck_binary, potluck_worker_binary, queue, status, wait_for,
+)
 
-FIXTURES = WORKSPACE / "crates" / "infer" / "fixtures"
-MODEL_FILE = FIXTURES / "tiny-llama.q8_0.gguf"
-MODEL_DIR = FIXTURES / "tiny-llama"
-# The fixture model's context; the worker may not announce more.
-MAX_CONTEXT = "512"
-SUBMITTED = re.compile(r"submitted job=(\S+) tokens=(\d+) reward=([0-9.]+)")
 # A job long enough (some seconds on a software GPU) to act while it runs.
 LONG_JOB = {"max_length": 480, "max_context_length": 500, "temperature": 0.8}
 
@@ -45,65 +39,6 @@ first_pass_only = pytest.mark.skipif(
     bool(os.environ.get("POTLUCK_COMPAT_DATABASE_URL")),
     reason="does not depend on the session's database; runs in the SQLite pass",
 )
-
-
-@dataclass
-class WorkerProcess:
-    """A running potluck-worker, logging to a file."""
-
-    args: list[str]
-    log_path: Path
-    process: subprocess.Popen | None = None
-
-    def start(self) -> "WorkerProcess":
-        env = clean_env()
-        env["POTLUCK_LOG"] = "info"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(potluck_worker_binary()), *self.args, "--no-status"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            )
-        return self
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def rewards(self) -> list[float]:
-        return [float(m.group(3)) for m in SUBMITTED.finditer(self.log_text())]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@dataclass
-class Workers:
-    """Starts workers for a test and kills whatever is left of them after it."""
-
-    workdir: Path
-    started: list[WorkerProcess] = field(default_factory=list)
-
-    def start(self, *args: str) -> WorkerProcess:
-        worker = WorkerProcess(list(args), self.workdir / f"worker-{len(self.started)}.log").start()
-        self.started.append(worker)
-        return worker
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {w.log_path.name}\n{w.log_text()[-4000:]}" for w in self.started)
-
-
-@pytest.fixture
-def workers(tmp_path: Path):
-    pool = Workers(tmp_path)
-    yield pool
-    for worker in pool.started:
-        worker.stop()
-    # Captured, so shown only when the test failed.
-    print(pool.logs())
 
 
 @pytest.fixture
@@ -128,55 +63,6 @@ def own_server(tmp_path: Path):
     yield start
     for server in servers:
         server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def engine_worker(server: Potluck, key: str, name: str, model_name: str) -> list[str]:
-    return [
-        "--server", server.base_url, "--api-key", key, "--name", name,
-        "--model", str(MODEL_FILE), "--model-name", model_name, "--max-context-length", MAX_CONTEXT,
-    ]
-
-
-def online(server: Potluck, name: str) -> bool:
-    workers = requests.get(f"{server.base_url}/api/v2/workers", timeout=10).json()
-    return any(w["name"] == name and w["online"] for w in workers)
-
-
-def kudos_hundredths(server: Potluck, key: str) -> int:
-    user = requests.get(f"{server.base_url}/api/v2/find_user", headers={"apikey": key}, timeout=10).json()
-    return round(user["kudos"] * 100)
-
-
-def queue(server: Potluck, prompt: str, params: dict, model: str, key: str = "0000000000") -> str:
-    answer = requests.post(
-        f"{server.base_url}/api/v2/generate/text/async",
-        headers={"apikey": key},
-        json={"prompt": prompt, "params": params, "models": [model]},
-        timeout=10,
-    )
-    assert answer.status_code == 202, answer.text
-    return answer.json()["id"]
-
-
-def status(server: Potluck, request_id: str) -> dict:
-    return requests.get(f"{server.base_url}/api/v2/generate/text/status/{request_id}", timeout=10).json()
-
-
-def local_generation(prompt: str, params: dict, seed: int) -> str:
-    """What the engine gives for this job with this seed, run by `potluck-worker generate`."""
-    done = subprocess.run(
-        [str(potluck_worker_binary()), "generate", "--model", str(MODEL_FILE), "--max-context-length", MAX_CONTEXT,
-         "--prompt", prompt, "--params", json.dumps(params), "--seed", str(seed)],
-        capture_output=True, text=True, env=clean_env(), timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_the_engine_worker_serves_a_horde_sdk_requester(potluck: Potluck, workers: Workers) -> None:

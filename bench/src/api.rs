@@ -33,6 +33,9 @@ pub struct Status {
 
 pub struct Api {
     http: Client,
+    /// The server's address.
+    root: String,
+    /// `{root}/api/v2`
     base: String,
     model: String,
 }
@@ -45,9 +48,11 @@ impl Api {
             // A hung call must show up as an error, not stall a loop forever.
             .timeout(Duration::from_secs(30))
             .build()?;
+        let root = base.trim_end_matches('/').to_owned();
         Ok(Api {
             http,
-            base: format!("{}/api/v2", base.trim_end_matches('/')),
+            base: format!("{root}/api/v2"),
+            root,
             model,
         })
     }
@@ -115,6 +120,52 @@ impl Api {
         send(request).await.map(drop)
     }
 
+    /// Relays a job's text so far (Potluck's streaming); true when the requester went away.
+    pub async fn progress(
+        &self,
+        apikey: &str,
+        job_id: &str,
+        text: &str,
+        offset: usize,
+    ) -> Result<bool, CallError> {
+        let request = self
+            .http
+            .post(format!("{}/generate/text/progress", self.base))
+            .header("apikey", apikey)
+            .json(&json!({ "id": job_id, "text": text, "offset": offset }));
+        let body = send(request).await?;
+        Ok(body["cancelled"].as_bool().unwrap_or(false))
+    }
+
+    /// Starts a streamed `/v1/completions`.
+    pub async fn stream_completion(
+        &self,
+        apikey: &str,
+        prompt: &str,
+        max_tokens: u32,
+    ) -> Result<TextStream, CallError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/completions", self.root))
+            .bearer_auth(apikey)
+            .json(&json!({
+                "model": self.model, "prompt": prompt, "max_tokens": max_tokens, "stream": true,
+            }))
+            .send()
+            .await
+            .map_err(|e| transport_label(&e))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "HTTP {} from /v1/completions",
+                response.status().as_u16()
+            ));
+        }
+        Ok(TextStream {
+            response,
+            buffer: String::new(),
+        })
+    }
+
     pub async fn status(&self, request_id: &str) -> Result<Status, CallError> {
         let request = self
             .http
@@ -129,6 +180,49 @@ impl Api {
             faulted: body["faulted"].as_bool().unwrap_or(false),
             generations,
         })
+    }
+}
+
+/// The text of a streamed completion, as its Server-Sent Events bring it.
+pub struct TextStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl TextStream {
+    /// The next event's text; `None` after `[DONE]`.
+    pub async fn next_text(&mut self) -> Result<Option<String>, CallError> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                    continue; // a keep-alive comment
+                };
+                if data == "[DONE]" {
+                    return Ok(None);
+                }
+                let chunk: Value =
+                    serde_json::from_str(data).map_err(|_| "bad JSON in the stream")?;
+                if let Some(error) = chunk.get("error") {
+                    return Err(format!("the stream ended with an error: {error}"));
+                }
+                return Ok(Some(
+                    chunk["choices"][0]["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                ));
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .map_err(|e| transport_label(&e))?;
+            let Some(chunk) = chunk else {
+                return Err("the stream ended without [DONE]".into());
+            };
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
     }
 }
 

@@ -33,6 +33,15 @@
 //! Requesters poll every `--poll-ms` and idle workers wait `--backoff-ms`, so
 //! at low concurrency these pauses, not the server, bound the cycle time.
 //!
+//! With `--streams N` it measures streaming instead (see `stream.rs`): N requesters stream
+//! `/v1/completions` while N simulated workers send their tokens as progress, and it prints
+//! the time to first token and the relay latency (token generated → read by the requester):
+//!
+//! ```sh
+//! target/release/bench --streams 1 --rounds 20
+//! target/release/bench --streams 100 --rounds 3 --stream-tokens 64 --token-ms 20
+//! ```
+//!
 //! It exits with an error if any accepted request was lost, faulted or came
 //! back with a wrong result. Both the client and a spawned server run on this
 //! machine: the client uses one thread so that it leaves the other cores to
@@ -42,6 +51,7 @@ mod api;
 mod load;
 mod report;
 mod server;
+mod stream;
 
 use anyhow::{bail, Context};
 use api::Api;
@@ -115,6 +125,22 @@ struct Args {
     /// Seconds a requester waits for its request before counting it lost.
     #[arg(long, default_value_t = 60)]
     request_timeout: u64,
+
+    /// Measure streaming with this many concurrent streams instead of the job cycle.
+    #[arg(long)]
+    streams: Option<usize>,
+
+    /// Streamed completions each stream's requester makes, one after another.
+    #[arg(long, default_value_t = 5, requires = "streams")]
+    rounds: u32,
+
+    /// Tokens in each streamed completion.
+    #[arg(long, default_value_t = 64, requires = "streams")]
+    stream_tokens: u32,
+
+    /// Milliseconds between two tokens of one simulated worker.
+    #[arg(long, default_value_t = 20, requires = "streams")]
+    token_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -136,7 +162,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => args.server.clone(),
     };
     let server_pid = spawned.as_ref().and_then(SpawnedServer::pid);
-    let result = bench(&args, &base_urls, server_pid).await;
+    let result = match args.streams {
+        Some(streams) => bench_streams(&args, &base_urls[0], streams).await,
+        None => bench(&args, &base_urls, server_pid).await,
+    };
     if let Some(server) = spawned {
         server.stop().await?;
     }
@@ -197,6 +226,22 @@ async fn bench(args: &Args, base_urls: &[String], server_pid: Option<u32>) -> an
     print_cpu("bench client", cpu_before.0, cpu_after.0, elapsed);
     print_cpu("potluck server", cpu_before.1, cpu_after.1, elapsed);
     verdict(&tally, load.orphaned())
+}
+
+async fn bench_streams(args: &Args, base_url: &str, streams: usize) -> anyhow::Result<()> {
+    let api = Api::new(base_url, args.model.clone())?;
+    let run_id = run_id();
+    let apis = std::slice::from_ref(&api);
+    let requester_keys = keys(apis, &args.requester_key, streams, &run_id, "req").await?;
+    let worker_keys = keys(apis, &args.worker_key, streams, &run_id, "wrk").await?;
+    let bench = stream::StreamBench {
+        run_id,
+        streams,
+        tokens: args.stream_tokens,
+        token_time: Duration::from_millis(args.token_ms),
+        rounds: args.rounds,
+    };
+    bench.run(Arc::new(api), requester_keys, worker_keys).await
 }
 
 /// Runs the loops: requesters until the budget is spent, workers until the requesters are done.

@@ -156,12 +156,12 @@ pub fn print(tally: &mut Tally, elapsed: Duration, orphaned: usize) {
 }
 
 /// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
+pub fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted.get(rank.max(1) - 1).copied()
 }
 
-fn millis(d: Duration) -> f64 {
+pub fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

@@ -127,6 +127,11 @@ pub struct Config {
     /// Active requests a registered user may have at once (moderators can change it per user).
     #[arg(long, env = "POTLUCK_DEFAULT_CONCURRENCY", default_value_t = 30)]
     pub default_concurrency: u32,
+
+    /// Seconds a `/v1` (OpenAI-compatible) request waits for its result before it is cancelled
+    /// and answered with a timeout error.
+    #[arg(long, env = "POTLUCK_OPENAI_TIMEOUT", default_value_t = 300)]
+    pub openai_timeout_secs: u64,
 }
 
 impl Config {

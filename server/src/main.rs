@@ -3,6 +3,7 @@
 
 mod api;
 mod config;
+mod openai;
 mod sweeper;
 mod ui;
 
@@ -13,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, Config};
+use potluck_core::relay::Relay;
 use potluck_core::{Horde, PostgresStore, SqliteStore, Store};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -31,27 +33,40 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let horde = Arc::new(open(&cli.config).await?);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    let horde = Arc::new(open(&cli.config, serving).await?);
+    match command {
         Command::Serve => serve(cli.config, horde).await,
         Command::Admin(command) => admin(command, &horde).await,
     }
 }
 
-async fn open(config: &Config) -> anyhow::Result<Horde> {
+/// The store, and (when `serving`) the relay of live events: across instances through
+/// PostgreSQL, in memory on SQLite.
+async fn open(config: &Config, serving: bool) -> anyhow::Result<Horde> {
     tracing::info!(database = %config::redacted(&config.database_url), "opening the database");
     let url = &config.database_url;
-    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(url).await?)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(PostgresStore::connect(url).await?)
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let (store, relay): (Arc<dyn Store>, _) = if url.starts_with("sqlite:") {
+        (
+            Arc::new(SqliteStore::connect(url).await?),
+            Relay::in_memory(),
+        )
+    } else if postgres {
+        let store = PostgresStore::connect(url).await?;
+        let relay = match serving {
+            true => Relay::postgres(store.pool().clone()).await?,
+            false => Relay::in_memory(),
+        };
+        (Arc::new(store), relay)
     } else {
         anyhow::bail!(
             "unsupported database URL {:?}: use sqlite://FILE or postgres://USER@HOST/DATABASE",
             config::redacted(url)
         );
     };
-    Ok(Horde::new(store, config.policy()))
+    Ok(Horde::new(store, config.policy(), relay))
 }
 
 async fn serve(config: Config, horde: Arc<Horde>) -> anyhow::Result<()> {
@@ -60,12 +75,14 @@ async fn serve(config: Config, horde: Arc<Horde>) -> anyhow::Result<()> {
         client_ip_header: config.client_ip_header.clone(),
         // Shared by all instances, so per-client limits hold behind a load balancer.
         client_hash_key: horde.shared_secret("client_hash").await?,
+        openai_timeout: std::time::Duration::from_secs(config.openai_timeout_secs),
     };
     let state = AppState {
         horde: horde.clone(),
         settings: Arc::new(settings),
     };
-    let app = api::router(state)
+    let app = api::router(state.clone())
+        .merge(openai::router(state))
         .merge(ui::routes(horde.clone(), config.site_root.clone()))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {

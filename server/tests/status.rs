@@ -249,9 +249,15 @@ async fn performance_reflects_workers_and_queues() {
     assert_eq!(perf["queued_requests"], 3, "{perf}");
 }
 
-/// The routes of the API router, read from its source, as (path, methods).
+/// The routes of the API routers (AI Horde and OpenAI), read from their source, as (full
+/// path, methods).
 fn routes() -> Vec<(String, Vec<&'static str>)> {
-    let source = include_str!("../src/api/mod.rs");
+    let mut routes = routes_of(include_str!("../src/api/mod.rs"), "/api/v2");
+    routes.extend(routes_of(include_str!("../src/openai/mod.rs"), "/v1"));
+    routes
+}
+
+fn routes_of(source: &str, prefix: &str) -> Vec<(String, Vec<&'static str>)> {
     let mut routes = Vec::new();
     for chunk in source.split(".route(").skip(1) {
         let chunk = chunk
@@ -261,7 +267,17 @@ fn routes() -> Vec<(String, Vec<&'static str>)> {
             .split(".with_state(")
             .next()
             .unwrap();
-        let path = chunk.split('"').nth(1).expect("a quoted path").to_string();
+        // OpenAPI writes axum's catch-all `{*name}` as a plain `{name}`.
+        let path = chunk
+            .split('"')
+            .nth(1)
+            .expect("a quoted path")
+            .replace("{*", "{");
+        let path = if path.starts_with("/api/") {
+            path
+        } else {
+            format!("{prefix}{path}")
+        };
         let methods: Vec<&str> = ["get", "post", "put", "delete"]
             .into_iter()
             .filter(|m| chunk.contains(&format!("{m}(")) || chunk.contains(&format!(".{m}(")))
@@ -296,12 +312,8 @@ async fn the_openapi_document_lists_every_endpoint() {
     let routes = routes();
     assert!(routes.len() >= 20, "{routes:?}");
     let mut expected = BTreeSet::new();
-    for (path, methods) in &routes {
-        let full = if path.starts_with("/api/") {
-            path.clone()
-        } else {
-            format!("/api/v2{path}")
-        };
+    for (full, methods) in &routes {
+        let full = full.clone();
         if full == "/api/swagger.json" {
             continue;
         }

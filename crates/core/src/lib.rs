@@ -11,11 +11,15 @@ pub mod keys;
 pub mod kudos;
 pub mod matching;
 mod policy;
+pub mod relay;
 pub mod store;
 mod time;
 
 pub use error::{CoreError, Rejection, RejectionKind};
-pub use horde::{Account, Horde, ImageUpload, StoredImage, SweepReport};
+pub use horde::{
+    Account, Horde, ImageUpload, ModelAvailability, StoredImage, SweepReport, TextMinimums,
+    TextOutcome, TextResult,
+};
 pub use kudos::Kudos;
 pub use policy::Policy;
 pub use store::{PostgresStore, SqliteStore, Store};

@@ -52,6 +52,7 @@ on_both_back_ends!(
     sweeps_on_several_instances_settle_each_lease_once,
     a_submit_racing_the_lease_sweep_settles_the_job_once,
     concurrent_transfers_never_overdraw_nor_deadlock,
+    chat_templates_and_token_counts_are_kept,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -137,6 +138,7 @@ fn check_in(owner: i64, now: i64) -> WorkerCheckIn {
         allow_controlnet: false,
         threads: 1,
         bridge_agent: "test:1:none".into(),
+        chat_template: None,
         now,
         stale_ms: 5 * MINUTE,
         uptime_reward: Kudos(5_000),
@@ -200,6 +202,9 @@ fn completion(job_id: &str, worker_id: &str, reward: i64, cost: i64, now: i64) -
         cost: Kudos(cost),
         things: 20.0,
         max_restarts: 2,
+        prompt_tokens: Some(12),
+        completion_tokens: Some(5),
+        finish_reason: Some("length".into()),
         now,
     }
 }
@@ -727,4 +732,40 @@ async fn a_result_submitted_after_the_purge_is_not_kept(db: Fixture) {
     assert_eq!(stored.state, "ok");
     assert!(stored.generation.is_none() && !stored.has_image && stored.gen_metadata.is_none());
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn chat_templates_and_token_counts_are_kept(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let announced = WorkerCheckIn {
+        chat_template: Some(r#"{"template":"T","bos_token":"","eos_token":"E"}"#.into()),
+        ..check_in(owner.id, 0)
+    };
+    let worker = store.check_in_worker(&announced).await.unwrap();
+    // Later check-ins that announce nothing keep what was announced.
+    store.check_in_worker(&check_in(owner.id, 1)).await.unwrap();
+    let templates = store.chat_templates().await.unwrap();
+    assert_eq!(templates.len(), 1);
+    assert_eq!(templates[0].0, vec!["m".to_string()]);
+    assert!(templates[0].1.contains(r#""eos_token":"E""#));
+
+    let caps = Capabilities::of(&worker);
+    store
+        .insert_request(&request("r1", 0, 1, 0), 10)
+        .await
+        .unwrap();
+    let job = pop(store, &caps, 2).await.unwrap().jobs.remove(0);
+    store
+        .complete_job(&completion(&job.id, &worker.id, 100, 0, 3))
+        .await
+        .unwrap();
+    let stored = store.job(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.prompt_tokens,
+            stored.completion_tokens,
+            stored.finish_reason.as_deref()
+        ),
+        (Some(12), Some(5), Some("length"))
+    );
 }

@@ -33,6 +33,12 @@ pub enum InferError {
 
 pub type Result<T, E = InferError> = std::result::Result<T, E>;
 
+impl From<chat::TemplateError> for InferError {
+    fn from(error: chat::TemplateError) -> Self {
+        InferError::ChatTemplate(error.0)
+    }
+}
+
 pub(crate) fn invalid(message: impl Into<String>) -> InferError {
     InferError::InvalidModel(message.into())
 }

@@ -25,7 +25,6 @@
 //! Natively, GPU waits block the calling thread: run generation on a thread of its own (or
 //! `spawn_blocking`), not on an async executor's worker.
 
-mod chat;
 mod config;
 mod error;
 mod generate;
@@ -41,7 +40,7 @@ mod stops;
 mod tensors;
 mod tokenizer;
 
-pub use chat::{ChatMessage, ChatTemplate, FALLBACK_TEMPLATE};
+pub use chat::{ChatMessage, ChatTemplate, TemplateError, FALLBACK_TEMPLATE};
 pub use config::{Architecture, ModelConfig, RopeScaling, RopeStyle};
 pub use error::{InferError, Result};
 pub use generate::{CancelToken, FinishReason, GenerateRequest, Generation, TokenEvent};

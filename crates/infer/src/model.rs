@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::chat::{ChatMessage, ChatTemplate, FALLBACK_TEMPLATE};
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{invalid, Result};
 use crate::gguf::{Gguf, MetaValue};
@@ -15,6 +14,7 @@ use crate::gpu::Gpu;
 use crate::session::{Session, SessionOptions};
 use crate::tensors::{self, TensorSet};
 use crate::tokenizer::TextTokenizer;
+use chat::{ChatMessage, ChatTemplate, FALLBACK_TEMPLATE};
 
 /// The files of a Hugging Face model directory, as bytes (how the browser gets them).
 #[derive(Default)]
@@ -262,10 +262,15 @@ impl Model {
         &self.gpu
     }
 
+    /// The model's chat template (or [`FALLBACK_TEMPLATE`] for models without one).
+    pub fn chat_template(&self) -> &ChatTemplate {
+        &self.chat
+    }
+
     /// The prompt for a conversation, through the model's chat template (or, for models without
     /// one, [`FALLBACK_TEMPLATE`]), ending where the assistant's answer begins.
     pub fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String> {
-        self.chat.render(messages, true)
+        Ok(self.chat.render(messages, true)?)
     }
 
     /// A fresh session (key/value cache and working buffers) for up to `options.capacity`

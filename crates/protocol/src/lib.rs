@@ -6,6 +6,7 @@
 
 mod common;
 mod image;
+pub mod openai;
 mod text;
 
 pub use common::*;

@@ -115,6 +115,21 @@ pub struct PopInputKobold {
     pub amount: u32,
     pub softprompts: Vec<String>,
     pub extra_slow_worker: bool,
+    /// Potluck: the chat template of the models it serves, so that the server can turn chat
+    /// messages into a prompt (`/v1/chat/completions`). Sent now and then, not on every pop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<ChatTemplateInfo>,
+}
+
+/// A model's chat template as a worker announces it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct ChatTemplateInfo {
+    /// The Jinja source, as in the model's tokenizer_config.json or GGUF metadata.
+    pub template: String,
+    pub bos_token: String,
+    pub eos_token: String,
 }
 
 impl Default for PopInputKobold {
@@ -132,6 +147,7 @@ impl Default for PopInputKobold {
             amount: 1,
             softprompts: Vec::new(),
             extra_slow_worker: false,
+            chat_template: None,
         }
     }
 }
@@ -160,4 +176,33 @@ pub struct SubmitInputKobold {
     pub state: SubmitState,
     pub seed: i64,
     pub gen_metadata: Vec<GenerationMetadata>,
+    /// Potluck: tokens of the prompt as the worker's tokenizer counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    /// Potluck: tokens generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u32>,
+    /// Potluck: why generation ended, `stop` (end of text or a stop sequence) or `length`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+}
+
+/// Potluck: text a worker generated so far for a job it holds, relayed to a requester who
+/// streams (`/v1` with `stream: true`). Never stored; the final submit is what counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct GenerationProgress {
+    pub id: Option<String>,
+    /// New text since the last progress message.
+    pub text: String,
+    /// Bytes of text that came before `text`, so that the relay can tell a gap or a repeat.
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GenerationProgressAnswer {
+    /// The requester went away: stop, and submit what there is.
+    pub cancelled: bool,
 }

@@ -4,8 +4,9 @@
 use std::future::Future;
 
 use protocol::{
-    GenerationPayloadKobold, GenerationSubmitted, ModifyWorker, ModifyWorkerInput, PopInputKobold,
-    RequestError, SubmitInputKobold, UserDetails, WorkerDetails,
+    GenerationPayloadKobold, GenerationProgress, GenerationProgressAnswer, GenerationSubmitted,
+    ModifyWorker, ModifyWorkerInput, PopInputKobold, RequestError, SubmitInputKobold, UserDetails,
+    WorkerDetails,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -57,6 +58,11 @@ pub trait HordeApi {
         &self,
         input: &SubmitInputKobold,
     ) -> impl Future<Output = Result<GenerationSubmitted, ApiError>>;
+    /// Potluck's extension: the text so far of a job someone streams.
+    fn send_progress(
+        &self,
+        input: &GenerationProgress,
+    ) -> impl Future<Output = Result<GenerationProgressAnswer, ApiError>>;
 }
 
 /// The API over HTTP(S).
@@ -186,6 +192,13 @@ impl HordeApi for HttpApi {
         input: &SubmitInputKobold,
     ) -> Result<GenerationSubmitted, ApiError> {
         self.post("/generate/text/submit", input).await
+    }
+
+    async fn send_progress(
+        &self,
+        input: &GenerationProgress,
+    ) -> Result<GenerationProgressAnswer, ApiError> {
+        self.post("/generate/text/progress", input).await
     }
 }
 

@@ -3,9 +3,10 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use infer::{GenerateRequest, Model};
+use infer::{FinishReason, GenerateRequest, Model};
+use protocol::ChatTemplateInfo;
 
-use crate::backend::{Backend, BackendError, Generated, JobControl};
+use crate::backend::{Backend, BackendError, Generated, JobControl, StopReason};
 use crate::job::{Limits, TextJob};
 
 #[derive(Clone)]
@@ -39,7 +40,7 @@ impl EngineBackend {
     }
 
     /// A job's generation as the engine's request.
-    pub fn request(job: &TextJob, control: &JobControl) -> GenerateRequest {
+    pub fn request(job: &TextJob) -> GenerateRequest {
         let settings = &job.settings;
         GenerateRequest {
             prompt: job.prompt.clone(),
@@ -49,7 +50,7 @@ impl EngineBackend {
             stop_at_eos: true,
             add_special_tokens: true,
             context_length: Some(settings.context_length),
-            cancel: Some(control.cancel.clone()),
+            cancel: None,
         }
     }
 }
@@ -59,12 +60,10 @@ async fn generate(
     request: GenerateRequest,
     control: JobControl,
 ) -> Result<Generated, BackendError> {
-    let mut cut_at_deadline = false;
     let generation = model
-        .generate(&request, |_| {
-            control.add_tokens(1);
-            if control.past_deadline() {
-                cut_at_deadline = true;
+        .generate(&request, |event| {
+            control.add_tokens(usize::from(event.token.is_some()), event.text);
+            if control.should_stop() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -72,13 +71,19 @@ async fn generate(
         })
         .await
         .map_err(|e| BackendError::Failed(e.to_string()))?;
-    if control.cancel.is_cancelled() && !cut_at_deadline {
+    if control.stop_reason() == Some(StopReason::Shutdown) {
         return Err(BackendError::Cancelled);
     }
+    let cut_short = generation.finish == FinishReason::Cancelled;
     Ok(Generated {
         text: generation.text,
         tokens: generation.tokens.len(),
-        cut_at_deadline,
+        prompt_tokens: Some(generation.prompt_tokens),
+        cut_short,
+        finish_reason: Some(match generation.finish {
+            FinishReason::Stop | FinishReason::EndOfText => "stop",
+            FinishReason::Length | FinishReason::Cancelled => "length",
+        }),
     })
 }
 
@@ -89,6 +94,15 @@ impl Backend for EngineBackend {
 
     fn limits(&self) -> Limits {
         self.limits
+    }
+
+    fn chat_template(&self) -> Option<ChatTemplateInfo> {
+        let template = self.model.chat_template();
+        Some(ChatTemplateInfo {
+            template: template.source().to_string(),
+            bos_token: template.bos_token().to_string(),
+            eos_token: template.eos_token().to_string(),
+        })
     }
 
     fn describe(&self) -> String {
@@ -109,7 +123,7 @@ impl Backend for EngineBackend {
         job: &TextJob,
         control: &JobControl,
     ) -> Result<Generated, BackendError> {
-        let request = Self::request(job, control);
+        let request = Self::request(job);
         let (model, control) = (self.model.clone(), control.clone());
         // Natively the engine blocks its thread while it waits for the GPU: give it its own.
         #[cfg(not(target_arch = "wasm32"))]

@@ -3,7 +3,9 @@
 //!
 //! Parameters the engine has: `max_length`, `max_context_length`, `temperature`, `top_k`,
 //! `top_p`, `min_p`, `rep_pen`, `rep_pen_range`, `stop_sequence`, `singleline`, `frmttriminc`,
-//! `frmtrmblln`, and a seed (`seed` or `sampler_seed`). Missing ones take KoboldAI's defaults.
+//! `frmtrmblln`, a seed (`seed` or `sampler_seed`), and Potluck's `presence_penalty` and
+//! `frequency_penalty` (from the OpenAI-compatible API). Missing ones take KoboldAI's defaults.
+//! `potluck_stream` asks the worker to send its text as it goes.
 //! Ignored, as samplers the engine does not have: `top_a`, `typical`, `tfs`, `rep_pen_slope`,
 //! `sampler_order`, `smoothing_factor`, `dynatemp_*`, `use_default_badwordsids`, `frmtadsnsp`,
 //! `frmtrmspch`. Out-of-range values are clamped to the nearest sensible one, not refused: the
@@ -46,6 +48,8 @@ pub struct TextJob {
     pub settings: GenerationSettings,
     /// How long the server waits for the result before giving the job to another worker.
     pub ttl: Duration,
+    /// Someone streams the result: send the text as it is generated.
+    pub stream: bool,
 }
 
 /// What the server says when no `ttl` comes with a job (its default for text).
@@ -78,6 +82,10 @@ impl TextJob {
                 rand::random::<u32>().into(),
             ),
             ttl: popped.ttl.map_or(DEFAULT_TTL, Duration::from_secs),
+            stream: payload
+                .get("potluck_stream")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 }
@@ -118,6 +126,14 @@ impl GenerationSettings {
         let top_p = float("top_p", DEFAULT_TOP_P);
         let min_p = float("min_p", 0.0);
         let rep_pen = float("rep_pen", DEFAULT_REP_PEN);
+        let penalty = |key: &str| {
+            let value = float(key, 0.0);
+            if value.is_finite() {
+                value.clamp(-2.0, 2.0)
+            } else {
+                0.0
+            }
+        };
         let sampling = SamplingParams {
             temperature: if temperature.is_finite() {
                 temperature.max(0.0)
@@ -143,7 +159,8 @@ impl GenerationSettings {
             penalty_window: int("rep_pen_range")
                 .map_or(DEFAULT_REP_PEN_RANGE, |r| r.min(u64::from(u32::MAX)) as u32),
             seed: seed(params).unwrap_or(fallback_seed),
-            ..SamplingParams::default()
+            presence_penalty: penalty("presence_penalty"),
+            frequency_penalty: penalty("frequency_penalty"),
         };
         GenerationSettings {
             max_tokens: max_length as usize,
@@ -205,7 +222,12 @@ mod tests {
             "max_length": 64, "max_context_length": 1024, "temperature": 0.5, "top_k": 40,
             "top_p": 0.9, "min_p": 0.05, "rep_pen": 1.2, "rep_pen_range": 128,
             "stop_sequence": ["\nUser:", ""], "singleline": true, "seed": "42", "top_a": 0.3,
+            "presence_penalty": 0.5, "frequency_penalty": 9,
         }));
+        assert_eq!(
+            (s.sampling.presence_penalty, s.sampling.frequency_penalty),
+            (0.5, 2.0)
+        );
         assert_eq!((s.max_tokens, s.context_length), (64, 1024));
         let p = &s.sampling;
         assert_eq!(
@@ -275,5 +297,7 @@ mod tests {
             ("j1", "Hi", Duration::from_secs(30))
         );
         assert_eq!(job.settings.max_tokens, 8);
+        // Only a requester who streams asks for the text as it goes.
+        assert!(!job.stream);
     }
 }

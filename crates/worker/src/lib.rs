@@ -15,7 +15,7 @@ mod stats;
 mod worker;
 
 pub use api::{ApiError, HordeApi, HttpApi};
-pub use backend::{Backend, BackendError, Generated, JobControl};
+pub use backend::{Backend, BackendError, Generated, JobControl, StopReason};
 pub use engine::EngineBackend;
 pub use job::{GenerationSettings, Limits, TextJob};
 pub use openai::OpenAiBackend;

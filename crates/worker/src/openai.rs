@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::backend::{Backend, BackendError, Generated, JobControl};
+use crate::backend::{Backend, BackendError, Generated, JobControl, StopReason};
 use crate::job::{Limits, TextJob};
 
 #[derive(Clone)]
@@ -41,10 +41,14 @@ struct Completion {
 #[derive(Deserialize)]
 struct Choice {
     text: String,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Usage {
+    #[serde(default)]
+    prompt_tokens: usize,
     completion_tokens: usize,
 }
 
@@ -187,21 +191,28 @@ impl Backend for OpenAiBackend {
         }
         let completion = completion
             .ok_or_else(|| BackendError::Failed(format!("{} refused the request", self.base)))?;
-        let text = completion
+        let choice = completion
             .choices
             .into_iter()
             .next()
-            .map(|c| c.text)
             .ok_or_else(|| BackendError::Failed(format!("{} returned no choice", self.base)))?;
-        let tokens = completion.usage.map_or(0, |u| u.completion_tokens);
-        control.add_tokens(tokens);
-        if control.cancel.is_cancelled() {
+        let (text, finish_reason) = (choice.text, choice.finish_reason);
+        let usage = completion.usage;
+        let tokens = usage.as_ref().map_or(0, |u| u.completion_tokens);
+        control.add_tokens(tokens, &text);
+        if control.stop_reason() == Some(StopReason::Shutdown) {
             return Err(BackendError::Cancelled);
         }
         Ok(Generated {
             text,
             tokens,
-            cut_at_deadline: false,
+            prompt_tokens: usage.map(|u| u.prompt_tokens),
+            cut_short: false,
+            finish_reason: finish_reason.and_then(|r| match r.as_str() {
+                "stop" => Some("stop"),
+                "length" => Some("length"),
+                _ => None,
+            }),
         })
     }
 }

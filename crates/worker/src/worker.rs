@@ -13,18 +13,24 @@
 //!   has given it to another worker).
 //! - Shutdown: the first request drains (no new jobs, the current ones finish and are
 //!   submitted); the second stops the generations and hands their jobs back as faulted.
+//! - A job someone streams has its text sent as it is generated (`/generate/text/progress`);
+//!   when the server answers that the requester went away, generation stops and what there is
+//!   is submitted.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use infer::CancelToken;
-use protocol::{GenerationMetadata, PopInputKobold, SubmitInputKobold, SubmitState};
+use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::StreamExt;
+use protocol::{
+    GenerationMetadata, GenerationProgress, PopInputKobold, SubmitInputKobold, SubmitState,
+};
 use web_time::Instant;
 
 use crate::api::{ApiError, HordeApi};
-use crate::backend::{Backend, BackendError, JobControl};
+use crate::backend::{Backend, BackendError, Generated, JobControl, StopReason};
 use crate::job::TextJob;
 use crate::stats::{Outcome, SlotState, Stats};
 
@@ -59,6 +65,9 @@ const SUBMIT_GRACE: Duration = Duration::from_secs(30);
 const MAINTENANCE_POLL: Duration = Duration::from_secs(10);
 /// The longest single sleep, so that shutdown is noticed quickly.
 const SLEEP_SLICE: Duration = Duration::from_millis(250);
+/// How often the chat template is announced again (the server keeps it with the worker; a
+/// server that lost it, after a restart on a new database, learns it again this soon).
+const TEMPLATE_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -75,7 +84,7 @@ const ABORTING: u8 = 2;
 #[derive(Default)]
 pub struct Shutdown {
     state: AtomicU8,
-    running: Mutex<Vec<CancelToken>>,
+    running: Mutex<Vec<JobControl>>,
 }
 
 impl Shutdown {
@@ -85,13 +94,13 @@ impl Shutdown {
             return false;
         }
         self.state.store(ABORTING, Ordering::SeqCst);
-        for token in self
+        for control in self
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            token.cancel();
+            control.stop(StopReason::Shutdown);
         }
         true
     }
@@ -104,12 +113,12 @@ impl Shutdown {
         self.state.load(Ordering::SeqCst) == ABORTING
     }
 
-    fn track(&self, token: &CancelToken) {
+    fn track(&self, control: &JobControl) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.retain(|t| !t.is_cancelled());
-        running.push(token.clone());
+        running.retain(|c| !c.is_finished());
+        running.push(control.clone());
         if self.aborting() {
-            token.cancel();
+            control.stop(StopReason::Shutdown);
         }
     }
 }
@@ -139,12 +148,14 @@ impl Backoff {
 }
 
 pub struct Worker<'a, A, B, C> {
-    pub api: &'a A,
-    pub backend: &'a B,
-    pub clock: &'a C,
-    pub options: WorkerOptions,
-    pub stats: &'a Stats,
-    pub shutdown: &'a Shutdown,
+    api: &'a A,
+    backend: &'a B,
+    clock: &'a C,
+    options: WorkerOptions,
+    stats: &'a Stats,
+    shutdown: &'a Shutdown,
+    /// When the chat template was last announced (`None`: it must be, at the next pop).
+    template_announced: Mutex<Option<Instant>>,
 }
 
 /// What became of a submit.
@@ -156,12 +167,52 @@ enum Submitted {
     Lost,
 }
 
-impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
+impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
+    pub fn new(
+        api: &'a A,
+        backend: &'a B,
+        clock: &'a C,
+        options: WorkerOptions,
+        stats: &'a Stats,
+        shutdown: &'a Shutdown,
+    ) -> Self {
+        Worker {
+            api,
+            backend,
+            clock,
+            options,
+            stats,
+            shutdown,
+            template_announced: Mutex::new(None),
+        }
+    }
+
     /// Runs until shut down, or until the server refuses the worker.
     pub async fn run(&self) -> Result<(), WorkerError> {
         let slots = (0..self.options.threads.max(1) as usize).map(|slot| self.slot(slot));
         let results = futures_util::future::join_all(slots).await;
         results.into_iter().collect()
+    }
+
+    /// The chat template, when it is time to announce it again.
+    fn template_to_announce(&self) -> Option<protocol::ChatTemplateInfo> {
+        let mut announced = self
+            .template_announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if announced.is_some_and(|at| at.elapsed() < TEMPLATE_EVERY) {
+            return None;
+        }
+        *announced = Some(Instant::now());
+        self.backend.chat_template()
+    }
+
+    /// After an outage: the server may have restarted without what it knew of this worker.
+    fn forget_announcements(&self) {
+        *self
+            .template_announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     fn pop_input(&self) -> PopInputKobold {
@@ -175,6 +226,7 @@ impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
             bridge_agent: self.options.bridge_agent.clone(),
             threads: self.options.threads.max(1),
             amount: 1,
+            chat_template: self.template_to_announce(),
             ..PopInputKobold::default()
         }
     }
@@ -211,6 +263,7 @@ impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
                 }
                 Err(error) if error.is_transient() => {
                     tracing::warn!(%error, "the server is unreachable; trying again");
+                    self.forget_announcements();
                     self.stats.set(
                         slot,
                         SlotState::Reconnecting {
@@ -233,8 +286,14 @@ impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
         let started = Instant::now();
         let margin = (job.ttl / 10).min(DEADLINE_MARGIN);
         let control = JobControl::new(started + job.ttl - margin);
-        self.shutdown.track(&control.cancel);
-        tracing::info!(job = %job.id, model = %job.model, max_tokens = job.settings.max_tokens, "generating");
+        let (control, text) = if job.stream {
+            let (control, text) = control.streaming();
+            (control, Some(text))
+        } else {
+            (control, None)
+        };
+        self.shutdown.track(&control);
+        tracing::info!(job = %job.id, model = %job.model, max_tokens = job.settings.max_tokens, stream = job.stream, "generating");
         self.stats.set(
             slot,
             SlotState::Generating {
@@ -243,33 +302,37 @@ impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
                 max_tokens: job.settings.max_tokens,
             },
         );
-        let generation = self.generate_with_progress(slot, &job, &control).await;
-        control.cancel.cancel();
+        let generation = async {
+            let result = self.generate_with_progress(slot, &job, &control).await;
+            control.end_text();
+            result
+        };
+        let generation = match text {
+            Some(text) => {
+                let relay = self.relay_text(&job, &control, text);
+                futures_util::future::join(generation, relay).await.0
+            }
+            None => generation.await,
+        };
+        let stopped_by = control.stop_reason();
+        control.finish();
         let generating = started.elapsed();
         let (input, tokens) = match generation {
             Ok(generated) => {
-                if generated.cut_at_deadline {
+                if generated.cut_short && stopped_by == Some(StopReason::RequesterGone) {
+                    tracing::info!(job = %job.id, tokens = generated.tokens, "the requester went away; submitting what there is");
+                } else if generated.cut_short {
                     tracing::warn!(job = %job.id, tokens = generated.tokens, "stopped at the deadline; submitting what there is");
                 }
-                let text = job.settings.format(&generated.text);
-                (
-                    submission(&job, SubmitState::Ok, Some(text), None),
-                    generated.tokens,
-                )
+                (finished(&job, &generated), generated.tokens)
             }
             Err(BackendError::Cancelled) => {
                 tracing::warn!(job = %job.id, "stopped; handing the job back");
-                (
-                    submission(&job, SubmitState::Faulted, None, Some("worker shut down")),
-                    0,
-                )
+                (faulted(&job, "worker shut down"), 0)
             }
             Err(BackendError::Failed(error)) => {
                 tracing::error!(job = %job.id, %error, "generation failed; reporting the job faulted");
-                (
-                    submission(&job, SubmitState::Faulted, None, Some(&error)),
-                    0,
-                )
+                (faulted(&job, &error), 0)
             }
         };
         self.stats.set(
@@ -330,6 +393,48 @@ impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
         }
     }
 
+    /// Sends a streamed job's text to the server as it comes, until the generation ends.
+    /// Whatever arrived while a message was on its way goes in the next one; a message that
+    /// failed is sent again with the text that followed, so the requester misses nothing. A
+    /// server without the endpoint (the original AI Horde) gets nothing more for this job.
+    async fn relay_text(
+        &self,
+        job: &TextJob,
+        control: &JobControl,
+        mut text: UnboundedReceiver<String>,
+    ) {
+        let mut sent = 0u64;
+        let mut pending = String::new();
+        let mut relaying = true;
+        while let Some(piece) = text.next().await {
+            pending.push_str(&piece);
+            while let Ok(piece) = text.try_recv() {
+                pending.push_str(&piece);
+            }
+            if !relaying {
+                continue;
+            }
+            let progress = GenerationProgress {
+                id: Some(job.id.clone()),
+                text: std::mem::take(&mut pending),
+                offset: sent,
+            };
+            match self.api.send_progress(&progress).await {
+                Ok(answer) => {
+                    sent += progress.text.len() as u64;
+                    if answer.cancelled {
+                        control.stop(StopReason::RequesterGone);
+                    }
+                }
+                Err(error) if error.is_transient() => pending = progress.text + &pending,
+                Err(error) => {
+                    tracing::warn!(job = %job.id, %error, "the server takes no streamed text; the requester gets the result at the end");
+                    relaying = false;
+                }
+            }
+        }
+    }
+
     /// Submits until the server has the result, or until it is too late.
     async fn submit(
         &self,
@@ -362,24 +467,33 @@ impl<A: HordeApi, B: Backend, C: Clock> Worker<'_, A, B, C> {
     }
 }
 
-fn submission(
-    job: &TextJob,
-    state: SubmitState,
-    text: Option<String>,
-    fault: Option<&str>,
-) -> SubmitInputKobold {
+/// The submit of a finished generation.
+fn finished(job: &TextJob, generated: &Generated) -> SubmitInputKobold {
+    let count = |n: usize| Some(u32::try_from(n).unwrap_or(u32::MAX));
     SubmitInputKobold {
         id: Some(job.id.clone()),
-        generation: text,
-        state,
+        generation: Some(job.settings.format(&generated.text)),
+        state: SubmitState::Ok,
         seed: job.settings.sampling.seed as i64,
-        gen_metadata: fault
-            .map(|reason| GenerationMetadata {
-                kind: "generation".into(),
-                value: "faulted".into(),
-                reference: Some(reason.chars().take(200).collect()),
-            })
-            .into_iter()
-            .collect(),
+        gen_metadata: Vec::new(),
+        prompt_tokens: generated.prompt_tokens.and_then(count),
+        completion_tokens: count(generated.tokens),
+        finish_reason: generated.finish_reason.map(str::to_string),
+    }
+}
+
+/// The submit that hands a job back, and says why.
+fn faulted(job: &TextJob, reason: &str) -> SubmitInputKobold {
+    SubmitInputKobold {
+        id: Some(job.id.clone()),
+        generation: None,
+        state: SubmitState::Faulted,
+        seed: job.settings.sampling.seed as i64,
+        gen_metadata: vec![GenerationMetadata {
+            kind: "generation".into(),
+            value: "faulted".into(),
+            reference: Some(reason.chars().take(200).collect()),
+        }],
+        ..SubmitInputKobold::default()
     }
 }

@@ -1,6 +1,6 @@
 //! The worker loop's guarantees, against a scripted server (answers given in advance, calls
 //! recorded) and a back end that writes a known text: retries, exactly-once submits, honest
-//! faults, deadlines, refusals and shutdown. The whole program against real servers is tested
+//! faults, deadlines, refusals, shutdown, streaming and the chat template's announcement. The whole program against real servers is tested
 //! in compat/test_worker.py.
 
 use std::collections::VecDeque;
@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use protocol::{
-    GenerationPayloadKobold, GenerationSubmitted, PopInputKobold, SubmitInputKobold, SubmitState,
-    UserDetails,
+    ChatTemplateInfo, GenerationPayloadKobold, GenerationProgress, GenerationProgressAnswer,
+    GenerationSubmitted, PopInputKobold, SubmitInputKobold, SubmitState, UserDetails,
 };
 use serde_json::json;
 use worker::{
     ApiError, Backend, BackendError, Clock, Generated, HordeApi, JobControl, Limits, Shutdown,
-    Stats, TextJob, Worker, WorkerError, WorkerOptions,
+    Stats, StopReason, TextJob, Worker, WorkerError, WorkerOptions,
 };
 
 /// A server whose answers are scripted, one queue per endpoint; when a queue is empty, pops
@@ -25,6 +25,9 @@ struct ScriptedServer {
     pops: Mutex<VecDeque<Result<GenerationPayloadKobold, ApiError>>>,
     submits: Mutex<VecDeque<Result<GenerationSubmitted, ApiError>>>,
     submitted: Mutex<Vec<SubmitInputKobold>>,
+    progress_answers: Mutex<VecDeque<Result<GenerationProgressAnswer, ApiError>>>,
+    progressed: Mutex<Vec<GenerationProgress>>,
+    pop_inputs: Mutex<Vec<PopInputKobold>>,
     pop_calls: AtomicUsize,
 }
 
@@ -39,8 +42,23 @@ impl ScriptedServer {
         self
     }
 
+    fn progress(&self, answer: Result<GenerationProgressAnswer, ApiError>) -> &Self {
+        self.progress_answers.lock().unwrap().push_back(answer);
+        self
+    }
+
     fn submitted(&self) -> Vec<SubmitInputKobold> {
         self.submitted.lock().unwrap().clone()
+    }
+
+    fn progressed(&self) -> Vec<GenerationProgress> {
+        self.progressed.lock().unwrap().clone()
+    }
+
+    /// The chat templates the pops carried, in order.
+    fn announced_templates(&self) -> Vec<Option<ChatTemplateInfo>> {
+        let pops = self.pop_inputs.lock().unwrap();
+        pops.iter().map(|p| p.chat_template.clone()).collect()
     }
 }
 
@@ -49,8 +67,9 @@ impl HordeApi for ScriptedServer {
         Err(ApiError::Unreachable("not scripted".into()))
     }
 
-    async fn pop_text(&self, _: &PopInputKobold) -> Result<GenerationPayloadKobold, ApiError> {
+    async fn pop_text(&self, input: &PopInputKobold) -> Result<GenerationPayloadKobold, ApiError> {
         self.pop_calls.fetch_add(1, Ordering::SeqCst);
+        self.pop_inputs.lock().unwrap().push(input.clone());
         let next = self.pops.lock().unwrap().pop_front();
         next.unwrap_or_else(|| Ok(GenerationPayloadKobold::default()))
     }
@@ -63,15 +82,26 @@ impl HordeApi for ScriptedServer {
         let next = self.submits.lock().unwrap().pop_front();
         next.unwrap_or(Ok(GenerationSubmitted { reward: 1.5 }))
     }
+
+    async fn send_progress(
+        &self,
+        input: &GenerationProgress,
+    ) -> Result<GenerationProgressAnswer, ApiError> {
+        self.progressed.lock().unwrap().push(input.clone());
+        let next = self.progress_answers.lock().unwrap().pop_front();
+        next.unwrap_or(Ok(GenerationProgressAnswer { cancelled: false }))
+    }
 }
 
-/// Writes "text of <prompt>", one token per 10 ms, up to `max_tokens`, minding the deadline
-/// and the cancel token; or fails, when told to.
+/// Writes "<prompt>0 <prompt>1 ...", a token each `token_time`, up to `max_tokens`, minding
+/// the deadline and the job's control; or fails, when told to.
 #[derive(Default)]
 struct Writer {
     fail: bool,
     token_time: Duration,
 }
+
+const TEMPLATE: &str = "{% for m in messages %}{{ m.content }}{% endfor %}";
 
 impl Backend for Writer {
     fn models(&self) -> Vec<String> {
@@ -89,6 +119,14 @@ impl Backend for Writer {
         "a scripted writer".into()
     }
 
+    fn chat_template(&self) -> Option<ChatTemplateInfo> {
+        Some(ChatTemplateInfo {
+            template: TEMPLATE.into(),
+            bos_token: String::new(),
+            eos_token: "</s>".into(),
+        })
+    }
+
     async fn generate(
         &self,
         job: &TextJob,
@@ -97,26 +135,27 @@ impl Backend for Writer {
         if self.fail {
             return Err(BackendError::Failed("the back end is down".into()));
         }
+        let mut text = String::new();
         let mut tokens = 0;
         while tokens < job.settings.max_tokens {
-            if control.cancel.is_cancelled() {
+            if control.stop_reason() == Some(StopReason::Shutdown) {
                 return Err(BackendError::Cancelled);
             }
-            if control.past_deadline() {
-                return Ok(Generated {
-                    text: format!("cut {tokens}"),
-                    tokens,
-                    cut_at_deadline: true,
-                });
+            if control.should_stop() {
+                break;
             }
             tokio::time::sleep(self.token_time).await;
+            let piece = format!("{}{tokens} ", job.prompt);
+            text.push_str(&piece);
             tokens += 1;
-            control.add_tokens(1);
+            control.add_tokens(1, &piece);
         }
         Ok(Generated {
-            text: format!("text of {}", job.prompt),
+            text,
             tokens,
-            cut_at_deadline: false,
+            prompt_tokens: Some(1),
+            cut_short: tokens < job.settings.max_tokens,
+            finish_reason: Some("length"),
         })
     }
 }
@@ -130,16 +169,42 @@ impl Clock for TokioClock {
 }
 
 fn job(id: &str, max_length: u32, ttl: u64) -> Result<GenerationPayloadKobold, ApiError> {
+    job_with(
+        id,
+        json!({"prompt": "P", "max_length": max_length, "seed": 9}),
+        ttl,
+    )
+}
+
+/// A job whose requester streams it.
+fn streamed_job(id: &str, max_length: u32) -> Result<GenerationPayloadKobold, ApiError> {
+    let payload = json!({"prompt": "P", "max_length": max_length, "potluck_stream": true});
+    job_with(id, payload, 60)
+}
+
+fn job_with(
+    id: &str,
+    payload: serde_json::Value,
+    ttl: u64,
+) -> Result<GenerationPayloadKobold, ApiError> {
     Ok(GenerationPayloadKobold {
         id: Some(id.into()),
         ids: vec![id.into()],
         model: Some("m".into()),
-        payload: json!({"prompt": "P", "max_length": max_length, "seed": 9})
-            .as_object()
-            .cloned(),
+        payload: payload.as_object().cloned(),
         ttl: Some(ttl),
         ..Default::default()
     })
+}
+
+/// The text the progress messages carried, checking that each starts where the last ended.
+fn relayed_text(progressed: &[GenerationProgress]) -> String {
+    let mut text = String::new();
+    for message in progressed {
+        assert_eq!(message.offset as usize, text.len(), "no gap, no repeat");
+        text.push_str(&message.text);
+    }
+    text
 }
 
 fn unreachable() -> ApiError {
@@ -181,11 +246,11 @@ impl Harness {
         backend: &Writer,
         done: impl Fn(&Harness) -> bool,
     ) -> Result<(), WorkerError> {
-        let worker = Worker {
-            api: &*self.server,
+        let worker = Worker::new(
+            &*self.server,
             backend,
-            clock: &TokioClock,
-            options: WorkerOptions {
+            &TokioClock,
+            WorkerOptions {
                 name: "w".into(),
                 threads: self.threads,
                 nsfw: false,
@@ -193,9 +258,9 @@ impl Harness {
                 idle_poll: Duration::from_millis(5),
                 retry_pause: Duration::from_millis(5),
             },
-            stats: &self.stats,
-            shutdown: &self.shutdown,
-        };
+            &self.stats,
+            &self.shutdown,
+        );
         let stop = async {
             while !done(self) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -239,7 +304,14 @@ async fn an_unreachable_server_is_retried_until_it_answers() {
     assert_eq!(submitted.len(), 3);
     assert!(submitted
         .iter()
-        .all(|s| s.generation.as_deref() == Some("text of P") && s.seed == 9));
+        .all(|s| s.generation.as_deref() == Some("P0 P1 P2 P3 ") && s.seed == 9));
+    assert_eq!(
+        (submitted[2].prompt_tokens, submitted[2].completion_tokens),
+        (Some(1), Some(4))
+    );
+    assert_eq!(submitted[2].finish_reason.as_deref(), Some("length"));
+    // Nobody streamed it: no progress messages.
+    assert!(h.server.progressed().is_empty());
     let stats = h.stats.snapshot();
     assert_eq!((stats.jobs_done, stats.tokens, stats.kudos), (1, 4, 1.5));
 }
@@ -293,9 +365,15 @@ async fn generation_stops_at_the_deadline_and_what_there_is_is_submitted() {
         ..Writer::default()
     };
     h.run(&slow, submitted_once).await.unwrap();
-    let text = h.server.submitted()[0].generation.clone().unwrap();
-    let tokens: usize = text.strip_prefix("cut ").unwrap().parse().unwrap();
+    let submitted = &h.server.submitted()[0];
+    let tokens = submitted
+        .generation
+        .as_deref()
+        .unwrap()
+        .split_whitespace()
+        .count();
     assert!((10..=19).contains(&tokens), "{tokens} tokens in 1.8 s");
+    assert_eq!(submitted.completion_tokens, Some(tokens as u32));
 }
 
 #[tokio::test]
@@ -349,7 +427,15 @@ async fn shutting_down_finishes_the_job_and_a_second_request_hands_it_back() {
     .unwrap();
     let submitted = h.server.submitted();
     assert_eq!(submitted.len(), 1);
-    assert_eq!(submitted[0].generation.as_deref(), Some("text of P"));
+    assert_eq!(
+        submitted[0]
+            .generation
+            .as_deref()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        20
+    );
 
     // Abort: asked twice, it stops generating and reports the job faulted, which puts it back
     // in the queue.
@@ -402,4 +488,99 @@ async fn threads_run_jobs_side_by_side() {
         .collect();
     ids.sort();
     assert_eq!(ids, ["j1", "j2"]);
+}
+
+#[tokio::test]
+async fn a_streamed_job_sends_its_text_as_it_goes_without_gaps() {
+    let h = Harness::new();
+    h.server.pop(streamed_job("j1", 12));
+    // The first message is lost on the way: its text goes again with the next one.
+    h.server.progress(Err(unreachable()));
+    let steady = Writer {
+        token_time: Duration::from_millis(15),
+        ..Writer::default()
+    };
+    h.run(&steady, submitted_once).await.unwrap();
+    let progressed = h.server.progressed();
+    assert!(
+        progressed.len() >= 4,
+        "{} messages for 12 tokens",
+        progressed.len()
+    );
+    assert!(progressed.iter().all(|p| p.id.as_deref() == Some("j1")));
+    let delivered = relayed_text(&progressed[1..]);
+    let submitted = &h.server.submitted()[0];
+    assert_eq!(Some(delivered.as_str()), submitted.generation.as_deref());
+    assert_eq!(submitted.state, SubmitState::Ok);
+}
+
+#[tokio::test]
+async fn a_requester_who_went_away_stops_the_generation_and_gets_what_there_is() {
+    let h = Harness::new();
+    h.server.pop(streamed_job("j1", 64));
+    h.server
+        .progress(Ok(GenerationProgressAnswer { cancelled: false }))
+        .progress(Ok(GenerationProgressAnswer { cancelled: true }));
+    let steady = Writer {
+        token_time: Duration::from_millis(20),
+        ..Writer::default()
+    };
+    h.run(&steady, submitted_once).await.unwrap();
+    let submitted = &h.server.submitted()[0];
+    let tokens = submitted.completion_tokens.unwrap();
+    assert!(
+        (2..10).contains(&tokens),
+        "stopped after {tokens} of 64 tokens"
+    );
+    assert_eq!(submitted.state, SubmitState::Ok);
+    assert!(submitted
+        .generation
+        .as_deref()
+        .unwrap()
+        .starts_with("P0 P1 "));
+}
+
+#[tokio::test]
+async fn a_server_without_streaming_is_not_asked_again() {
+    let h = Harness::new();
+    h.server.pop(streamed_job("j1", 10));
+    h.server.progress(Err(refused(404, "NotFound")));
+    let steady = Writer {
+        token_time: Duration::from_millis(15),
+        ..Writer::default()
+    };
+    h.run(&steady, submitted_once).await.unwrap();
+    assert_eq!(h.server.progressed().len(), 1);
+    let submitted = &h.server.submitted()[0];
+    assert_eq!(
+        submitted
+            .generation
+            .as_deref()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        10
+    );
+}
+
+#[tokio::test]
+async fn the_chat_template_is_announced_first_and_again_after_an_outage() {
+    let h = Harness::new();
+    h.server
+        .pop(Ok(GenerationPayloadKobold::default()))
+        .pop(Err(unreachable()))
+        .pop(Ok(GenerationPayloadKobold::default()));
+    h.run(&Writer::default(), |h| {
+        h.server.pop_calls.load(Ordering::SeqCst) >= 4
+    })
+    .await
+    .unwrap();
+    let announced: Vec<bool> = h
+        .server
+        .announced_templates()
+        .iter()
+        .map(|t| t.as_ref().is_some_and(|t| t.template == TEMPLATE))
+        .collect();
+    // First pop: announced. Second: not again. Third, after the outage: again. Then not.
+    assert_eq!(announced[..4], [true, false, true, false]);
 }

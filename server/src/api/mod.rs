@@ -11,6 +11,7 @@ mod users;
 mod workers;
 
 pub use error::ApiError;
+pub use extract::ClientHash;
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -23,6 +24,8 @@ pub struct ApiSettings {
     pub public_url: Option<String>,
     pub client_ip_header: Option<String>,
     pub client_hash_key: String,
+    /// How long a `/v1` request waits for its result.
+    pub openai_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -40,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/generate/text/pop", post(text::pop))
         .route("/generate/text/submit", post(text::submit_result))
+        .route("/generate/text/progress", post(text::progress))
         .route("/generate/async", post(image::submit))
         .route("/generate/check/{id}", get(image::check))
         .route(

@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use protocol::{
-    GenerationInputKobold, GenerationPayloadKobold, GenerationSubmitted, PopInputKobold,
-    RequestAsync, RequestError, RequestStatusKobold, SubmitInputKobold,
+    GenerationInputKobold, GenerationPayloadKobold, GenerationProgress, GenerationProgressAnswer,
+    GenerationSubmitted, PopInputKobold, RequestAsync, RequestError, RequestStatusKobold,
+    SubmitInputKobold,
 };
 
 /// Queue a text generation.
@@ -77,4 +78,17 @@ pub async fn submit_result(
     JsonBody(input): JsonBody<SubmitInputKobold>,
 ) -> Result<Json<GenerationSubmitted>, ApiError> {
     Ok(Json(state.horde.submit_text_result(&account, input).await?))
+}
+
+/// Potluck: a worker's text so far, relayed to a requester who streams the request. The answer
+/// says whether the requester went away (then the worker stops and submits what it has).
+#[utoipa::path(post, path = "/api/v2/generate/text/progress", tag = "text", request_body = GenerationProgress,
+    responses((status = 200, body = GenerationProgressAnswer), (status = 400, body = RequestError),
+              (status = 403, body = RequestError), (status = 404, body = RequestError)))]
+pub async fn progress(
+    State(state): State<AppState>,
+    Caller(account): Caller,
+    JsonBody(input): JsonBody<GenerationProgress>,
+) -> ApiResult<Json<GenerationProgressAnswer>> {
+    Ok(Json(state.horde.text_progress(&account, input).await?))
 }

@@ -50,6 +50,9 @@ struct PopCommon<'a> {
     bridge_agent: &'a str,
 }
 
+/// The largest chat template a worker may announce (real ones are a few KiB).
+const MAX_CHAT_TEMPLATE_BYTES: usize = 65_536;
+
 impl Horde {
     pub async fn pop_text(
         &self,
@@ -64,10 +67,26 @@ impl Horde {
             threads: input.threads,
             bridge_agent: &input.bridge_agent,
         };
+        let chat_template = match &input.chat_template {
+            Some(template) => {
+                validate::no_nul("chat_template", &template.template)?;
+                if template.template.len() > MAX_CHAT_TEMPLATE_BYTES {
+                    return Err(Rejection::invalid_field(
+                        "chat_template",
+                        "BadRequest",
+                        format!("A chat template may have at most {MAX_CHAT_TEMPLATE_BYTES} bytes"),
+                    )
+                    .into());
+                }
+                serde_json::to_string(template).ok()
+            }
+            None => None,
+        };
         let check_in = |c: &mut WorkerCheckIn| {
             c.max_length = input.max_length.into();
             c.max_context_length = input.max_context_length.into();
             c.uptime_reward = kudos::text_uptime_reward(input.max_context_length);
+            c.chat_template = chat_template.clone();
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities::of(&worker);
@@ -234,6 +253,7 @@ impl Horde {
             }
         }
         let mut check_in = WorkerCheckIn {
+            chat_template: None,
             new_id: uuid::Uuid::new_v4().to_string(),
             name,
             owner_id: account.user.id,
@@ -353,9 +373,18 @@ impl Horde {
             image: None,
             seed: input.seed.to_string(),
             things: f64::from(tokens),
+            prompt_tokens: input.prompt_tokens.map(i64::from),
+            completion_tokens: input.completion_tokens.map(i64::from),
+            finish_reason: input
+                .finish_reason
+                .filter(|r| matches!(r.as_str(), "stop" | "length")),
             ..self.completion(&job, &request, input.state, input.gen_metadata, reward)
         };
-        self.complete(completion).await
+        let submitted = self.complete(completion).await;
+        if submitted.is_ok() {
+            self.announce_job_end(&request.id, &job.id).await;
+        }
+        submitted
     }
 
     pub async fn submit_image_result(
@@ -414,7 +443,7 @@ impl Horde {
     }
 
     /// The job with this id, if the caller owns the worker it was given to.
-    async fn job_of_caller(
+    pub(super) async fn job_of_caller(
         &self,
         account: &Account,
         id: Option<&str>,
@@ -482,6 +511,9 @@ impl Horde {
             },
             things: 0.0,
             max_restarts: self.policy.max_restarts,
+            prompt_tokens: None,
+            completion_tokens: None,
+            finish_reason: None,
             now: now_ms(),
         }
     }

@@ -4,16 +4,20 @@ mod accounts;
 mod cache;
 mod figures;
 mod jobs;
+mod live;
 mod requests;
 mod sweep;
 mod validate;
 
 pub use jobs::{ImageUpload, StoredImage};
+pub use live::{ModelAvailability, TextOutcome, TextResult};
+pub use requests::TextMinimums;
 pub use sweep::SweepReport;
 
 use crate::error::{Rejection, Result};
 use crate::keys;
 use crate::policy::Policy;
+use crate::relay::Relay;
 use crate::store::{FinishedWork, QueuedWork, Store, UserRow};
 use cache::Cached;
 use std::sync::Arc;
@@ -52,6 +56,8 @@ impl Account {
 pub struct Horde {
     store: Arc<dyn Store>,
     policy: Policy,
+    /// Live events between instances: streamed text, ends of jobs.
+    relay: Arc<Relay>,
     /// The queue's shape, for the informational `skipped.models` count of
     /// empty pops: reading it scans every waiting request, and workers poll often.
     queue_shape: Cached<Vec<QueuedWork>>,
@@ -65,10 +71,11 @@ const FIGURES_TTL: Duration = Duration::from_secs(2);
 const PACE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 impl Horde {
-    pub fn new(store: Arc<dyn Store>, policy: Policy) -> Self {
+    pub fn new(store: Arc<dyn Store>, policy: Policy, relay: Arc<Relay>) -> Self {
         Horde {
             store,
             policy,
+            relay,
             queue_shape: Cached::new(FIGURES_TTL),
             recent_pace: Cached::new(FIGURES_TTL),
         }
@@ -91,6 +98,10 @@ impl Horde {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.relay
     }
 
     /// A random secret that every server instance on this database shares,

@@ -20,6 +20,26 @@ const FLAGGED_PRIORITY: i64 = ANONYMOUS_PRIORITY - 1;
 /// Seconds one generation takes when nothing was measured yet.
 const DEFAULT_JOB_SECS: [f64; 2] = [10.0, 30.0];
 
+/// The smallest lengths a text request may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct TextMinimums {
+    pub max_length: i64,
+    pub max_context_length: i64,
+}
+
+impl TextMinimums {
+    /// The AI Horde's.
+    pub const HORDE: TextMinimums = TextMinimums {
+        max_length: 16,
+        max_context_length: 80,
+    };
+    /// The OpenAI API's, where a client may ask for a single token.
+    pub const OPENAI: TextMinimums = TextMinimums {
+        max_length: 1,
+        max_context_length: 2,
+    };
+}
+
 impl Horde {
     pub async fn submit_text(
         &self,
@@ -27,14 +47,30 @@ impl Horde {
         input: GenerationInputKobold,
         client_hash: Option<String>,
     ) -> Result<RequestAsync> {
+        self.submit_text_with(account, input, client_hash, TextMinimums::HORDE)
+            .await
+    }
+
+    pub async fn submit_text_with(
+        &self,
+        account: &Account,
+        input: GenerationInputKobold,
+        client_hash: Option<String>,
+        minimums: TextMinimums,
+    ) -> Result<RequestAsync> {
         let prompt = validate::prompt(input.prompt.as_deref())?.to_string();
         let params = &input.params;
         validate::in_range("params.n", params.n.into(), 1, 20)?;
-        validate::in_range("params.max_length", params.max_length.into(), 16, 4096)?;
+        validate::in_range(
+            "params.max_length",
+            params.max_length.into(),
+            minimums.max_length,
+            4096,
+        )?;
         validate::in_range(
             "params.max_context_length",
             params.max_context_length.into(),
-            80,
+            minimums.max_context_length,
             1_048_576,
         )?;
         let models = validate::models("models", &input.models)?;
@@ -292,7 +328,7 @@ impl Horde {
     /// Records the requester's look: it keeps an active request from expiring
     /// and marks finished results as delivered. Polls come often, so the write
     /// is skipped while it would change nothing that matters.
-    async fn touch(&self, request: &RequestRow, delivered: bool) -> Result<()> {
+    pub(super) async fn touch(&self, request: &RequestRow, delivered: bool) -> Result<()> {
         let now = now_ms();
         let refresh_every = (self.policy.request_expiry.as_millis() as i64 / 4).min(5_000);
         let keeps_alive =
@@ -306,7 +342,7 @@ impl Horde {
         Ok(())
     }
 
-    async fn find_request(&self, id: &str, kind: WorkerType) -> Result<RequestRow> {
+    pub(super) async fn find_request(&self, id: &str, kind: WorkerType) -> Result<RequestRow> {
         let not_found =
             || Rejection::not_found("RequestNotFound", format!("Request {id} not found"));
         // No id holds a NUL, and PostgreSQL cannot even look one up.
@@ -331,7 +367,7 @@ impl Horde {
     /// be newer: the counts of finished and running generations come from the
     /// jobs, the same list the generations are taken from, so that a status
     /// never says done without its results, nor shows results it does not count.
-    async fn status_check(
+    pub(super) async fn status_check(
         &self,
         request: &RequestRow,
         jobs: &[JobRow],

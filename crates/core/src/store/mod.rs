@@ -46,6 +46,8 @@ pub trait Store: Send + Sync + 'static {
     async fn worker_by_name(&self, name: &str) -> Result<Option<WorkerRow>>;
     async fn workers(&self, kind: Option<&str>) -> Result<Vec<WorkerRow>>;
     async fn worker_ids_of(&self, owner_id: i64) -> Result<Vec<String>>;
+    /// The chat templates text workers announced (JSON), newest first, with their models.
+    async fn chat_templates(&self) -> Result<Vec<(Vec<String>, String)>>;
     /// Creates the worker on its first pop, else refreshes what it serves, its
     /// uptime, and pays an uptime reward when one is due.
     async fn check_in_worker(&self, check_in: &WorkerCheckIn) -> Result<WorkerRow>;

@@ -52,6 +52,11 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
+    /// The connections, for what else talks to the same database (the relay's notifications).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes the pool's connections, e.g. before the database is dropped.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -308,6 +313,14 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn chat_templates(&self) -> Result<Vec<(Vec<String>, String)>> {
+        let rows: Vec<(sqlx::types::Json<Vec<String>>, String)> =
+            sqlx::query_as(sql::CHAT_TEMPLATES)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(models, t)| (models.0, t)).collect())
+    }
+
     async fn worker_ids_of(&self, owner_id: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(sql::WORKER_IDS_OF)
             .bind(owner_id)
@@ -381,6 +394,7 @@ impl Store for PostgresStore {
             .bind(c.threads)
             .bind(&c.bridge_agent)
             .bind(c.now)
+            .bind(c.chat_template.as_deref())
             .execute(&mut *tx)
             .await?;
         let row = sqlx::query_as(sql::WORKER_BY_ID)
@@ -663,6 +677,9 @@ impl Store for PostgresStore {
             .bind(c.reward.hundredths())
             .bind(c.things)
             .bind(c.now)
+            .bind(c.prompt_tokens)
+            .bind(c.completion_tokens)
+            .bind(c.finish_reason.as_deref())
             .execute(&mut *tx)
             .await?;
         let delivered = shared::delivered(&kind, c.things);

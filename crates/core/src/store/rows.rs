@@ -113,6 +113,8 @@ pub struct WorkerCheckIn {
     pub allow_controlnet: bool,
     pub threads: i64,
     pub bridge_agent: String,
+    /// JSON of the chat template it announced with this check-in, if it announced one.
+    pub chat_template: Option<String>,
     pub now: i64,
     /// A worker silent for longer than this was offline: its uptime restarts.
     pub stale_ms: i64,
@@ -227,6 +229,10 @@ pub struct JobRow {
     pub seed: Option<String>,
     pub gen_metadata: Option<Json<Vec<protocol::GenerationMetadata>>>,
     pub kudos: i64,
+    /// What the worker reported, if it did (Potluck workers do).
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub finish_reason: Option<String>,
 }
 
 impl JobRow {
@@ -277,6 +283,10 @@ pub struct Completion {
     /// Tokens or megapixelsteps delivered, for the records.
     pub things: f64,
     pub max_restarts: u32,
+    /// What the worker reported of a text generation.
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub finish_reason: Option<String>,
     pub now: i64,
 }
 

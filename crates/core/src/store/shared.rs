@@ -71,6 +71,9 @@ pub fn new_jobs(request: &RequestRow, pop: &PopQuery<'_>) -> Claimed {
             seed: None,
             gen_metadata: None,
             kudos: 0,
+            prompt_tokens: None,
+            completion_tokens: None,
+            finish_reason: None,
         })
         .collect();
     Claimed {

@@ -39,7 +39,8 @@ macro_rules! job_select {
     () => {
         "SELECT j.id, j.request_id, j.worker_id, w.name AS worker_name, j.model, j.state, \
          j.popped_at, j.lease_expires_at, j.upload_token, j.generation, \
-         (j.image IS NOT NULL) AS has_image, j.seed, j.gen_metadata, j.kudos \
+         (j.image IS NOT NULL) AS has_image, j.seed, j.gen_metadata, j.kudos, \
+         j.prompt_tokens, j.completion_tokens, j.finish_reason \
          FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id"
     };
 }
@@ -108,7 +109,10 @@ pub const REFRESH_WORKER: &str =
     "UPDATE workers SET models = $2, max_length = $3, max_context_length = $4, max_pixels = $5, \
      nsfw = $6, allow_img2img = $7, allow_painting = $8, allow_post_processing = $9, \
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
-     last_check_in = $14 WHERE id = $1";
+     last_check_in = $14, chat_template = COALESCE($15, chat_template) WHERE id = $1";
+/// The chat templates text workers announced, the most recent first, with their models.
+pub const CHAT_TEMPLATES: &str = "SELECT models, chat_template FROM workers \
+     WHERE kind = 'text' AND chat_template IS NOT NULL ORDER BY last_check_in DESC LIMIT 200";
 pub const MODIFY_WORKER: &str = "UPDATE workers SET maintenance = COALESCE($2, maintenance), \
      maintenance_msg = COALESCE($3, maintenance_msg), paused = COALESCE($4, paused), \
      info = COALESCE($5, info), name = COALESCE($6, name) WHERE id = $1";
@@ -164,7 +168,8 @@ pub const IMAGE_OF_JOB: &str = "SELECT image FROM jobs WHERE id = $1 AND image I
 pub const FAULT_JOB: &str = "UPDATE jobs SET state = 'faulted', finished_at = $2 WHERE id = $1";
 pub const FINISH_JOB: &str =
     "UPDATE jobs SET state = $2, generation = $3, image = COALESCE($4, image), seed = $5, \
-     gen_metadata = $6, kudos = $7, things = $8, finished_at = $9 WHERE id = $1";
+     gen_metadata = $6, kudos = $7, things = $8, finished_at = $9, prompt_tokens = $10, \
+     completion_tokens = $11, finish_reason = $12 WHERE id = $1";
 pub const CREDIT_TEXT_OWNER: &str = "UPDATE users SET fulfillments_text = fulfillments_text + 1, \
      contributed_tokens = contributed_tokens + $2, contributed_mps = contributed_mps + $3 \
      WHERE id = $1";

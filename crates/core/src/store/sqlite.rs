@@ -237,6 +237,14 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn chat_templates(&self) -> Result<Vec<(Vec<String>, String)>> {
+        let rows: Vec<(sqlx::types::Json<Vec<String>>, String)> =
+            sqlx::query_as(sql::CHAT_TEMPLATES)
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(|(models, t)| (models.0, t)).collect())
+    }
+
     async fn worker_ids_of(&self, owner_id: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(sql::WORKER_IDS_OF)
             .bind(owner_id)
@@ -309,6 +317,7 @@ impl Store for SqliteStore {
             .bind(c.threads)
             .bind(&c.bridge_agent)
             .bind(c.now)
+            .bind(c.chat_template.as_deref())
             .execute(&mut *tx)
             .await?;
         let row = sqlx::query_as(sql::WORKER_BY_ID)
@@ -539,6 +548,9 @@ impl Store for SqliteStore {
             .bind(c.reward.hundredths())
             .bind(c.things)
             .bind(c.now)
+            .bind(c.prompt_tokens)
+            .bind(c.completion_tokens)
+            .bind(c.finish_reason.as_deref())
             .execute(&mut *tx)
             .await?;
         let delivered = shared::delivered(&kind, c.things);

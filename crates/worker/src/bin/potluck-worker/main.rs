@@ -70,6 +70,13 @@ impl Backend for AnyBackend {
         }
     }
 
+    fn chat_template(&self) -> Option<protocol::ChatTemplateInfo> {
+        match self {
+            AnyBackend::Engine(b) => b.chat_template(),
+            AnyBackend::OpenAi(b) => b.chat_template(),
+        }
+    }
+
     async fn generate(
         &self,
         job: &TextJob,
@@ -208,11 +215,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let shutdown = Arc::new(Shutdown::default());
         tokio::spawn(stop_on_signals(shutdown.clone()));
         status.follow(stats.clone());
-        let worker = Worker {
-            api: &api,
-            backend: &backend,
-            clock: &TokioClock,
-            options: WorkerOptions {
+        let worker = Worker::new(
+            &api,
+            &backend,
+            &TokioClock,
+            WorkerOptions {
                 name: name.to_string(),
                 threads,
                 nsfw: args.nsfw,
@@ -220,9 +227,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 idle_poll: Duration::from_secs(1),
                 retry_pause: Duration::from_secs(1),
             },
-            stats: &stats,
-            shutdown: &shutdown,
-        };
+            &stats,
+            &shutdown,
+        );
         let started = Instant::now();
         let result = worker.run().await;
         status.finish();
@@ -284,6 +291,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         prompt: args.prompt,
         settings: settings.clone(),
         ttl: Duration::from_secs(3600),
+        stream: false,
     };
     let control = JobControl::new(Instant::now() + job.ttl);
     let generated = pollster::block_on(backend.generate(&job, &control))?;

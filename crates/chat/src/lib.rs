@@ -1,9 +1,16 @@
-//! Chat prompts: a model's own Jinja chat template, rendered as transformers renders it.
+//! Chat prompts: a model's own Jinja chat template, rendered as transformers renders it. The
+//! engine renders with it, and so does the server for `/v1/chat/completions` (with the template
+//! its workers announce), so both give the same prompt.
 
 use minijinja::{Environment, Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{InferError, Result};
+/// A template that does not parse, or fails to render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("chat template: {0}")]
+pub struct TemplateError(pub String);
+
+type Result<T, E = TemplateError> = std::result::Result<T, E>;
 
 /// One turn of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +37,7 @@ pub const FALLBACK_TEMPLATE: &str = "{% for message in messages %}\
 /// A compiled chat template with the special tokens it may refer to.
 pub struct ChatTemplate {
     env: Environment<'static>,
+    source: String,
     bos_token: String,
     eos_token: String,
 }
@@ -51,12 +59,26 @@ impl ChatTemplate {
             },
         );
         env.add_template_owned(NAME, source.to_string())
-            .map_err(|e| InferError::ChatTemplate(e.to_string()))?;
+            .map_err(|e| TemplateError(e.to_string()))?;
         Ok(ChatTemplate {
             env,
+            source: source.to_string(),
             bos_token: bos_token.unwrap_or_default(),
             eos_token: eos_token.unwrap_or_default(),
         })
+    }
+
+    /// The template's Jinja source.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn bos_token(&self) -> &str {
+        &self.bos_token
+    }
+
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
     }
 
     /// The prompt for `messages`; with `add_generation_prompt`, ending where the assistant's
@@ -65,7 +87,7 @@ impl ChatTemplate {
         let template = self
             .env
             .get_template(NAME)
-            .map_err(|e| InferError::ChatTemplate(e.to_string()))?;
+            .map_err(|e| TemplateError(e.to_string()))?;
         template
             .render(minijinja::context! {
                 messages => minijinja::Value::from_serialize(messages),
@@ -73,7 +95,7 @@ impl ChatTemplate {
                 bos_token => self.bos_token,
                 eos_token => self.eos_token,
             })
-            .map_err(|e| InferError::ChatTemplate(e.to_string()))
+            .map_err(|e| TemplateError(e.to_string()))
     }
 }
 
