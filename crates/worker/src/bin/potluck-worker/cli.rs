@@ -75,7 +75,12 @@ pub struct BackendArgs {
     #[arg(long)]
     pub backend_model: Option<String>,
     /// openai: a key for it, if it wants one.
-    #[arg(long, env = "POTLUCK_BACKEND_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "POTLUCK_BACKEND_API_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub backend_api_key: Option<String>,
     /// Most tokens generated for one job (default 512; for the engine, also what this machine
     /// generates within the server's time limit).
@@ -96,7 +101,13 @@ pub struct RunArgs {
     #[arg(long, env = "POTLUCK_SERVER")]
     pub server: Option<String>,
     /// Your API key: the worker's kudos go to its account.
-    #[arg(long, env = "POTLUCK_API_KEY", hide_env_values = true)]
+    // Keys may begin with `-` (they are base64url): take such a value as the key, not a flag.
+    #[arg(
+        long,
+        env = "POTLUCK_API_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub api_key: Option<String>,
     /// The worker's name, unique on the server.
     #[arg(long, env = "POTLUCK_WORKER_NAME")]
@@ -231,5 +242,11 @@ mod tests {
             cli.run.with_config_file().is_err(),
             "unknown keys are errors"
         );
+    }
+
+    #[test]
+    fn a_key_that_begins_with_a_hyphen_is_a_key() {
+        let cli = Cli::parse_from(["potluck-worker", "--api-key", "-R3x_k", "--name", "n"]);
+        assert_eq!(cli.run.required().unwrap(), ("-R3x_k", "n"));
     }
 }
