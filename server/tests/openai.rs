@@ -24,6 +24,20 @@ async fn pop(server: &Server, key: &str) -> (StatusCode, Value) {
     server.post("/generate/text/pop", Some(key), body).await
 }
 
+/// A worker's text so far for `job`, as potluck-worker sends it.
+async fn progress(
+    server: &Server,
+    key: &str,
+    job: &Value,
+    text: &str,
+    offset: usize,
+) -> (StatusCode, Value) {
+    let body = json!({"id": job["id"], "text": text, "offset": offset});
+    server
+        .post("/generate/text/progress", Some(key), body)
+        .await
+}
+
 /// Pops until a job comes.
 async fn pop_job(server: &Server, key: &str) -> Value {
     for _ in 0..200 {
@@ -273,13 +287,7 @@ async fn a_stream_relays_the_workers_text_as_it_comes() {
     assert_eq!(job["payload"]["potluck_stream"], true);
     let mut offset = 0;
     for piece in ["Hel", "lo"] {
-        let (status, answer) = server
-            .post(
-                "/generate/text/progress",
-                Some(&owner),
-                json!({"id": job["id"], "text": piece, "offset": offset}),
-            )
-            .await;
+        let (status, answer) = progress(&server, &owner, &job, piece, offset).await;
         assert_eq!(
             (status, answer),
             (StatusCode::OK, json!({"cancelled": false}))
@@ -289,13 +297,7 @@ async fn a_stream_relays_the_workers_text_as_it_comes() {
         assert_eq!(content(&events.next_json().await), piece);
     }
     // A repeat is not sent twice.
-    server
-        .post(
-            "/generate/text/progress",
-            Some(&owner),
-            json!({"id": job["id"], "text": "lo", "offset": 3}),
-        )
-        .await;
+    progress(&server, &owner, &job, "lo", 3).await;
     server
         .post(
             "/generate/text/submit",
@@ -324,25 +326,13 @@ async fn a_requester_who_goes_away_cancels_and_the_worker_learns_it() {
         buffer: String::new(),
     };
     let job = pop_job(&server, &owner).await;
-    let (_, answer) = server
-        .post(
-            "/generate/text/progress",
-            Some(&owner),
-            json!({"id": job["id"], "text": "upon", "offset": 0}),
-        )
-        .await;
+    let (_, answer) = progress(&server, &owner, &job, "upon", 0).await;
     assert_eq!(answer["cancelled"], false);
     assert_eq!(events.next_json().await["choices"][0]["text"], "upon");
     drop(events);
     let mut cancelled = false;
     for _ in 0..100 {
-        let (_, answer) = server
-            .post(
-                "/generate/text/progress",
-                Some(&owner),
-                json!({"id": job["id"], "text": " a", "offset": 4}),
-            )
-            .await;
+        let (_, answer) = progress(&server, &owner, &job, " a", 4).await;
         if answer["cancelled"] == true {
             cancelled = true;
             break;
@@ -487,13 +477,7 @@ async fn a_stream_crosses_instances() {
     };
     events.next_json().await; // the role
     let job = pop_job(&worker_side, &owner).await;
-    worker_side
-        .post(
-            "/generate/text/progress",
-            Some(&owner),
-            json!({"id": job["id"], "text": "Hi there", "offset": 0}),
-        )
-        .await;
+    progress(&worker_side, &owner, &job, "Hi there", 0).await;
     assert_eq!(content(&events.next_json().await), "Hi there");
     worker_side
         .post(

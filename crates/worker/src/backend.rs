@@ -106,7 +106,6 @@ impl JobControl {
     /// Marks the job over, so that a later shutdown has nothing to stop here.
     pub fn finish(&self) {
         self.stop.store(FINISHED, Ordering::SeqCst);
-        self.end_text();
     }
 
     pub fn is_finished(&self) -> bool {

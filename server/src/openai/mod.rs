@@ -95,7 +95,7 @@ pub async fn models(State(state): State<AppState>) -> OpenAiResult<Json<ModelLis
     let models = state.horde.online_text_models().await?;
     Ok(Json(ModelList {
         object: "list".into(),
-        data: models.into_iter().map(|(id, _)| model_object(id)).collect(),
+        data: models.into_iter().map(model_object).collect(),
     }))
 }
 
@@ -110,8 +110,8 @@ pub async fn model(
     let models = state.horde.online_text_models().await?;
     models
         .into_iter()
-        .find(|(id, _)| *id == wanted)
-        .map(|(id, _)| Json(model_object(id)))
+        .find(|id| *id == wanted)
+        .map(|id| Json(model_object(id)))
         .ok_or_else(|| OpenAiApiError::unknown_model(&wanted))
 }
 

@@ -365,6 +365,12 @@ impl Horde {
         now_ms() - self.policy.worker_stale.as_millis() as i64
     }
 
+    /// Whether a worker takes jobs now: it checked in lately, and is neither in maintenance
+    /// nor paused.
+    pub(super) fn takes_jobs(&self, worker: &WorkerRow) -> bool {
+        worker.last_check_in >= self.online_since() && !worker.maintenance && !worker.paused
+    }
+
     fn worker_details(&self, w: &WorkerRow, viewer: &Account) -> WorkerDetails {
         let privileged = viewer.user.id == w.owner_id || viewer.user.moderator;
         let text = w.kind == "text";

@@ -44,10 +44,9 @@ impl Horde {
     }
 
     async fn models_of_kind(&self, kind: WorkerType) -> Result<Vec<ActiveModel>> {
-        let online_since = self.online_since();
         let mut figures: BTreeMap<String, ModelFigures> = BTreeMap::new();
         for worker in self.store.workers(Some(kind.as_str())).await? {
-            if worker.last_check_in < online_since || worker.maintenance || worker.paused {
+            if !self.takes_jobs(&worker) {
                 continue;
             }
             for model in &worker.models.0 {

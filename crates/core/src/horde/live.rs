@@ -1,6 +1,8 @@
 //! What the OpenAI-compatible API needs beyond the AI Horde's: workers' live text relayed to
 //! waiting requesters, the models' chat templates, and results with their token counts.
 
+use std::collections::BTreeSet;
+
 use super::{Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::relay::RelayEvent;
@@ -106,11 +108,7 @@ impl Horde {
         if serving.is_empty() {
             return Ok(ModelAvailability::Unknown);
         }
-        let online_since = self.online_since();
-        let online: Vec<_> = serving
-            .iter()
-            .filter(|w| w.last_check_in >= online_since && !w.maintenance && !w.paused)
-            .collect();
+        let online: Vec<_> = serving.iter().filter(|w| self.takes_jobs(w)).collect();
         if online.is_empty() {
             return Ok(ModelAvailability::Offline);
         }
@@ -127,24 +125,15 @@ impl Horde {
         })
     }
 
-    /// The models online text workers serve, with how many workers serve each.
-    pub async fn online_text_models(&self) -> Result<Vec<(String, u32)>> {
+    /// The models that text workers taking jobs now serve, sorted.
+    pub async fn online_text_models(&self) -> Result<Vec<String>> {
         let workers = self.store.workers(Some(WorkerType::Text.as_str())).await?;
-        let online_since = self.online_since();
-        let mut models: Vec<(String, u32)> = Vec::new();
-        for worker in workers
+        let models: BTreeSet<&String> = workers
             .iter()
-            .filter(|w| w.last_check_in >= online_since && !w.maintenance && !w.paused)
-        {
-            for model in &worker.models.0 {
-                match models.iter_mut().find(|(m, _)| m == model) {
-                    Some((_, count)) => *count += 1,
-                    None => models.push((model.clone(), 1)),
-                }
-            }
-        }
-        models.sort();
-        Ok(models)
+            .filter(|w| self.takes_jobs(w))
+            .flat_map(|w| &w.models.0)
+            .collect();
+        Ok(models.into_iter().cloned().collect())
     }
 
     /// The request's results so far, with what the workers reported of them.

@@ -318,10 +318,9 @@ impl Horde {
     /// Whether some online worker among `workers` (those of the request's kind)
     /// could take this request now.
     fn is_possible(&self, request: &RequestRow, workers: &[WorkerRow]) -> bool {
-        let online_since = self.online_since();
         workers
             .iter()
-            .filter(|w| w.last_check_in >= online_since && !w.maintenance && !w.paused)
+            .filter(|w| self.takes_jobs(w))
             .any(|w| Capabilities::of(w).check(request).is_ok())
     }
 
