@@ -14,6 +14,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import openai
@@ -32,6 +33,8 @@ STORY = [{"role": "user", "content": "Tell me a story about a lighthouse."}]
 # Long enough that a stream lasts a while on a software GPU.
 STREAM_TOKENS = 300
 GONE = "the requester went away; submitting what there is"
+# The worker's log line for a job it streams: its time and the job's id.
+STREAMED_JOB = re.compile(r"^(\S+)\s.*generating job=(\S+) .*stream=true", re.MULTILINE)
 
 
 @dataclass
@@ -68,6 +71,14 @@ def streamed(stream) -> tuple[list[tuple[float, str]], list]:
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append((time.monotonic(), chunk.choices[0].delta.content))
     return pieces, chunks
+
+
+def last_streamed_generation_seconds(log: str) -> float:
+    """How long the worker took, by its log's clock, from starting its last streamed job to
+    submitting it."""
+    [*_, (started, job)] = STREAMED_JOB.findall(log)
+    [submitted] = re.findall(rf"^(\S+)\s.*submitted job={job} ", log, re.MULTILINE)
+    return (datetime.fromisoformat(submitted) - datetime.fromisoformat(started)).total_seconds()
 
 
 def test_models_are_those_online_workers_serve(potluck: Potluck, worker: ModelWorker) -> None:
@@ -107,13 +118,11 @@ def test_a_chat_stream_brings_the_tokens_as_they_are_generated(potluck: Potluck,
     expected = whole.choices[0].message.content
     assert expected
 
-    asked = time.monotonic()
     stream = chat.create(
         model=MODEL, messages=STORY, max_tokens=STREAM_TOKENS, temperature=0, stream=True,
         stream_options={"include_usage": True},
     )
     pieces, chunks = streamed(stream)
-    ended = time.monotonic()
     # Exactly the answer the waiting request got.
     assert "".join(text for _, text in pieces) == expected
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -123,11 +132,12 @@ def test_a_chat_stream_brings_the_tokens_as_they_are_generated(potluck: Potluck,
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
     # Token by token as the worker made them: many pieces, spread over the generation rather
-    # than all at its end.
+    # than all at its end. Measured against the worker's own generating-to-submitted time, not the
+    # request's, which also holds the wait for the worker's next pop.
     assert len(pieces) >= 10, f"{len(pieces)} pieces"
     spread = pieces[-1][0] - pieces[0][0]
-    assert spread > 0.3 * (ended - asked), f"pieces came within {spread:.2f} s of a {ended - asked:.2f} s stream"
-    assert "stream=true" in worker.log_text()
+    generating = last_streamed_generation_seconds(worker.log_text())
+    assert spread > 0.5 * generating, f"pieces came within {spread:.2f} s of a {generating:.2f} s generation"
 
 
 def test_a_requester_who_goes_away_stops_the_worker_and_pays_for_what_was_made(
