@@ -14,6 +14,20 @@ pub enum RejectionKind {
     TooManyRequests,
 }
 
+impl RejectionKind {
+    /// The HTTP status every front end (the API, the web UI) answers this kind of refusal with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            RejectionKind::BadRequest => 400,
+            RejectionKind::Unauthorized => 401,
+            RejectionKind::Forbidden => 403,
+            RejectionKind::NotFound => 404,
+            RejectionKind::Gone => 410,
+            RejectionKind::TooManyRequests => 429,
+        }
+    }
+}
+
 /// A request the rules refuse, with the AI Horde `rc` code and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {

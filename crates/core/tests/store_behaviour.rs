@@ -319,6 +319,27 @@ async fn completion_moves_kudos_once_and_in_the_ledger(db: Fixture) {
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
     let reasons = store.kudos_by_reason(requester.id).await.unwrap();
     assert_eq!(reasons, vec![("spent".to_string(), -700)]);
+
+    // The history lists the movements newest first.
+    let history = store.kudos_history(requester.id, 10).await.unwrap();
+    let lines: Vec<_> = history.iter().map(|l| (l.amount, l.created_at)).collect();
+    assert_eq!(lines, [(-350, 5), (-350, 3)]);
+    assert_eq!(history[0].job_id.as_deref(), Some(second.id.as_str()));
+    assert_eq!(store.kudos_history(requester.id, 1).await.unwrap().len(), 1);
+
+    // The pace figures, with and without work in the last minute (a sum of nothing but the
+    // CASE's zeros once came back as an integer on SQLite and failed to decode).
+    let [recent] = &store.finished_work_since(0, 4).await.unwrap()[..] else {
+        panic!("one kind and model");
+    };
+    assert_eq!(
+        (recent.jobs, recent.things, recent.last_minute_things),
+        (2, 40.0, 20.0)
+    );
+    let [older] = &store.finished_work_since(0, MINUTE).await.unwrap()[..] else {
+        panic!("one kind and model");
+    };
+    assert_eq!(older.last_minute_things, 0.0);
 }
 
 async fn transfers_and_admin_changes_balance_the_ledger(db: Fixture) {

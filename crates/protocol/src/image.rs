@@ -9,6 +9,24 @@ use utoipa::ToSchema;
 
 /// Image parameters: the fields the queue and the kudos need are typed; the
 /// rest (karras, clip_skip, tiling, …) pass through to the worker.
+/// Samplers the image workers of the AI Horde know.
+pub const SAMPLERS: &[&str] = &[
+    "k_dpmpp_2m",
+    "k_dpm_adaptive",
+    "k_dpm_fast",
+    "k_heun",
+    "lcm",
+    "k_euler_a",
+    "k_lms",
+    "k_dpmpp_sde",
+    "dpmsolver",
+    "k_dpm_2_a",
+    "DDIM",
+    "k_dpmpp_2s_a",
+    "k_dpm_2",
+    "k_euler",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default)]

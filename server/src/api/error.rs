@@ -5,7 +5,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, Que
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use potluck_core::{CoreError, RejectionKind};
+use potluck_core::CoreError;
 use protocol::RequestError;
 use std::collections::BTreeMap;
 
@@ -47,14 +47,8 @@ impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> Self {
         match error {
             CoreError::Rejected(r) => {
-                let status = match r.kind {
-                    RejectionKind::BadRequest => StatusCode::BAD_REQUEST,
-                    RejectionKind::Unauthorized => StatusCode::UNAUTHORIZED,
-                    RejectionKind::Forbidden => StatusCode::FORBIDDEN,
-                    RejectionKind::NotFound => StatusCode::NOT_FOUND,
-                    RejectionKind::Gone => StatusCode::GONE,
-                    RejectionKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-                };
+                let status =
+                    StatusCode::from_u16(r.kind.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
                 ApiError {
                     status,
                     rc: r.rc,

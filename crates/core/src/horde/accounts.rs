@@ -5,7 +5,7 @@ use crate::error::{Rejection, Result};
 use crate::keys;
 use crate::kudos::Kudos;
 use crate::now_ms;
-use crate::store::{UserChange, UserRow, UserSort, WorkerChange, WorkerRow};
+use crate::store::{LedgerRow, UserChange, UserRow, UserSort, WorkerChange, WorkerRow};
 use protocol::{
     ContributionsDetails, DeletedWorker, KudosTransferred, ModifyUser, ModifyUserInput,
     ModifyWorker, ModifyWorkerInput, Registered, UsageDetails, UserAmountRecords, UserDetails,
@@ -328,6 +328,25 @@ impl Horde {
             .into_iter()
             .map(|(id, balance, ledger)| (id, Kudos(balance), Kudos(ledger)))
             .collect())
+    }
+
+    /// The latest lines of the caller's kudos ledger, newest first.
+    pub async fn kudos_history(&self, account: &Account, limit: i64) -> Result<Vec<LedgerRow>> {
+        account.require_registered("AnonForbidden", "keep a kudos history")?;
+        self.store
+            .kudos_history(account.user.id, limit.clamp(1, 500))
+            .await
+    }
+
+    /// Every worker the caller owns, online or not.
+    pub async fn workers_of(&self, owner: &Account) -> Result<Vec<WorkerDetails>> {
+        let mut workers = Vec::new();
+        for id in self.store.worker_ids_of(owner.user.id).await? {
+            if let Some(worker) = self.store.worker(&id).await? {
+                workers.push(self.worker_details(&worker, owner));
+            }
+        }
+        Ok(workers)
     }
 
     /// Workers online now, optionally of one kind.

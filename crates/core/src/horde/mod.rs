@@ -129,4 +129,13 @@ impl Horde {
             .into()),
         }
     }
+
+    /// The account whose key hashes to `key_hash`: how a web session, which keeps the hash and
+    /// never the key, finds its user. None once the key has been replaced.
+    pub async fn account_by_key_hash(&self, key_hash: &str) -> Result<Option<Account>> {
+        let user = self.store.user_by_key_hash(key_hash).await?;
+        Ok(user
+            .filter(|u| !u.is_anonymous())
+            .map(|user| Account { user }))
+    }
 }

@@ -135,7 +135,7 @@ impl Horde {
             )
             .into());
         }
-        if !validate::KNOWN_SAMPLERS.contains(&p.sampler_name.as_str()) {
+        if !protocol::SAMPLERS.contains(&p.sampler_name.as_str()) {
             return Err(Rejection::invalid_field(
                 "params.sampler_name",
                 "UnsupportedSampler",

@@ -106,24 +106,6 @@ pub fn name(
     Ok(value.to_string())
 }
 
-/// Samplers the image workers of the AI Horde know.
-pub const KNOWN_SAMPLERS: &[&str] = &[
-    "k_dpmpp_2m",
-    "k_dpm_adaptive",
-    "k_dpm_fast",
-    "k_heun",
-    "lcm",
-    "k_euler_a",
-    "k_lms",
-    "k_dpmpp_sde",
-    "dpmsolver",
-    "k_dpm_2_a",
-    "DDIM",
-    "k_dpmpp_2s_a",
-    "k_dpm_2",
-    "k_euler",
-];
-
 /// Post-processors the image workers of the AI Horde know.
 pub const KNOWN_POST_PROCESSORS: &[&str] = &[
     "GFPGAN",

@@ -36,6 +36,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_user(&self, user_id: i64, change: &UserChange, now: i64) -> Result<()>;
     /// Ledger sums per reason, for `kudos_details`.
     async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>>;
+    /// The latest `limit` lines of an account's ledger, newest first.
+    async fn kudos_history(&self, user_id: i64, limit: i64) -> Result<Vec<LedgerRow>>;
     /// Moves kudos between two accounts; refuses if the giver has too little.
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()>;
     /// Accounts whose balance differs from the sum of their ledger (should be none).

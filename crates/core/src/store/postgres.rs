@@ -269,6 +269,14 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn kudos_history(&self, user_id: i64, limit: i64) -> Result<Vec<LedgerRow>> {
+        Ok(sqlx::query_as(sql::KUDOS_HISTORY)
+            .bind(user_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // Both accounts are locked before the balance is read, so two

@@ -5,6 +5,18 @@ use crate::matching::Capabilities;
 use protocol::SubmitState;
 use sqlx::types::Json;
 
+/// One line of the kudos ledger: `amount` in hundredths; `reason` is `generated`, `uptime`,
+/// `spent`, `gifted`, `received` or `admin`; `counterparty` is the other account of a transfer.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub amount: i64,
+    pub reason: String,
+    pub job_id: Option<String>,
+    pub counterparty: Option<i64>,
+    pub created_at: i64,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,

@@ -78,6 +78,9 @@ pub const UPDATE_USER: &str =
      contact = COALESCE($8, contact) WHERE id = $1";
 pub const KUDOS_BY_REASON: &str = "SELECT reason, CAST(SUM(amount) AS BIGINT) FROM kudos_ledger \
      WHERE user_id = $1 GROUP BY reason";
+pub const KUDOS_HISTORY: &str =
+    "SELECT id, amount, reason, job_id, counterparty, created_at FROM kudos_ledger \
+     WHERE user_id = $1 ORDER BY id DESC LIMIT $2";
 pub const KUDOS_MISMATCHES: &str =
     "SELECT u.id, u.kudos, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS ledger FROM users u \
      LEFT JOIN kudos_ledger l ON l.user_id = u.id GROUP BY u.id, u.kudos \
@@ -204,7 +207,7 @@ pub const QUEUED_WORK: &str = "SELECT kind, models, COUNT(*) AS requests, \
      FROM requests WHERE state = 'active' AND n_waiting > 0 GROUP BY kind, models";
 pub const FINISHED_WORK_SINCE: &str = "SELECT r.kind, j.model, COUNT(*) AS jobs, \
      SUM(j.things) AS things, CAST(SUM(j.finished_at - j.popped_at) AS BIGINT) AS busy_ms, \
-     SUM(CASE WHEN j.finished_at >= $2 THEN j.things ELSE 0 END) AS last_minute_things \
+     SUM(CASE WHEN j.finished_at >= $2 THEN j.things ELSE 0.0 END) AS last_minute_things \
      FROM jobs j JOIN requests r ON r.id = j.request_id \
      WHERE j.finished_at >= $1 AND j.state IN ('ok', 'censored', 'csam') GROUP BY r.kind, j.model";
 pub const SETTING: &str = "SELECT value FROM settings WHERE key = $1";

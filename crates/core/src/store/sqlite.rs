@@ -41,6 +41,12 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore { read, write })
     }
+
+    /// The one writing connection, for other tables in the same file (the web UI's sessions):
+    /// their writes then queue behind the store's instead of competing for SQLite's lock.
+    pub fn write_pool(&self) -> &SqlitePool {
+        &self.write
+    }
 }
 
 /// Books one kudos movement: a ledger line and the balance, in the caller's
@@ -193,6 +199,14 @@ impl Store for SqliteStore {
     async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(sql::KUDOS_BY_REASON)
             .bind(user_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    async fn kudos_history(&self, user_id: i64, limit: i64) -> Result<Vec<LedgerRow>> {
+        Ok(sqlx::query_as(sql::KUDOS_HISTORY)
+            .bind(user_id)
+            .bind(limit)
             .fetch_all(&self.read)
             .await?)
     }
