@@ -5,25 +5,12 @@
 //
 // Needs a running server whose site root holds the built frontend (scripts/build-frontend.sh),
 // Debian's Chromium (apt-get install chromium) and `npm ci` in end2end/. Never downloads a browser.
+// Every test file here shares end2end/browser.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, launch } from './browser.mjs';
 
-const base = process.env.POTLUCK_URL?.replace(/\/+$/, '');
 const STATS = ['text-workers', 'image-workers', 'text-jobs', 'image-jobs'];
-
-const launch = () =>
-  chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
 
 test('home page', { skip: !base && 'POTLUCK_URL is not set', timeout: 90_000 }, async (t) => {
   await t.test('the server-rendered HTML holds the figures and sets no cookie', async () => {

@@ -14,7 +14,8 @@
 #                  test server on a fresh PostgreSQL database (on POTLUCK_TEST_POSTGRES, default
 #                  postgres://postgres@127.0.0.1:5432/postgres)
 #   end2end        the frontend (debug) built, a fresh server on an ephemeral port with a temp
-#                  database, and the browser test in end2end/ driving Debian's Chromium
+#                  database, and the browser tests in end2end/ driving Debian's Chromium; their
+#                  screenshots of every page (light and dark) go to target/end2end-artifacts
 #   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server, and
 #                  potluck-worker end to end (the engine, and the bridge to `transformers serve`)
 #   compat-postgres  the same against a server on a fresh PostgreSQL database (created with psql on
@@ -39,7 +40,7 @@ set -uo pipefail
 
 case "${1:-}" in
   "") ;;
-  -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
   *) echo "usage: $0" >&2; exit 2 ;;
 esac
 
@@ -222,11 +223,16 @@ suite_end2end() {
     return 1
   fi
   echo "server: $address"
-  if ! POTLUCK_URL="$address" CHROMIUM_PATH="$chromium" node --test end2end/*.test.mjs </dev/null; then
+  local artifacts="$workspace/target/end2end-artifacts"
+  rm -rf -- "$artifacts"
+  # One file at a time: they share the server, and two browsers at once crowd two cores.
+  if ! POTLUCK_URL="$address" CHROMIUM_PATH="$chromium" POTLUCK_ARTIFACTS="$artifacts" \
+    node --test --test-concurrency=1 end2end/*.test.mjs </dev/null; then
     echo "--- the server's log (last 50 lines) ---" >&2
     tail -n 50 "$server_tmp/stderr" >&2
     return 1
   fi
+  echo "screenshots of every page, light and dark: $artifacts"
 }
 
 suite_compat() {

@@ -33,6 +33,11 @@ impl UtcTime {
         format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
     }
 
+    /// `YYYY-MM-DD`, for people.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
     /// RFC 3339, for `<time datetime=...>`.
     pub fn rfc3339(&self) -> String {
         format!(
@@ -66,6 +71,7 @@ mod tests {
         let t = UtcTime::from_unix(0);
         assert_eq!(t.rfc3339(), "1970-01-01T00:00:00Z");
         assert_eq!(t.clock(), "00:00:00");
+        assert_eq!(t.date(), "1970-01-01");
     }
 
     #[test]

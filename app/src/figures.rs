@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use protocol::{ActiveModel, WorkerType};
 use serde::{Deserialize, Serialize};
 
+use crate::forms::FormError;
+
 /// A snapshot of the cluster, as the home page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueSnapshot {
@@ -19,24 +21,13 @@ pub struct QueueSnapshot {
 }
 
 /// Reads the figures from the `Horde` the server put in the context.
-///
-/// Mounted at a fixed path, `/_leptos/queue_figures`: Leptos' default prefix (`/api`) belongs
-/// to the AI Horde API, and a fixed name stays the same from one build to the next.
 #[server(prefix = "/_leptos", endpoint = "queue_figures")]
-pub async fn queue_figures() -> Result<QueueSnapshot, ServerFnError> {
-    use std::sync::Arc;
-
-    let horde = use_context::<Arc<potluck_core::Horde>>()
-        .ok_or_else(|| ServerFnError::new("the server has no queue to report on"))?;
-    // The cause goes to the log; the browser only learns that the figures are unavailable.
-    let unavailable = |err: potluck_core::CoreError| {
-        tracing::error!(error = %err, "reading the queue figures failed");
-        ServerFnError::new("the queue figures are unavailable right now")
-    };
-    let performance = horde.performance().await.map_err(unavailable)?;
-    let mut models = horde.active_models(None).await.map_err(unavailable)?;
+pub async fn queue_figures() -> Result<QueueSnapshot, FormError> {
+    use crate::caller::{report, Caller};
+    let caller = Caller::current().await?;
+    let performance = caller.horde.performance().await.map_err(report)?;
+    let mut models = caller.horde.active_models(None).await.map_err(report)?;
     sort_models(&mut models);
-
     Ok(QueueSnapshot {
         text_workers: performance.text_worker_count,
         image_workers: performance.worker_count,

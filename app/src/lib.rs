@@ -4,8 +4,13 @@
 //! (so it works without JavaScript), and with `hydrate` into the wasm bundle (`frontend/`), which
 //! takes over that HTML in the browser and keeps the live figures fresh.
 
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod caller;
 pub mod clock;
 pub mod figures;
+pub mod forms;
+mod live;
 mod pages;
 
 use leptos::prelude::*;
@@ -44,23 +49,33 @@ pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let hydrated = live::hydrated();
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "Potluck".to_string() } else { format!("{page} · Potluck") }
         } />
         <Router>
-            <pages::Header />
-            <main id="main">
-                <Routes fallback=pages::NotFound>
-                    // Async: the figures are in the HTML itself, so the page works without
-                    // JavaScript (out-of-order streaming would need a script to show them).
-                    <Route path=path!("") view=pages::HomePage ssr=SsrMode::Async />
-                    <Route path=path!("/generate/text") view=pages::GenerateText />
-                    <Route path=path!("/generate/image") view=pages::GenerateImage />
-                    <Route path=path!("/contribute") view=pages::Contribute />
-                </Routes>
-            </main>
-            <pages::Footer />
+            <div class="app" data-hydrated=move || hydrated.get().to_string()>
+                <pages::Header />
+                <main id="main">
+                    // Async everywhere: each page's data is in the HTML itself, so the pages work
+                    // without JavaScript (out-of-order streaming would need a script to show it).
+                    <Routes fallback=pages::NotFound>
+                        <Route path=path!("") view=pages::HomePage ssr=SsrMode::Async />
+                        <Route path=path!("/generate/text") view=pages::GenerateText ssr=SsrMode::Async />
+                        <Route path=path!("/generate/image") view=pages::GenerateImage ssr=SsrMode::Async />
+                        <Route path=path!("/models") view=pages::ModelsPage ssr=SsrMode::Async />
+                        <Route path=path!("/workers") view=pages::WorkersPage ssr=SsrMode::Async />
+                        <Route path=path!("/status") view=pages::StatusPage ssr=SsrMode::Async />
+                        <Route path=path!("/register") view=pages::RegisterPage ssr=SsrMode::Async />
+                        <Route path=path!("/login") view=pages::LoginPage ssr=SsrMode::Async />
+                        <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/privacy") view=pages::PrivacyPage ssr=SsrMode::Async />
+                        <Route path=path!("/contribute") view=pages::Contribute ssr=SsrMode::Async />
+                    </Routes>
+                </main>
+                <pages::Footer />
+            </div>
         </Router>
     }
 }

@@ -35,55 +35,72 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     let serving = matches!(command, Command::Serve);
-    let horde = Arc::new(open(&cli.config, serving).await?);
+    let (horde, sessions) = open(&cli.config, serving).await?;
+    let horde = Arc::new(horde);
     match command {
-        Command::Serve => serve(cli.config, horde).await,
+        Command::Serve => serve(cli.config, horde, sessions).await,
         Command::Admin(command) => admin(command, &horde).await,
     }
 }
 
-/// The store, and (when `serving`) the relay of live events: across instances through
-/// PostgreSQL, in memory on SQLite.
-async fn open(config: &Config, serving: bool) -> anyhow::Result<Horde> {
+/// The store, (when `serving`) the relay of live events: across instances through PostgreSQL,
+/// in memory on SQLite, and the database of the web UI's sessions: the store's own.
+async fn open(config: &Config, serving: bool) -> anyhow::Result<(Horde, ui::SessionDatabase)> {
     tracing::info!(database = %config::redacted(&config.database_url), "opening the database");
     let url = &config.database_url;
     let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let (store, relay): (Arc<dyn Store>, _) = if url.starts_with("sqlite:") {
-        (
-            Arc::new(SqliteStore::connect(url).await?),
-            Relay::in_memory(),
-        )
+    let (store, relay, sessions): (Arc<dyn Store>, _, _) = if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(url).await?;
+        let sessions = ui::SessionDatabase::Sqlite(store.write_pool().clone());
+        (Arc::new(store), Relay::in_memory(), sessions)
     } else if postgres {
         let store = PostgresStore::connect(url).await?;
         let relay = match serving {
             true => Relay::postgres(store.pool().clone()).await?,
             false => Relay::in_memory(),
         };
-        (Arc::new(store), relay)
+        let sessions = ui::SessionDatabase::Postgres(store.pool().clone());
+        (Arc::new(store), relay, sessions)
     } else {
         anyhow::bail!(
             "unsupported database URL {:?}: use sqlite://FILE or postgres://USER@HOST/DATABASE",
             config::redacted(url)
         );
     };
-    Ok(Horde::new(store, config.policy(), relay))
+    Ok((Horde::new(store, config.policy(), relay), sessions))
 }
 
-async fn serve(config: Config, horde: Arc<Horde>) -> anyhow::Result<()> {
-    let settings = ApiSettings {
+async fn serve(
+    config: Config,
+    horde: Arc<Horde>,
+    sessions: ui::SessionDatabase,
+) -> anyhow::Result<()> {
+    let settings = Arc::new(ApiSettings {
         public_url: config.public_url.clone(),
         client_ip_header: config.client_ip_header.clone(),
         // Shared by all instances, so per-client limits hold behind a load balancer.
         client_hash_key: horde.shared_secret("client_hash").await?,
         openai_timeout: std::time::Duration::from_secs(config.openai_timeout_secs),
+    });
+    let ui_settings = ui::UiSettings {
+        site_root: config.site_root.clone(),
+        identity: app::caller::ClientIdentity({
+            let settings = settings.clone();
+            Arc::new(move |parts| api::client_hash(&settings, parts))
+        }),
+        sessions,
+        secure_cookie: config
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://")),
     };
     let state = AppState {
         horde: horde.clone(),
-        settings: Arc::new(settings),
+        settings,
     };
     let app = api::router(state.clone())
         .merge(openai::router(state))
-        .merge(ui::routes(horde.clone(), config.site_root.clone()))
+        .merge(ui::routes(horde.clone(), ui_settings)?)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             api::ApiError::new(

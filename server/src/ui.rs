@@ -4,6 +4,11 @@
 //! The site root is what `scripts/build-frontend.sh` writes (`target/site` by default). Without
 //! its `pkg/` the pages are still rendered on the server, just not hydrated.
 
+mod cross_site;
+mod sessions;
+
+pub use sessions::SessionDatabase;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +21,16 @@ use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use potluck_core::Horde;
 
+/// What the UI needs from the server besides the `Horde`.
+pub struct UiSettings {
+    pub site_root: PathBuf,
+    /// Hashes a request's address as the API does.
+    pub identity: app::caller::ClientIdentity,
+    pub sessions: SessionDatabase,
+    /// Whether the server is reached over TLS (its public URL is https), so cookies are `Secure`.
+    pub secure_cookie: bool,
+}
+
 /// The base name of the files wasm-bindgen writes (`pkg/potluck.js`, `pkg/potluck_bg.wasm`) and
 /// of the stylesheet (`pkg/potluck.css`); the build script uses the same.
 const OUTPUT_NAME: &str = "potluck";
@@ -24,8 +39,16 @@ const PKG_DIR: &str = "pkg";
 /// The UI's routes: every page of the app, the server functions under `/_leptos/`, and, as the
 /// fallback, the files of `site_root` or a 404 page. Merge it into the main router, which must
 /// then have no other top-level fallback (axum refuses to merge two). Paths under `/api/` that the
-/// API router does not serve get a JSON 404 from here, never a page.
-pub fn routes(horde: Arc<Horde>, site_root: PathBuf) -> Router {
+/// API router does not serve get a JSON 404 from here, never a page. The UI's routes have
+/// sessions and refuse cross-site form posts; the API's do not need either (they take keys in
+/// headers, not cookies).
+pub fn routes(horde: Arc<Horde>, settings: UiSettings) -> anyhow::Result<Router> {
+    let UiSettings {
+        site_root,
+        identity,
+        sessions,
+        secure_cookie,
+    } = settings;
     let hydrate = frontend_built(&site_root);
     if !hydrate {
         tracing::warn!(
@@ -42,8 +65,11 @@ pub fn routes(horde: Arc<Horde>, site_root: PathBuf) -> Router {
         .site_pkg_dir(PKG_DIR)
         .build();
 
-    // Server functions and page rendering both find the Horde in the reactive context.
-    let context = move || provide_context(horde.clone());
+    // Server functions and page rendering both find these in the reactive context.
+    let context = move || {
+        provide_context(horde.clone());
+        provide_context(identity.clone());
+    };
     let shell = {
         let options = options.clone();
         move || app::shell(options.clone(), hydrate)
@@ -52,7 +78,7 @@ pub fn routes(horde: Arc<Horde>, site_root: PathBuf) -> Router {
         app::shell(options, hydrate)
     });
 
-    Router::new()
+    let router = Router::new()
         .leptos_routes_with_context(&options, generate_route_list(app::App), context, shell)
         .fallback(
             move |uri: Uri, state: State<LeptosOptions>, req: Request<Body>| async move {
@@ -64,6 +90,8 @@ pub fn routes(horde: Arc<Horde>, site_root: PathBuf) -> Router {
             },
         )
         .with_state(options)
+        .layer(axum::middleware::from_fn(cross_site::refuse_cross_site));
+    sessions::with_sessions(router, sessions, secure_cookie)
 }
 
 /// Whether `scripts/build-frontend.sh` has put the hydration bundle into the site root.

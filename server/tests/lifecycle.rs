@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_error, Backend, Server, ANON};
+use common::{assert_error, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -124,7 +124,7 @@ async fn results_are_purged_after_delivery_and_retention() {
         .await;
     // Kept until delivered: the search below finds what is there.
     let secrets = ["secret prompt", "secret answer"];
-    assert_eq!(secrets_left(&server, &secrets).await, secrets);
+    assert_eq!(server.stored(&secrets).await, secrets);
     let path = format!("/generate/text/status/{id}");
     let (_, delivered) = server.get(&path, None).await;
     assert_eq!(delivered["generations"][0]["text"], "secret answer");
@@ -137,7 +137,7 @@ async fn results_are_purged_after_delivery_and_retention() {
     // Neither the prompt nor the answer is left anywhere in the database.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let left = secrets_left(&server, &secrets).await;
+        let left = server.stored(&secrets).await;
         if left.is_empty() {
             break;
         }
@@ -147,38 +147,6 @@ async fn results_are_purged_after_delivery_and_retention() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The secrets still stored. SQLite: anywhere in its files, since its
-/// secure_delete overwrites purged values. PostgreSQL has no such thing (a
-/// purged value lingers in dead row versions until VACUUM reuses the space,
-/// and in the write-ahead log), so only its live rows can be checked.
-async fn secrets_left<'a>(server: &Server, secrets: &[&'a str]) -> Vec<&'a str> {
-    let mut left = Vec::new();
-    match common::backend() {
-        Backend::Sqlite => {
-            let haystack: Vec<u8> = ["potluck.db", "potluck.db-wal"]
-                .iter()
-                .flat_map(|f| std::fs::read(server.dir.path().join(f)).unwrap_or_default())
-                .collect();
-            for secret in secrets {
-                if haystack
-                    .windows(secret.len())
-                    .any(|w| w == secret.as_bytes())
-                {
-                    left.push(*secret);
-                }
-            }
-        }
-        Backend::Postgres => {
-            for secret in secrets {
-                if !server.tables_containing(secret).await.is_empty() {
-                    left.push(*secret);
-                }
-            }
-        }
-    }
-    left
 }
 
 #[tokio::test]

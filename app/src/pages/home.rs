@@ -5,10 +5,11 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use protocol::ActiveModel;
 
+use super::cluster::ModelTable;
+use super::{loaded, Stat};
 use crate::clock::UtcTime;
-use crate::figures::{format_wait, queue_figures, QueueSnapshot};
+use crate::figures::{queue_figures, QueueSnapshot};
 
 /// How often the hydrated page asks for fresh figures.
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
@@ -38,25 +39,9 @@ pub fn HomePage() -> impl IntoView {
 /// The queue figures: rendered into the HTML on the server, refreshed by the hydrated page.
 #[component]
 fn LiveFigures() -> impl IntoView {
-    // Bumping the counter refetches the figures.
-    let refresh = RwSignal::new(0u64);
+    let refresh = crate::live::ticks(REFRESH_EVERY);
     let figures = Resource::new(move || refresh.get(), |_| queue_figures());
-    // Effects only run in the browser, so this flag tells (people and tests) that the page is
-    // hydrated, and the interval exists only there.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| {
-        hydrated.set(true);
-        let tick = move || {
-            // A hidden tab does not need fresh figures; it gets them on the next tick.
-            if !document().hidden() {
-                refresh.update(|n| *n += 1);
-            }
-        };
-        match set_interval_with_handle(tick, REFRESH_EVERY) {
-            Ok(handle) => on_cleanup(move || handle.clear()),
-            Err(err) => leptos::logging::error!("cannot refresh the figures: {err:?}"),
-        }
-    });
+    let hydrated = crate::live::hydrated();
 
     view! {
         <section
@@ -65,28 +50,8 @@ fn LiveFigures() -> impl IntoView {
             data-hydrated=move || hydrated.get().to_string()
         >
             <h2 id="figures-title">"Right now"</h2>
-            // Transition keeps the last figures on screen while new ones load.
-            <Transition fallback=|| view! { <p>"Loading the queue figures…"</p> }>
-                {move || Suspend::new(async move {
-                    match figures.await {
-                        Ok(figures) => view! { <Figures figures /> }.into_any(),
-                        Err(err) => view! {
-                            <p class="error" role="status">
-                                {format!("The queue figures could not be loaded: {}", error_text(&err))}
-                            </p>
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(figures, "Loading the queue figures…", |figures| view! { <Figures figures /> })}
         </section>
-    }
-}
-
-/// The message of a server function error, without Leptos' prefix.
-fn error_text(err: &ServerFnError) -> String {
-    match err {
-        ServerFnError::ServerError(message) => message.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -95,10 +60,10 @@ fn Figures(figures: QueueSnapshot) -> impl IntoView {
     let taken_at = UtcTime::from_unix(figures.taken_at);
     view! {
         <dl class="stats">
-            <Stat label="Text workers online" value=figures.text_workers id="text-workers" />
-            <Stat label="Image workers online" value=figures.image_workers id="image-workers" />
-            <Stat label="Text jobs waiting" value=figures.text_jobs_waiting id="text-jobs" />
-            <Stat label="Image jobs waiting" value=figures.image_jobs_waiting id="image-jobs" />
+            <Stat label="Text workers online" value=figures.text_workers.to_string() id="text-workers" />
+            <Stat label="Image workers online" value=figures.image_workers.to_string() id="image-workers" />
+            <Stat label="Text jobs waiting" value=figures.text_jobs_waiting.to_string() id="text-jobs" />
+            <Stat label="Image jobs waiting" value=figures.image_jobs_waiting.to_string() id="image-jobs" />
         </dl>
         <ModelTable models=figures.models />
         <p class="updated">
@@ -109,60 +74,4 @@ fn Figures(figures: QueueSnapshot) -> impl IntoView {
             "; the figures refresh every " {REFRESH_EVERY.as_secs()} " seconds while this page is open."
         </p>
     }
-}
-
-#[component]
-fn Stat(label: &'static str, value: i64, id: &'static str) -> impl IntoView {
-    view! {
-        <div class="stat">
-            <dt>{label}</dt>
-            <dd id=id>{value}</dd>
-        </div>
-    }
-}
-
-#[component]
-fn ModelTable(models: Vec<ActiveModel>) -> impl IntoView {
-    if models.is_empty() {
-        return view! {
-            <p class="empty">
-                "No models are being served right now. "
-                <A href="/contribute">"Run a worker"</A>
-                " to change that."
-            </p>
-        }
-        .into_any();
-    }
-    let rows = models
-        .into_iter()
-        .map(|m| {
-            view! {
-                <tr>
-                    <th scope="row">{m.name}</th>
-                    <td>{m.kind.as_str()}</td>
-                    <td class="num">{m.count}</td>
-                    <td class="num">{m.jobs.round() as i64}</td>
-                    <td class="num">{format_wait(m.jobs, m.eta)}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <div class="table-scroll">
-            <table class="models">
-                <caption>"Models being served"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Model"</th>
-                        <th scope="col">"Kind"</th>
-                        <th scope="col" class="num">"Workers"</th>
-                        <th scope="col" class="num">"Jobs waiting"</th>
-                        <th scope="col" class="num">"Estimated wait"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
-    }
-    .into_any()
 }

@@ -1,16 +1,32 @@
 //! The pages, and the header and footer around them.
 
+mod account;
+mod cluster;
+mod contribute;
+mod generate_image;
+mod generate_text;
 mod home;
-mod planned;
+mod privacy;
+mod request;
 
+pub use account::{AccountPage, LoginPage, RegisterPage};
+pub use cluster::{ModelsPage, StatusPage, WorkersPage};
+pub use contribute::Contribute;
+pub use generate_image::GenerateImage;
+pub use generate_text::GenerateText;
 pub use home::HomePage;
-pub use planned::{Contribute, GenerateImage, GenerateText};
+pub use privacy::PrivacyPage;
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_location;
 
-/// The site name and the main navigation, on every page.
+use crate::api::account::{signed_in, LogOut};
+use crate::forms::FormError;
+
+/// The site name, the main navigation and the account links, on every page.
 #[component]
 pub fn Header() -> impl IntoView {
     view! {
@@ -19,14 +35,47 @@ pub fn Header() -> impl IntoView {
             <a class="brand" href="/">"Potluck"</a>
             <nav aria-label="Main">
                 <ul>
-                    <li><A href="/generate/text">"Generate text"</A></li>
-                    <li><A href="/generate/image">"Generate images"</A></li>
+                    <li><A href="/generate/text">"Text"</A></li>
+                    <li><A href="/generate/image">"Images"</A></li>
+                    <li><A href="/models">"Models"</A></li>
+                    <li><A href="/workers">"Workers"</A></li>
+                    <li><A href="/status">"Status"</A></li>
                     <li><A href="/contribute">"Contribute"</A></li>
-                    // A plain link: the API document is not a page of this app.
-                    <li><a href="/api/swagger.json" rel="external">"API docs"</a></li>
                 </ul>
             </nav>
+            <AccountLinks />
         </header>
+    }
+}
+
+/// "Log in / Register", or the account's name, kudos and "Log out". Read again on every
+/// navigation, so that it follows a sign-in or sign-out.
+#[component]
+fn AccountLinks() -> impl IntoView {
+    let location = use_location();
+    let me = Resource::new(move || location.pathname.get(), |_| signed_in());
+    let log_out = ServerAction::<LogOut>::new();
+    view! {
+        <div class="account-links">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match me.await.ok().flatten() {
+                        Some(me) => view! {
+                            <A href="/account" attr:id="account-link">
+                                {me.alias} " · " {account::format_kudos(me.kudos)} " kudos"
+                            </A>
+                            <ActionForm action=log_out attr:class="inline">
+                                <button type="submit" class="link-button" id="log-out">"Log out"</button>
+                            </ActionForm>
+                        }.into_any(),
+                        None => view! {
+                            <A href="/login" attr:id="log-in-link">"Log in"</A>
+                            <A href="/register" attr:class="button small">"Register"</A>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
     }
 }
 
@@ -36,10 +85,77 @@ pub fn Footer() -> impl IntoView {
     view! {
         <footer class="site-footer">
             <p>
-                "Potluck is free software (AGPL-3.0-or-later). This site sets no cookies, runs no \
-                 analytics and loads nothing from third parties."
+                "Potluck is free software (AGPL-3.0-or-later). Without an account this site sets no \
+                 cookie, runs no analytics and loads nothing from third parties. "
+                <A href="/privacy">"Privacy"</A> " · "
+                <a href="/api/swagger.json" rel="external">"API"</a>
             </p>
         </footer>
+    }
+}
+
+/// A labelled figure in a `<dl class="stats">`.
+#[component]
+pub fn Stat(
+    label: &'static str,
+    value: String,
+    #[prop(optional)] id: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <div class="stat">
+            <dt>{label}</dt>
+            <dd id=id>{value}</dd>
+        </div>
+    }
+}
+
+/// A table in a box that scrolls sideways on small screens. `columns` are the headings, each
+/// with whether its column holds numbers (right-aligned); `children` are the body's rows.
+#[component]
+pub fn Table(
+    columns: &'static [(&'static str, bool)],
+    #[prop(optional)] id: Option<&'static str>,
+    #[prop(optional)] caption: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let headings = columns
+        .iter()
+        .map(|(heading, numeric)| view! { <th scope="col" class:num=*numeric>{*heading}</th> })
+        .collect_view();
+    view! {
+        <div class="table-scroll">
+            <table id=id>
+                {caption.map(|caption| view! { <caption>{caption}</caption> })}
+                <thead><tr>{headings}</tr></thead>
+                <tbody>{children()}</tbody>
+            </table>
+        </div>
+    }
+}
+
+/// What a page shows of a resource: `loading` until it is there, then `show` of its value, or
+/// the error. A `Transition`, so a refresh keeps the last value on screen until the new one.
+pub fn loaded<T, V>(
+    resource: Resource<Result<T, FormError>>,
+    loading: &'static str,
+    show: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Transition fallback=move || view! { <p>{loading}</p> }>
+            {move || {
+                let show = show.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Ok(value) => show(value).into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    }
+                })
+            }}
+        </Transition>
     }
 }
 

@@ -2,7 +2,7 @@
 //! errors come back in the AI Horde shape, and the server's own base URL.
 
 use super::error::ApiError;
-use super::AppState;
+use super::{ApiSettings, AppState};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -176,27 +176,30 @@ impl FromRequestParts<AppState> for ClientHash {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let from_header = state
-            .settings
-            .client_ip_header
-            .as_deref()
-            .and_then(|name| header(&parts.headers, name))
-            .and_then(|value| value.split(',').next())
-            .map(|ip| ip.trim().to_string());
-        let address = from_header.or_else(|| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
-        });
-        Ok(ClientHash(address.map(|address| {
-            let digest = Sha256::new()
-                .chain_update(state.settings.client_hash_key.as_bytes())
-                .chain_update(address.as_bytes())
-                .finalize();
-            digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-        })))
+        Ok(ClientHash(client_hash(&state.settings, parts)))
     }
+}
+
+/// The keyed hash of the address a request came from (the trusted header's first address when
+/// one is configured, else the peer's), or None when neither is known.
+pub fn client_hash(settings: &ApiSettings, parts: &Parts) -> Option<String> {
+    let from_header = settings
+        .client_ip_header
+        .as_deref()
+        .and_then(|name| header(&parts.headers, name))
+        .and_then(|value| value.split(',').next())
+        .map(|ip| ip.trim().to_string());
+    let address = from_header.or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+    })?;
+    let digest = Sha256::new()
+        .chain_update(settings.client_hash_key.as_bytes())
+        .chain_update(address.as_bytes())
+        .finalize();
+    Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -11,7 +11,7 @@ mod users;
 mod workers;
 
 pub use error::ApiError;
-pub use extract::ClientHash;
+pub use extract::{client_hash, ClientHash};
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};

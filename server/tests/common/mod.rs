@@ -122,6 +122,38 @@ impl Server {
         self.database.url()
     }
 
+    /// The secrets still stored. SQLite: anywhere in its files, since its secure_delete
+    /// overwrites purged values. PostgreSQL has no such thing (a purged value lingers in dead
+    /// row versions until VACUUM reuses the space, and in the write-ahead log), so only its live
+    /// rows can be checked.
+    pub async fn stored<'a>(&self, secrets: &[&'a str]) -> Vec<&'a str> {
+        let mut left = Vec::new();
+        match backend() {
+            Backend::Sqlite => {
+                let haystack: Vec<u8> = ["potluck.db", "potluck.db-wal"]
+                    .iter()
+                    .flat_map(|f| std::fs::read(self.dir.path().join(f)).unwrap_or_default())
+                    .collect();
+                for secret in secrets {
+                    if haystack
+                        .windows(secret.len())
+                        .any(|w| w == secret.as_bytes())
+                    {
+                        left.push(*secret);
+                    }
+                }
+            }
+            Backend::Postgres => {
+                for secret in secrets {
+                    if !self.tables_containing(secret).await.is_empty() {
+                        left.push(*secret);
+                    }
+                }
+            }
+        }
+        left
+    }
+
     /// The tables with a row that contains `needle` anywhere (PostgreSQL only).
     pub async fn tables_containing(&self, needle: &str) -> Vec<String> {
         use sqlx::Connection;

@@ -1,0 +1,102 @@
+//! What Potluck stores and for how long, in plain words, with this server's own figures.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::loaded;
+use crate::api::privacy::{retention, RetentionPolicy};
+
+#[component]
+pub fn PrivacyPage() -> impl IntoView {
+    let retention = Resource::new(|| (), |_| retention());
+    view! {
+        <Title text="Privacy" />
+        <section class="page prose">
+            <h1>"Privacy"</h1>
+            <p class="lead">
+                "Potluck works without an account and without tracking you. This page says what this \
+                 server keeps, why, and for how long."
+            </p>
+            {loaded(retention, "Loading this server's settings…", |retention| view! { <Facts retention /> })}
+        </section>
+    }
+}
+
+#[component]
+fn Facts(retention: RetentionPolicy) -> impl IntoView {
+    let result = duration(retention.result_secs);
+    let expiry = duration(retention.request_expiry_secs);
+    let history = duration(retention.history_secs);
+    view! {
+        <h2>"Without an account"</h2>
+        <ul>
+            <li>"No cookies, no analytics, no fingerprinting; the pages load nothing from other sites."</li>
+            <li>
+                "Your IP address is never stored. To stop one visitor from filling the queue, the \
+                 server keeps a keyed hash of it with each request, which says nothing without the \
+                 server's secret key, and deletes it with the request (below)."
+            </li>
+        </ul>
+        <h2>"Your prompts and results"</h2>
+        <ul>
+            <li>
+                "A prompt is stored only until a worker has done the job and you have fetched the \
+                 result; prompt and result are then kept " {result.clone()} " more (so that a reload \
+                 still shows them) and erased. A request nobody looks at expires after " {expiry}
+                 " and is erased the same way."
+            </li>
+            <li>
+                "What remains of a request (the model, the size, the kudos it cost) is kept for "
+                {history} " for the queue's figures and then deleted."
+            </li>
+            <li>"Neither prompts nor results are written to the server's logs."</li>
+            <li>
+                "Workers are run by volunteers, and a worker sees the prompt it works on (it has to). \
+                 The prompt goes to them without your name, account or address."
+            </li>
+        </ul>
+        <h2>"With an account"</h2>
+        <ul>
+            <li>
+                "An account is a name you choose, a hash of your API key (never the key itself), your \
+                 kudos with their history, and counts of what you asked for and contributed."
+            </li>
+            <li>
+                "Logging in sets one cookie: a random session id, HttpOnly and SameSite=Strict. The \
+                 session on the server holds your key's hash and ends when you log out, or after "
+                {retention.session_idle_days} " days unused."
+            </li>
+            <li>
+                "Workers you run are listed publicly by the name you give them, with their models \
+                 and the work they did."
+            </li>
+        </ul>
+        <p class="hint">
+            "This is free software: what is stored can be read in its source, and the operator of \
+             this server sets the durations above."
+        </p>
+    }
+}
+
+/// A duration in the words people use.
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} seconds"),
+        s if s < 2 * 3600 => format!("{} minutes", s / 60),
+        s if s < 2 * 86_400 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(30), "30 seconds");
+        assert_eq!(duration(600), "10 minutes");
+        assert_eq!(duration(86_400), "24 hours");
+        assert_eq!(duration(14 * 86_400), "14 days");
+    }
+}

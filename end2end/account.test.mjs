@@ -1,0 +1,108 @@
+// An account in a real browser: register and copy the key shown once, log out, log in with it,
+// watch the kudos change when one's worker (run by the test through the worker API) does a job,
+// pause that worker, and give kudos away. The session cookie exists only while logged in.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  api, assertClean, base, kudosOf, launch, openPage, register, skip, startTextWorker, visit,
+} from './browser.mjs';
+
+const MODEL = `e2e/account-${process.pid}`;
+const NAME = `e2e-alice-${process.pid}`;
+
+test('an account', { skip, timeout: 180_000 }, async (t) => {
+  const browser = await launch();
+  const context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  let worker;
+  t.after(async () => {
+    await worker?.stop();
+    await browser.close();
+  });
+  // A wrong key (401) and an impossible transfer (400) are refused on purpose.
+  const page = await openPage(context, { allowStatus: [400, 401] });
+
+  // Register: the key is shown once, copied with the button.
+  await visit(page, '/register');
+  await page.getByLabel('Name').fill(NAME);
+  await page.getByRole('button', { name: 'Register' }).click();
+  const key = (await page.locator('#apikey').innerText()).trim();
+  assert.match(key, /^[A-Za-z0-9_-]{20,}$/);
+  assert.match(await page.locator('#new-key').innerText(), /shown only this once/);
+  await page.getByRole('button', { name: 'Copy the key' }).click();
+  await page.getByRole('button', { name: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key);
+
+  // Registering signed the browser in, with a cookie that scripts cannot read.
+  const [cookie] = await context.cookies();
+  assert.equal(cookie?.name, 'potluck_session');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie), '');
+  await visit(page, '/account');
+  assert.match(await page.locator('h1').innerText(), new RegExp(`^${NAME}#\\d+$`));
+  const alias = await page.locator('h1').innerText();
+
+  // Log out: the session ends and the cookie goes.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.locator('#log-in-link').waitFor();
+  assert.deepEqual(await context.cookies(), [], 'logging out removes the cookie');
+  await visit(page, '/account');
+  assert.match(await page.locator('main').innerText(), /You are not logged in/);
+
+  // A wrong key is refused next to the field; the right one signs in.
+  await visit(page, '/login');
+  await page.getByLabel('API key').fill('not-a-key-of-anyone');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('[id="apikey-error"]', { hasText: /No user matching/ }).waitFor();
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${base}/account`);
+  await page.locator('h1', { hasText: alias }).waitFor();
+  assert.equal(await page.locator('#kudos').innerText(), '0');
+  assert.match(await page.locator('#account-link').innerText(), / 0 kudos$/);
+
+  // Alice's worker, started through the API with her key, does a job for someone else.
+  worker = await startTextWorker({ key, name: `e2e-alice-box-${process.pid}`, model: MODEL, answer: () => 'Done.' });
+  const { id } = await api('POST', '/generate/text/async', {
+    body: { prompt: 'Hello', models: [MODEL], params: { max_length: 32, max_context_length: 1024 } },
+  });
+  for (let i = 0; i < 100 && !(await api('GET', `/generate/text/status/${id}`)).done; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const earned = await kudosOf(key);
+  assert.ok(earned > 0, `the worker earned kudos (${earned})`);
+  await visit(page, '/account');
+  assert.equal(Number(await page.locator('#kudos').innerText()), earned, 'the page shows the new balance');
+  const history = page.locator('#history tbody tr');
+  assert.match(await history.first().innerText(), /Earned by a worker\s+\+/);
+  const row = page.locator(`#my-workers tr[data-worker="e2e-alice-box-${process.pid}"]`);
+  assert.match(await row.innerText(), new RegExp(`${MODEL.replace('/', '\\/')}\\s+1\\s+online`));
+
+  // Maintenance on and off, from the account page.
+  await row.getByRole('button', { name: 'Pause (maintenance)' }).click();
+  await row.getByRole('button', { name: /In maintenance/ }).waitFor();
+  const [workerId] = (await api('GET', '/find_user', { key })).worker_ids;
+  assert.equal((await api('GET', `/workers/${workerId}`)).maintenance_mode, true);
+  await row.getByRole('button', { name: /In maintenance/ }).click();
+  await row.getByRole('button', { name: 'Pause (maintenance)' }).waitFor();
+  assert.equal((await api('GET', `/workers/${workerId}`)).maintenance_mode, false);
+
+  // Give one kudos to Bob.
+  const bob = await register('e2e-bob');
+  await page.getByLabel('To (name#number)').fill(bob.username);
+  await page.getByLabel('Kudos', { exact: true }).fill('1');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#transfer-done', { hasText: 'Sent 1 kudos.' }).waitFor();
+  assert.equal(await kudosOf(bob.apikey), 1);
+  const left = Math.round((earned - 1) * 100) / 100;
+  await page.locator('#kudos', { hasText: String(left) }).waitFor();
+  assert.match(await history.first().innerText(), /Given to account #\d+\s+-1/);
+
+  // Asking for more than one has is refused next to the amount.
+  await page.getByLabel('Kudos', { exact: true }).fill('1000000');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#transfer-form .form-problem, [id="amount-error"]').first().waitFor();
+  assert.equal(await kudosOf(bob.apikey), 1, 'nothing moved');
+  assertClean(page);
+});

@@ -1,0 +1,142 @@
+// Generating as an anonymous visitor, in a real browser, with workers that the test runs through
+// the worker API: text (and no cookie afterwards), images in a gallery, and the API's errors next
+// to the fields they concern, with and without JavaScript.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assertClean, base, launch, openPage, register, skip, startImageWorker, startTextWorker, visit,
+} from './browser.mjs';
+
+const TEXT_MODEL = `e2e/text-${process.pid}`;
+const IMAGE_MODEL = `e2e-image-${process.pid}`;
+const answer = (prompt) => `Answer to: ${prompt.slice(0, 40)}`;
+
+test('generating', { skip, timeout: 180_000 }, async (t) => {
+  const owner = await register('e2e-generate-owner');
+  const textWorker = await startTextWorker({ key: owner.apikey, name: `e2e-text-box-${process.pid}`, model: TEXT_MODEL, answer });
+  const imageWorker = await startImageWorker({ key: owner.apikey, name: `e2e-image-box-${process.pid}`, model: IMAGE_MODEL });
+  const browser = await launch();
+  t.after(async () => {
+    await browser.close();
+    await textWorker.stop();
+    await imageWorker.stop();
+  });
+
+  await t.test('an anonymous visitor gets text, and no cookie', async () => {
+    const context = await browser.newContext();
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    const page = await openPage(context);
+    await visit(page, '/generate/text');
+    const prompt = 'Tell me about potlucks';
+    await page.getByLabel('Prompt').fill(prompt);
+    // The chooser lists the worker's model with its worker count.
+    const model = page.locator('select[name="form[model]"]');
+    assert.match(await model.locator(`option[value="${TEXT_MODEL}"]`).innerText(), /1 worker/);
+    await model.selectOption(TEXT_MODEL);
+    await page.locator('summary', { hasText: 'Advanced' }).click();
+    await page.getByLabel('Maximum length (tokens)').fill('64');
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    const result = page.locator('#result-text');
+    await result.waitFor({ timeout: 30_000 });
+    assert.equal(await result.innerText(), answer(prompt));
+    assert.match(page.url(), /\/generate\/text\?request=[0-9a-f-]{36}$/);
+    assert.equal(textWorker.done.length, 1);
+    assert.equal(textWorker.done[0].payload.max_length, 64, 'the advanced setting reached the worker');
+
+    await page.locator('#copy-result').click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), answer(prompt));
+
+    // Retry sends the same form again: a second request, a second answer.
+    const first = page.url();
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await page.waitForURL((url) => url.href !== first, { timeout: 10_000 });
+    await result.waitFor({ timeout: 30_000 });
+    assert.equal(await result.innerText(), answer(prompt));
+    assert.equal(textWorker.done.length, 2, 'the retry was a second job');
+
+    // Every public page, and still no cookie.
+    for (const path of ['/', '/generate/image', '/models', '/workers', '/status', '/privacy', '/contribute', '/login', '/register']) {
+      await visit(page, path);
+    }
+    assert.deepEqual(await context.cookies(), [], 'an anonymous visitor holds no cookie');
+    assertClean(page);
+    await context.close();
+  });
+
+  await t.test('images arrive in a gallery with a download link', async () => {
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    await visit(page, '/generate/image');
+    await page.getByLabel('Prompt', { exact: true }).fill('A lighthouse at dusk');
+    await page.getByLabel('Negative prompt').fill('fog');
+    await page.locator('select[name="form[model]"]').selectOption(IMAGE_MODEL);
+    await page.getByLabel('Width (pixels)').fill('256');
+    await page.getByLabel('Height (pixels)').fill('128');
+    await page.getByRole('button', { name: 'Generate' }).click();
+
+    const image = page.locator('.gallery img');
+    await image.waitFor({ timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('.gallery img')?.naturalWidth > 0);
+    assert.deepEqual(
+      await image.evaluate((img) => [img.naturalWidth, img.naturalHeight]),
+      [256, 128],
+      'the worker drew the asked size and the page shows it',
+    );
+    const download = page.locator('.gallery a[download]');
+    assert.equal(await download.getAttribute('href'), await image.getAttribute('src'));
+    const [job] = imageWorker.done;
+    assert.equal(job.payload.prompt, 'A lighthouse at dusk ### fog', 'the negative prompt went after ###');
+    assert.deepEqual(await context.cookies(), []);
+    assertClean(page);
+    await context.close();
+  });
+
+  await t.test("bad input shows the API's message next to the field", async () => {
+    const context = await browser.newContext();
+    const page = await openPage(context, { allowStatus: [400] });
+    await visit(page, '/generate/text');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const promptError = page.locator('[id="form[prompt]-error"]');
+    await assertText(promptError, /prompt/i);
+    assert.equal(await page.locator('.field.invalid textarea').count(), 1, 'the prompt field is marked');
+
+    await visit(page, '/generate/image');
+    await page.getByLabel('Prompt', { exact: true }).fill('A lighthouse');
+    await page.getByLabel('Width (pixels)').fill('5000');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await assertText(page.locator('[id="form[width]-error"]'), /multiple of 64 between 64 and 3072/);
+    assert.equal(await page.locator('[id="form[height]-error"]').innerText(), '', 'only the width is wrong');
+    assert.deepEqual(page.problems().errors, []);
+    await context.close();
+  });
+
+  await t.test('without JavaScript the forms work and show their errors too', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(`${base}/generate/image`);
+    await page.getByLabel('Prompt', { exact: true }).fill('A lighthouse');
+    await page.getByLabel('Height (pixels)').fill('100');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForURL(/__err=/);
+    await assertText(page.locator('[id="form[height]-error"]'), /multiple of 64/);
+
+    await page.goto(`${base}/generate/text`);
+    await page.getByLabel('Prompt').fill('Without scripts');
+    await page.locator('select[name="form[model]"]').selectOption(TEXT_MODEL);
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForURL(/request=/);
+    // The page reloads itself every few seconds until the answer is there.
+    await page.locator('#result-text').waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('#result-text').innerText(), answer('Without scripts'));
+    assert.deepEqual(await context.cookies(), []);
+    await context.close();
+  });
+});
+
+async function assertText(locator, pattern) {
+  await locator.filter({ hasText: pattern }).waitFor({ timeout: 10_000 }).catch(async (err) => {
+    throw new Error(`expected ${pattern}, found ${JSON.stringify(await locator.innerText().catch(() => null))}`, { cause: err });
+  });
+}
