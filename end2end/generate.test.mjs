@@ -33,6 +33,10 @@ test('generating', { skip, timeout: 180_000 }, async (t) => {
     const model = page.locator('select[name="form[model]"]');
     assert.match(await model.locator(`option[value="${TEXT_MODEL}"]`).innerText(), /1 worker/);
     await model.selectOption(TEXT_MODEL);
+    // The counts refresh every 10 s; the choice stays.
+    await page.waitForResponse((res) => res.url().endsWith('/_leptos/text_models'), { timeout: 15_000 });
+    await page.waitForTimeout(200);
+    assert.equal(await model.inputValue(), TEXT_MODEL, 'the chosen model survives a refresh');
     await page.locator('summary', { hasText: 'Advanced' }).click();
     await page.getByLabel('Maximum length (tokens)').fill('64');
     await page.getByRole('button', { name: 'Generate' }).click();

@@ -49,6 +49,7 @@ pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(pages::SessionChanged::default());
     let hydrated = live::hydrated();
     view! {
         <Title formatter=|page: String| {

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use protocol::WorkerDetails;
 
-use super::{loaded, Stat, Table};
+use super::{loaded, SessionChanged, Stat, Table};
 use crate::api::account::{
     account_overview, AccountView, LedgerLine, LogIn, Register, SetMaintenance, TransferKudos,
 };
@@ -28,6 +28,13 @@ pub fn RegisterPage() -> impl IntoView {
     let register = ServerAction::<Register>::new();
     let error = action_error(register);
     let registered = move || register.value().get().and_then(Result::ok);
+    // Registering signs the browser in: the header should say so.
+    let changed = use_context::<SessionChanged>().unwrap_or_default();
+    Effect::new(move |_| {
+        if registered().is_some() {
+            changed.bump();
+        }
+    });
     view! {
         <Title text="Register" />
         <section class="page narrow">

@@ -48,7 +48,7 @@ pub fn GenerateImage() -> impl IntoView {
                     <input type="text" id="form[negative_prompt]" name="form[negative_prompt]"
                         aria-describedby="form[negative_prompt]-hint" />
                 </Field>
-                <ModelChooser models=Resource::new(|| (), |_| image_models()) kind="image" error />
+                <ModelChooser fetch=image_models kind="image" error />
                 <div class="grid">
                     <NumberField label="Width (pixels)" name="form[width]" api_field="params.width"
                         value="512" min="64" max="3072" step="64" error />

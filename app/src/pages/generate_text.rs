@@ -49,7 +49,7 @@ pub fn GenerateText() -> impl IntoView {
                         placeholder="Once upon a time, a lighthouse keeper…"
                     ></textarea>
                 </Field>
-                <ModelChooser models=Resource::new(|| (), |_| text_models()) kind="text" error />
+                <ModelChooser fetch=text_models kind="text" error />
                 <details class="advanced">
                     <summary>"Advanced settings"</summary>
                     <div class="grid">

@@ -48,13 +48,34 @@ pub fn Header() -> impl IntoView {
     }
 }
 
+/// Bumped when this browser signs in without leaving the page (registering does), so that the
+/// header reads again who it is.
+#[derive(Clone, Copy, Default)]
+pub struct SessionChanged(RwSignal<u64>);
+
+impl SessionChanged {
+    pub fn bump(self) {
+        self.0.update(|n| *n += 1);
+    }
+}
+
 /// "Log in / Register", or the account's name, kudos and "Log out". Read again on every
-/// navigation, so that it follows a sign-in or sign-out.
+/// navigation and sign-in or sign-out, so that it follows them.
 #[component]
 fn AccountLinks() -> impl IntoView {
     let location = use_location();
-    let me = Resource::new(move || location.pathname.get(), |_| signed_in());
     let log_out = ServerAction::<LogOut>::new();
+    let changed = use_context::<SessionChanged>().unwrap_or_default();
+    let me = Resource::new(
+        move || {
+            (
+                location.pathname.get(),
+                log_out.version().get(),
+                changed.0.get(),
+            )
+        },
+        |_| signed_in(),
+    );
     view! {
         <div class="account-links">
             <Transition fallback=|| ()>

@@ -11,28 +11,39 @@ use protocol::{ActiveModel, RequestStatusCheck};
 use super::loaded;
 use crate::figures::format_wait;
 use crate::forms::{Field, FormError};
-use crate::live::ticks_until;
+use crate::live::{ticks, ticks_until};
 
 /// How often the hydrated page looks at a running request.
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// The form field of the model chooser.
 const MODEL_FIELD: &str = "form[model]";
 
-/// The model chooser of a generation form: the models online workers serve.
+/// How often the model chooser's worker counts and waits are read again.
+const MODELS_EVERY: Duration = Duration::from_secs(10);
+
+/// The model chooser of a generation form: the models online workers serve, with their worker
+/// counts and waits kept fresh. `fetch` reads them; the choice survives each refresh.
 #[component]
-pub fn ModelChooser(
-    models: Resource<Result<Vec<ActiveModel>, FormError>>,
+pub fn ModelChooser<F, Fut>(
+    fetch: F,
     kind: &'static str,
     error: Signal<Option<FormError>>,
-) -> impl IntoView {
+) -> impl IntoView
+where
+    F: Fn() -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<ActiveModel>, FormError>> + Send + 'static,
+{
+    let tick = ticks(MODELS_EVERY);
+    let models = Resource::new(move || tick.get(), move |_| fetch());
+    let chosen = RwSignal::new(None::<String>);
     view! {
         <Field label="Model" name=MODEL_FIELD api_field="models" error>
-            <Suspense fallback=|| view! { <select id=MODEL_FIELD name=MODEL_FIELD disabled=true></select> }>
+            <Transition fallback=|| view! { <select id=MODEL_FIELD name=MODEL_FIELD disabled=true></select> }>
                 {move || Suspend::new(async move {
                     let models = models.await.unwrap_or_default();
-                    view! { <ModelOptions models kind /> }
+                    view! { <ModelOptions models kind chosen /> }
                 })}
-            </Suspense>
+            </Transition>
         </Field>
     }
 }
@@ -72,7 +83,11 @@ where
 /// The options of a model chooser: each model with its workers and wait. Without any model
 /// online, the only choice is "any model", and a notice says that the request will wait.
 #[component]
-fn ModelOptions(models: Vec<ActiveModel>, kind: &'static str) -> impl IntoView {
+fn ModelOptions(
+    models: Vec<ActiveModel>,
+    kind: &'static str,
+    chosen: RwSignal<Option<String>>,
+) -> impl IntoView {
     let none = models.is_empty();
     let options = models
         .into_iter()
@@ -86,11 +101,17 @@ fn ModelOptions(models: Vec<ActiveModel>, kind: &'static str) -> impl IntoView {
                 m.name,
                 format_wait(m.jobs, m.eta)
             );
-            view! { <option value=m.name>{label}</option> }
+            let selected = chosen.get_untracked().as_deref() == Some(m.name.as_str());
+            view! { <option value=m.name selected=selected>{label}</option> }
         })
         .collect_view();
     view! {
-        <select id=MODEL_FIELD name=MODEL_FIELD aria-describedby=format!("{MODEL_FIELD}-error")>
+        <select
+            id=MODEL_FIELD
+            name=MODEL_FIELD
+            aria-describedby=format!("{MODEL_FIELD}-error")
+            on:change=move |ev| chosen.set(Some(event_target_value(&ev)))
+        >
             {none.then(|| view! { <option value="">"Any model"</option> })}
             {options}
         </select>
