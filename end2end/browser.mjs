@@ -107,18 +107,27 @@ export async function kudosOf(key) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /// A text worker run by the test through the worker API: it pops jobs for `model` and answers
-/// each with `answer(prompt)` until stopped. Resolves once the worker is online.
-export async function startTextWorker({ key, name, model, answer }) {
+/// each with `answer(prompt)` until stopped. Resolves once the worker is online. With
+/// `streamEvery` (ms) it first sends the answer word by word as progress, as a streaming worker
+/// does when the job asks for it.
+export async function startTextWorker({ key, name, model, answer, streamEvery }) {
   const pop = () =>
     popJob('/generate/text/pop', key, {
       name, models: [model], max_length: 512, max_context_length: 4096, bridge_agent: 'end2end:1',
     });
-  return startWorker(pop, (job) =>
-    api('POST', '/generate/text/submit', {
-      key,
-      body: { id: job.id, generation: answer(job.payload.prompt), state: 'ok' },
-    }),
-  );
+  return startWorker(pop, async (job) => {
+    const text = answer(job.payload.prompt);
+    if (streamEvery && job.payload.potluck_stream) {
+      const words = text.match(/\S+\s*/g) ?? [];
+      let offset = 0;
+      for (const word of words) {
+        await api('POST', '/generate/text/progress', { key, body: { id: job.id, text: word, offset } });
+        offset += Buffer.byteLength(word);
+        await sleep(streamEvery);
+      }
+    }
+    await api('POST', '/generate/text/submit', { key, body: { id: job.id, generation: text, state: 'ok' } });
+  });
 }
 
 /// An image worker run by the test: it answers each job with a gradient of the asked size.

@@ -69,6 +69,34 @@ test('generating', { skip, timeout: 180_000 }, async (t) => {
     await context.close();
   });
 
+  await t.test('the text shows as the worker writes it', async () => {
+    const model = `e2e/streaming-${process.pid}`;
+    const story = 'The keeper lit the lamp, and the ships found their way home through the storm.';
+    const streaming = await startTextWorker({
+      key: owner.apikey, name: `e2e-stream-box-${process.pid}`, model, answer: () => story, streamEvery: 300,
+    });
+    try {
+      const context = await browser.newContext();
+      const page = await openPage(context);
+      await visit(page, '/generate/text');
+      await page.getByLabel('Prompt').fill('A story, please');
+      await page.locator('select[name="form[model]"]').selectOption(model);
+      await page.getByRole('button', { name: 'Generate' }).click();
+      // Part of the text, before the result is in.
+      const written = page.locator('#written-text');
+      await written.filter({ hasText: /^The keeper lit/ }).waitFor({ timeout: 30_000 });
+      const partial = await written.innerText();
+      assert.ok(story.startsWith(partial) && partial.length < story.length, `a beginning: ${partial}`);
+      assert.equal(await page.locator('#result-text').count(), 0, 'shown before the result came');
+      await page.locator('#result-text').waitFor({ timeout: 30_000 });
+      assert.equal(await page.locator('#result-text').innerText(), story);
+      assertClean(page);
+      await context.close();
+    } finally {
+      await streaming.stop();
+    }
+  });
+
   await t.test('images arrive in a gallery with a download link', async () => {
     const context = await browser.newContext();
     const page = await openPage(context);

@@ -1,6 +1,7 @@
 //! Text generation: queue a request, follow it, cancel it, and the models to choose from.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::{StreamingText, TextStream};
 use protocol::{ActiveModel, RequestStatusKobold};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,8 @@ impl TextForm {
         }
         let top_k: u32 = parse_number("top_k", "Top k", &self.top_k)?;
         sampling.insert("top_k".into(), top_k.into());
+        // Workers that can send their text as they write it do, and the page shows it.
+        sampling.insert("potluck_stream".into(), true.into());
         Ok(protocol::GenerationInputKobold {
             prompt: Some(self.prompt.clone()),
             params: protocol::TextParams {
@@ -91,8 +94,133 @@ pub async fn cancel_text(id: String) -> Result<(), FormError> {
     Ok(())
 }
 
+/// A request's text while a worker writes it: one line per new piece, each a JSON string with
+/// every non-ASCII character escaped (so that no chunk boundary can split a character). Ends
+/// once the request is done, and after a quarter of an hour at most; the page reads the result
+/// itself from [`text_status`]. Pieces come only from workers that stream (potluck-worker does).
+#[server(output = StreamingText, prefix = "/_leptos", endpoint = "written_text")]
+pub async fn written_text(id: String) -> Result<TextStream<FormError>, FormError> {
+    let caller = Caller::current().await?;
+    // An unknown request is refused here, with the API's 404.
+    caller.horde.text_outcome(&id).await.map_err(report)?;
+    let following = stream::Following::new(caller.horde.clone(), id);
+    Ok(TextStream::new(futures::stream::unfold(
+        following,
+        stream::next_piece,
+    )))
+}
+
 /// The text models online workers serve, best served first.
 #[server(prefix = "/_leptos", endpoint = "text_models")]
 pub async fn text_models() -> Result<Vec<ActiveModel>, FormError> {
     super::cluster::models_of(Some(protocol::WorkerType::Text)).await
+}
+
+/// Following a request's text on the relay, for [`written_text`].
+#[cfg(feature = "ssr")]
+mod stream {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use potluck_core::relay::{RelayEvent, Subscription, TextFollower};
+    use potluck_core::Horde;
+    use tokio::sync::broadcast::error::RecvError;
+    use tokio::time::Instant;
+
+    use crate::forms::FormError;
+
+    /// How long one page may follow a request.
+    const LIMIT: Duration = Duration::from_secs(15 * 60);
+    /// How often, without news, the request's state is read (an event may have been missed).
+    const POLL: Duration = Duration::from_secs(2);
+
+    pub struct Following {
+        horde: Arc<Horde>,
+        id: String,
+        subscription: Subscription,
+        follower: TextFollower,
+        deadline: Instant,
+    }
+
+    impl Following {
+        pub fn new(horde: Arc<Horde>, id: String) -> Self {
+            let subscription = horde.relay().subscribe(&id);
+            Following {
+                horde,
+                id,
+                subscription,
+                follower: TextFollower::default(),
+                deadline: Instant::now() + LIMIT,
+            }
+        }
+
+        /// Whether the request is over (or cannot be read any more).
+        async fn over(&self) -> bool {
+            self.horde
+                .text_outcome(&self.id)
+                .await
+                .map_or(true, |outcome| outcome.done)
+        }
+    }
+
+    /// The next new piece of text, or None once the request is over.
+    pub async fn next_piece(mut f: Following) -> Option<(Result<String, FormError>, Following)> {
+        loop {
+            let until = (Instant::now() + POLL).min(f.deadline);
+            match tokio::time::timeout_at(until, f.subscription.events.recv()).await {
+                Ok(Ok(RelayEvent::Delta {
+                    job_id,
+                    offset,
+                    text,
+                })) => {
+                    let new = f.follower.accept(&job_id, offset, &text);
+                    if !new.is_empty() {
+                        let line = json_line(new);
+                        return Some((Ok(line), f));
+                    }
+                }
+                Ok(Err(RecvError::Lagged(_))) => f.follower.lost_some(),
+                Ok(Err(RecvError::Closed)) => return None,
+                Ok(Ok(RelayEvent::JobEnded { .. })) | Err(_) => {
+                    if Instant::now() >= f.deadline || f.over().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `text` as a JSON string in ASCII (`\uXXXX` for anything else), and a newline.
+    pub fn json_line(text: &str) -> String {
+        use std::fmt::Write;
+        let mut line = String::with_capacity(text.len() + 3);
+        line.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => line.push_str("\\\""),
+                '\\' => line.push_str("\\\\"),
+                ' '..='~' => line.push(c),
+                _ => {
+                    for unit in c.encode_utf16(&mut [0; 2]) {
+                        let _ = write!(line, "\\u{unit:04x}");
+                    }
+                }
+            }
+        }
+        line.push_str("\"\n");
+        line
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn pieces_are_ascii_json_lines() {
+            let text = "Caf\u{e9} \u{1f600} \"quoted\" back\\slash\nnew line\ttab";
+            let line = super::json_line(text);
+            assert!(line.is_ascii() && line.ends_with('\n'));
+            assert_eq!(line.matches('\n').count(), 1, "one line");
+            let back: String = serde_json::from_str(line.trim_end()).unwrap();
+            assert_eq!(back, text);
+        }
+    }
 }

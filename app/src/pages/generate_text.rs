@@ -75,10 +75,17 @@ pub fn GenerateText() -> impl IntoView {
     }
 }
 
-/// A queued request: where it is in the queue, then its result.
+/// A queued request: where it is in the queue, the text as the worker writes it, then the
+/// result.
 #[component]
 fn TextRequest(id: String) -> impl IntoView {
     let cancel = ServerAction::<CancelText>::new();
+    let written = RwSignal::new(String::new());
+    #[cfg(feature = "hydrate")]
+    {
+        let id = id.clone();
+        Effect::new(move |_| leptos::task::spawn_local(follow_text(id.clone(), written)));
+    }
     let finished = |status: &RequestStatusKobold| status.check.done || status.check.faulted;
     request_panel(
         "Your request",
@@ -86,9 +93,37 @@ fn TextRequest(id: String) -> impl IntoView {
         text_status,
         finished,
         move |status| {
-            view! { <TextProgress status cancel id=id.clone() /> }
+            view! { <TextProgress status cancel id=id.clone() written /> }
         },
     )
+}
+
+/// Appends the request's text to `written` as the worker streams it, until the request is over
+/// or the page moves on.
+#[cfg(feature = "hydrate")]
+async fn follow_text(id: String, written: RwSignal<String>) {
+    use crate::api::text::written_text;
+    use futures::StreamExt;
+
+    let Ok(pieces) = written_text(id).await else {
+        // The page still shows the result when it comes.
+        return;
+    };
+    let mut pieces = pieces.into_inner();
+    let mut buffer = String::new();
+    while let Some(Ok(chunk)) = pieces.next().await {
+        buffer.push_str(&chunk);
+        while let Some(end) = buffer.find('\n') {
+            let line: String = buffer.drain(..=end).collect();
+            let Ok(piece) = serde_json::from_str::<String>(line.trim_end()) else {
+                continue;
+            };
+            // Gone when the page moved on to another request.
+            if written.try_update(|text| text.push_str(&piece)).is_none() {
+                return;
+            }
+        }
+    }
 }
 
 #[component]
@@ -96,12 +131,20 @@ fn TextProgress(
     status: RequestStatusKobold,
     cancel: ServerAction<CancelText>,
     id: String,
+    written: RwSignal<String>,
 ) -> impl IntoView {
     let check = status.check;
     let finished = check.done || check.faulted;
     if !finished {
+        let writing = move || !written.read().is_empty();
         return view! {
             <QueueState check />
+            <Show when=writing>
+                <figure class="result writing">
+                    <pre id="written-text" aria-live="polite">{move || written.get()}</pre>
+                    <figcaption>"Being written…"</figcaption>
+                </figure>
+            </Show>
             <ActionForm action=cancel>
                 <input type="hidden" name="id" value=id />
                 <button type="submit" class="button" id="cancel">"Cancel"</button>

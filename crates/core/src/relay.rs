@@ -210,9 +210,75 @@ fn split(event: RelayEvent) -> Vec<RelayEvent> {
     pieces
 }
 
+/// Follows the text of one job of a request through its deltas, as a stream shows it: the
+/// first job to send text is the one followed, repeats are dropped, and after a gap (a delta
+/// that went missing) nothing more is taken: the rest comes from the result.
+#[derive(Debug, Default)]
+pub struct TextFollower {
+    job: Option<String>,
+    text: String,
+    gap: bool,
+}
+
+impl TextFollower {
+    /// What of this delta is new; it is added to the text followed.
+    pub fn accept<'a>(&mut self, job_id: &str, offset: u64, delta: &'a str) -> &'a str {
+        if self.gap || self.job.get_or_insert_with(|| job_id.to_string()) != job_id {
+            return "";
+        }
+        let have = self.text.len() as u64;
+        let new = match offset.cmp(&have) {
+            std::cmp::Ordering::Equal => delta,
+            // A repeat: only what is past the text so far.
+            std::cmp::Ordering::Less => delta.get((have - offset) as usize..).unwrap_or_default(),
+            std::cmp::Ordering::Greater => {
+                self.gap = true;
+                ""
+            }
+        };
+        self.text.push_str(new);
+        new
+    }
+
+    /// Some deltas were missed (the listener fell behind).
+    pub fn lost_some(&mut self) {
+        self.gap = true;
+    }
+
+    /// Whether `job_id` is the job being followed.
+    pub fn follows(&self, job_id: &str) -> bool {
+        self.job.as_deref() == Some(job_id)
+    }
+
+    /// The text followed so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follower_takes_one_job_without_repeats_and_stops_at_a_gap() {
+        let mut follower = TextFollower::default();
+        assert_eq!(follower.accept("a", 0, "Once "), "Once ");
+        assert!(follower.follows("a"));
+        assert_eq!(
+            follower.accept("b", 0, "Other"),
+            "",
+            "another job of the request"
+        );
+        assert_eq!(follower.accept("a", 0, "Once upon"), "upon", "a resend");
+        assert_eq!(follower.accept("a", 9, " a time"), " a time");
+        assert_eq!(follower.text(), "Once upon a time");
+        assert_eq!(follower.accept("a", 99, "later"), "", "a gap");
+        assert_eq!(follower.accept("a", 16, "!"), "", "nothing after a gap");
+        let mut behind = TextFollower::default();
+        behind.lost_some();
+        assert_eq!(behind.accept("a", 0, "x"), "");
+    }
 
     #[tokio::test]
     async fn events_reach_the_listeners_of_their_request_only() {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use potluck_core::relay::{RelayEvent, Subscription};
+use potluck_core::relay::{RelayEvent, Subscription, TextFollower};
 use potluck_core::{Horde, TextOutcome};
 use protocol::openai::{
     AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChunkDelta,
@@ -303,10 +303,7 @@ impl Answer {
             return;
         }
         // The job whose text is being relayed, and how much of it went out.
-        let mut following: Option<String> = None;
-        let mut streamed = String::new();
-        // Text went missing (the listener fell behind): the rest comes from the result.
-        let mut gap = false;
+        let mut follower = TextFollower::default();
         loop {
             let until = (Instant::now() + POLL).min(deadline);
             let ended = match tokio::time::timeout_at(until, subscription.events.recv()).await {
@@ -315,31 +312,15 @@ impl Answer {
                     offset,
                     text,
                 })) => {
-                    if following.get_or_insert_with(|| job_id.clone()) != &job_id || gap {
-                        continue;
-                    }
-                    let have = streamed.len() as u64;
-                    let new = if offset == have {
-                        text.as_str()
-                    } else if offset < have {
-                        // A repeat: only what is past what went out.
-                        let skip = (have - offset) as usize;
-                        text.get(skip..).unwrap_or_default()
-                    } else {
-                        gap = true;
-                        ""
-                    };
-                    if !new.is_empty() {
-                        streamed.push_str(new);
-                        if !send(self.chunk(Some(new), false, None)).await {
-                            return;
-                        }
+                    let new = follower.accept(&job_id, offset, &text);
+                    if !new.is_empty() && !send(self.chunk(Some(new), false, None)).await {
+                        return;
                     }
                     continue;
                 }
                 Ok(Ok(RelayEvent::JobEnded { job_id })) => Some(job_id),
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    gap = true;
+                    follower.lost_some();
                     None
                 }
                 Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => None,
@@ -362,7 +343,7 @@ impl Answer {
                     return;
                 }
                 let result = &outcome.results[0];
-                match result.text.strip_prefix(streamed.as_str()) {
+                match result.text.strip_prefix(follower.text()) {
                     Some(rest) if !rest.is_empty() => {
                         let _ = send(self.chunk(Some(rest), false, None)).await;
                     }
@@ -378,10 +359,10 @@ impl Answer {
                 let _ = send(done).await;
                 return;
             }
-            if ended.is_some() && ended == following {
+            if ended.as_deref().is_some_and(|job| follower.follows(job)) {
                 // The job relayed so far ended without a result (its worker failed) and went
                 // back to the queue. Its text cannot be taken back: start over only if none went out.
-                if !streamed.is_empty() {
+                if !follower.text().is_empty() {
                     let _ = send(error(OpenAiApiError::generation_failed(
                         "The worker failed midway through the answer; try again",
                     )))
@@ -389,7 +370,7 @@ impl Answer {
                     let _ = send(done).await;
                     return;
                 }
-                following = None;
+                follower = TextFollower::default();
             }
             if Instant::now() >= deadline {
                 let _ = send(error(OpenAiApiError::timeout(
