@@ -1,5 +1,6 @@
 // A full-page screenshot of every page, in the light and the dark theme (the system setting
-// decides), with real content: a generated text, a gallery, a signed-in account with a worker.
+// decides), with real content: a generated text, a gallery, a signed-in account with a worker;
+// and a few on a phone's screen.
 // They go to $POTLUCK_ARTIFACTS (default end2end/artifacts) as <page>-<theme>.png, for people to
 // look at; the test checks that both themes render and differ.
 import { test } from 'node:test';
@@ -90,6 +91,20 @@ test('screenshots of every page, light and dark', { skip, timeout: 240_000 }, as
       await context.close();
     });
   }
+
+  await t.test('on a phone', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const page = await openPage(context);
+    for (const [name, path] of [['home', '/'], ['generate-text', '/generate/text'], ['status', '/status']]) {
+      await visit(page, path);
+      // Nothing wider than the screen: tables scroll inside their box.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${path} is ${overflow} px wider than the phone`);
+      await screenshot(page, `${name}-phone`);
+    }
+    assertClean(page);
+    await context.close();
+  });
 
   const [light, dark] = await Promise.all(
     ['light', 'dark'].map((scheme) => readFile(join(artifacts, `home-${scheme}.png`))),
