@@ -53,24 +53,19 @@ fi
 # --- build ---
 cargo build -p frontend --lib --target "$triple" --profile "$profile"
 
-# Release: shrink the wasm with wasm-opt BEFORE wasm-bindgen. Afterwards would be the usual
-# order, but the module wasm-bindgen writes has an externref table that older Binaryen releases
-# (Debian's wasm-opt 108) rewrite wrongly: the page then fails with "WebAssembly.Table.set():
-# Argument 1 is invalid for table". Before wasm-bindgen there is no externref yet; tested in
-# Chromium to hydrate, at about the same size.
-if [ "$profile" != dev ]; then
-  if command -v wasm-opt >/dev/null; then
-    wasm-opt -Oz "$wasm" -o "$wasm.opt"
-    wasm="$wasm.opt"
-  else
-    echo "note: wasm-opt is not on PATH (apt-get install binaryen); the wasm is not size-optimised"
-  fi
-fi
+# No wasm-opt: the only Binaryen Debian has (108) breaks this bundle either way. After
+# wasm-bindgen it rewrites the externref table wrongly (the page fails with
+# "WebAssembly.Table.set(): Argument 1 is invalid for table"); before it, wasm-bindgen 0.2.130
+# panics on the optimised module. The release profile's opt-level "z" and LTO do the shrinking.
 
 mkdir -p "$site"
 rm -rf "$site/pkg"
 mkdir -p "$site/pkg"
-wasm-bindgen "$wasm" --target web --out-dir "$site/pkg" --out-name potluck --no-typescript
+# Release: without the function names (over half the file) and the producers section; a
+# browser needs neither.
+strip=()
+[ "$profile" = dev ] || strip=(--remove-name-section --remove-producers-section)
+wasm-bindgen "$wasm" --target web --out-dir "$site/pkg" --out-name potluck --no-typescript "${strip[@]}"
 
 cp style/main.css "$site/pkg/potluck.css"
 if [ -d public ] && [ -n "$(ls -A public)" ]; then
