@@ -120,10 +120,12 @@ export async function startTextWorker({ key, name, model, answer, streamEvery })
     if (streamEvery && job.payload.potluck_stream) {
       const words = text.match(/\S+\s*/g) ?? [];
       let offset = 0;
-      for (const word of words) {
+      // The first words at once, likely before the page has subscribed (it must get them
+      // all the same), then one every `streamEvery` ms.
+      for (const [i, word] of words.entries()) {
         await api('POST', '/generate/text/progress', { key, body: { id: job.id, text: word, offset } });
         offset += Buffer.byteLength(word);
-        await sleep(streamEvery);
+        if (i >= 2) await sleep(streamEvery);
       }
     }
     await api('POST', '/generate/text/submit', { key, body: { id: job.id, generation: text, state: 'ok' } });

@@ -25,6 +25,8 @@ use leptos_router::{
 /// `hydrate` is false when the wasm bundle has not been built: the page then ships without
 /// script tags, so the browser does not ask for files that are not there.
 pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    security_headers();
     let css = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
@@ -42,6 +44,35 @@ pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// Headers that let the browser enforce what the pages promise: nothing is loaded from another
+/// site (scripts only our own and the inline ones carrying this response's nonce; wasm allowed
+/// to compile), no page of ours in another site's frame, no referrer sent elsewhere.
+#[cfg(feature = "ssr")]
+fn security_headers() {
+    use http::header::HeaderValue;
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    let nonce = leptos::nonce::use_nonce()
+        .map(|nonce| format!(" 'nonce-{nonce}'"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    );
+    let headers = [
+        (http::header::CONTENT_SECURITY_POLICY, policy),
+        (http::header::REFERRER_POLICY, "same-origin".to_string()),
+        (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+    ];
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.insert_header(name, value);
+        }
     }
 }
 

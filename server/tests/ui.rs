@@ -109,6 +109,34 @@ async fn anonymous_visitors_get_every_page_and_no_cookie() {
 }
 
 #[tokio::test]
+async fn pages_tell_the_browser_to_load_nothing_from_elsewhere() {
+    let server = Server::start(&[]);
+    let response = client()
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+    let policy = header("content-security-policy");
+    assert!(policy.starts_with("default-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(header("referrer-policy"), "same-origin");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    // The inline scripts carry the nonce the policy names.
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy")
+        .to_string();
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the page's scripts use the nonce"
+    );
+}
+
+#[tokio::test]
 async fn a_session_starts_at_sign_in_holds_no_key_and_ends_at_sign_out() {
     let server = Server::start(&[]);
     let (id, key) = server.register("ui-alice").await;

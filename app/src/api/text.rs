@@ -139,17 +139,22 @@ mod stream {
         id: String,
         subscription: Subscription,
         follower: TextFollower,
+        /// The text written before this page subscribed, sent first.
+        so_far: Option<String>,
         deadline: Instant,
     }
 
     impl Following {
         pub fn new(horde: Arc<Horde>, id: String) -> Self {
-            let subscription = horde.relay().subscribe(&id);
+            let mut subscription = horde.relay().subscribe(&id);
+            let follower = std::mem::take(&mut subscription.text_so_far);
+            let so_far = Some(follower.text().to_string()).filter(|text| !text.is_empty());
             Following {
                 horde,
                 id,
                 subscription,
-                follower: TextFollower::default(),
+                follower,
+                so_far,
                 deadline: Instant::now() + LIMIT,
             }
         }
@@ -165,6 +170,9 @@ mod stream {
 
     /// The next new piece of text, or None once the request is over.
     pub async fn next_piece(mut f: Following) -> Option<(Result<String, FormError>, Following)> {
+        if let Some(so_far) = f.so_far.take() {
+            return Some((Ok(json_line(&so_far)), f));
+        }
         loop {
             let until = (Instant::now() + POLL).min(f.deadline);
             match tokio::time::timeout_at(until, f.subscription.events.recv()).await {

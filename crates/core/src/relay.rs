@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgListener, PgPool};
@@ -23,6 +24,10 @@ const MAX_DELTA_BYTES: usize = 6_000;
 /// Events a slow listener may fall behind by before it misses some (it then waits for the
 /// final result instead).
 const BACKLOG: usize = 1024;
+/// Requests whose streamed text so far an instance keeps for listeners who arrive late.
+const MAX_TEXTS: usize = 10_000;
+/// How long such a text is kept at most when its job's end was never heard of.
+const TEXT_TTL: Duration = Duration::from_secs(30 * 60);
 
 /// What happens to one request's jobs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,12 +57,19 @@ enum Transport {
 
 pub struct Relay {
     listeners: Mutex<HashMap<String, broadcast::Sender<RelayEvent>>>,
+    /// The text each request's streamed job sent so far, as this instance heard it, so that a
+    /// listener who arrives after the first tokens still gets them all (a web page subscribes
+    /// only once it shows the request, when a fast worker may have begun). In memory only, and
+    /// dropped when the job ends. Locked after `listeners`, never alone in `dispatch`.
+    texts: Mutex<HashMap<String, (Instant, TextFollower)>>,
     transport: Transport,
 }
 
 /// The events of one request, until dropped.
 pub struct Subscription {
     pub events: broadcast::Receiver<RelayEvent>,
+    /// The request's streamed text up to the first of `events`: start following from here.
+    pub text_so_far: TextFollower,
     request_id: String,
     relay: Arc<Relay>,
 }
@@ -84,6 +96,7 @@ impl Relay {
     pub fn in_memory() -> Arc<Relay> {
         Arc::new(Relay {
             listeners: Mutex::new(HashMap::new()),
+            texts: Mutex::new(HashMap::new()),
             transport: Transport::Memory,
         })
     }
@@ -96,6 +109,7 @@ impl Relay {
         listener.listen(CHANNEL).await?;
         let relay = Arc::new(Relay {
             listeners: Mutex::new(HashMap::new()),
+            texts: Mutex::new(HashMap::new()),
             transport: Transport::Postgres(pool),
         });
         let weak = Arc::downgrade(&relay);
@@ -127,8 +141,17 @@ impl Relay {
             .entry(request_id.to_string())
             .or_insert_with(|| broadcast::channel(BACKLOG).0)
             .subscribe();
+        // Under the listeners' lock, as in `dispatch`: no delta falls between the two.
+        let text_so_far = self
+            .texts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(request_id)
+            .map(|(_, text)| text.clone())
+            .unwrap_or_default();
         Subscription {
             events,
+            text_so_far,
             request_id: request_id.to_string(),
             relay: self.clone(),
         }
@@ -169,9 +192,36 @@ impl Relay {
 
     fn dispatch(&self, request_id: &str, event: RelayEvent) {
         let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        self.keep_text(request_id, &event);
         if let Some(tx) = listeners.get(request_id) {
             // No receiver left is fine: the requester went away.
             let _ = tx.send(event);
+        }
+    }
+
+    /// Updates the request's text so far with a delta, or forgets it when a job ended.
+    fn keep_text(&self, request_id: &str, event: &RelayEvent) {
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            RelayEvent::Delta {
+                job_id,
+                offset,
+                text,
+            } => {
+                if texts.len() >= MAX_TEXTS && !texts.contains_key(request_id) {
+                    texts.retain(|_, (since, _)| since.elapsed() < TEXT_TTL);
+                    if texts.len() >= MAX_TEXTS {
+                        return;
+                    }
+                }
+                let (_, follower) = texts
+                    .entry(request_id.to_string())
+                    .or_insert_with(|| (Instant::now(), TextFollower::default()));
+                follower.accept(job_id, *offset, text);
+            }
+            RelayEvent::JobEnded { .. } => {
+                texts.remove(request_id);
+            }
         }
     }
 }
@@ -213,7 +263,7 @@ fn split(event: RelayEvent) -> Vec<RelayEvent> {
 /// Follows the text of one job of a request through its deltas, as a stream shows it: the
 /// first job to send text is the one followed, repeats are dropped, and after a gap (a delta
 /// that went missing) nothing more is taken: the rest comes from the result.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct TextFollower {
     job: Option<String>,
     text: String,
@@ -259,6 +309,32 @@ impl TextFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_late_listener_gets_the_text_so_far_until_the_job_ends() {
+        let relay = Relay::in_memory();
+        let delta = |offset, text: &str| RelayEvent::Delta {
+            job_id: "j".into(),
+            offset,
+            text: text.into(),
+        };
+        relay.publish("r", delta(0, "Once ")).await.unwrap();
+        relay.publish("r", delta(5, "upon")).await.unwrap();
+        let mut late = relay.subscribe("r");
+        assert_eq!(late.text_so_far.text(), "Once upon");
+        relay.publish("r", delta(9, " a time")).await.unwrap();
+        let RelayEvent::Delta { offset, text, .. } = late.events.recv().await.unwrap() else {
+            panic!("a delta");
+        };
+        assert_eq!(late.text_so_far.accept("j", offset, &text), " a time");
+        let job_ended = RelayEvent::JobEnded { job_id: "j".into() };
+        relay.publish("r", job_ended).await.unwrap();
+        assert_eq!(
+            relay.subscribe("r").text_so_far.text(),
+            "",
+            "forgotten at the end"
+        );
+    }
 
     #[test]
     fn a_follower_takes_one_job_without_repeats_and_stops_at_a_gap() {

@@ -302,8 +302,14 @@ impl Answer {
         if self.plan.endpoint == Endpoint::Chat && !send(self.chunk(Some(""), true, None)).await {
             return;
         }
-        // The job whose text is being relayed, and how much of it went out.
-        let mut follower = TextFollower::default();
+        // The job whose text is being relayed, and how much of it went out: from what the relay
+        // already had (nothing, unless a worker was quicker than this subscription).
+        let mut follower = std::mem::take(&mut subscription.text_so_far);
+        if !follower.text().is_empty()
+            && !send(self.chunk(Some(follower.text()), false, None)).await
+        {
+            return;
+        }
         loop {
             let until = (Instant::now() + POLL).min(deadline);
             let ended = match tokio::time::timeout_at(until, subscription.events.recv()).await {
