@@ -34,7 +34,7 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
             <li>
                 "Your IP address is never stored. To stop one visitor from filling the queue, the \
                  server keeps a keyed hash of it with each request, which says nothing without the \
-                 server's secret key, and deletes it with the request (below)."
+                 server's secret key, and erases it with the prompt (below)."
             </li>
         </ul>
         <h2>"Your prompts and results"</h2>
