@@ -62,6 +62,17 @@ async fn v1(server: &Server, path: &str, key: Option<&str>, body: Value) -> reqw
     request.send().await.unwrap()
 }
 
+/// A GET under `/v1`, anonymous: the status and the JSON body.
+async fn v1_get(server: &Server, path: &str) -> (StatusCode, Value) {
+    let response = server
+        .http()
+        .get(format!("{}/v1{path}", server.base))
+        .send()
+        .await
+        .unwrap();
+    json_of(response).await
+}
+
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     (status, response.json().await.unwrap())
@@ -110,38 +121,20 @@ fn content(chunk: &Value) -> &str {
 #[tokio::test]
 async fn models_are_those_online_workers_serve() {
     let server = Server::start(&[]);
-    let models = server
-        .http()
-        .get(format!("{}/v1/models", server.base))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        json_of(models).await.1,
+        v1_get(&server, "/models").await.1,
         json!({"object": "list", "data": []})
     );
     let (_, key) = server.register("owner").await;
     pop(&server, &key).await;
-    let models = server
-        .http()
-        .get(format!("{}/v1/models", server.base))
-        .send()
-        .await
-        .unwrap();
-    let (status, list) = json_of(models).await;
+    let (status, list) = v1_get(&server, "/models").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["data"][0]["id"], MODEL);
     assert_eq!(list["data"][0]["object"], "model");
     // One model by its name, slash and all.
-    let get = |path: String| {
-        server
-            .http()
-            .get(format!("{}/v1/models/{path}", server.base))
-            .send()
-    };
-    let (status, model) = json_of(get(MODEL.into()).await.unwrap()).await;
+    let (status, model) = v1_get(&server, &format!("/models/{MODEL}")).await;
     assert_eq!((status, &model["id"]), (StatusCode::OK, &json!(MODEL)));
-    let (status, error) = json_of(get("org/Other".into()).await.unwrap()).await;
+    let (status, error) = v1_get(&server, "/models/org/Other").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["code"], "model_not_found");
 }
@@ -451,13 +444,10 @@ async fn errors_come_in_openais_shape() {
         (StatusCode::SERVICE_UNAVAILABLE, json!("no_worker_online"))
     );
 
-    let unknown = server
-        .http()
-        .get(format!("{}/v1/nothing", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(json_of(unknown).await.1["error"]["code"], "not_found");
+    assert_eq!(
+        v1_get(&server, "/nothing").await.1["error"]["code"],
+        "not_found"
+    );
 }
 
 #[tokio::test]
