@@ -8,11 +8,11 @@
 // Every test file here shares end2end/browser.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { base, launch } from './browser.mjs';
+import { assertClean, base, launch, openPage, skip, visit } from './browser.mjs';
 
 const STATS = ['text-workers', 'image-workers', 'text-jobs', 'image-jobs'];
 
-test('home page', { skip: !base && 'POTLUCK_URL is not set', timeout: 90_000 }, async (t) => {
+test('home page', { skip, timeout: 90_000 }, async (t) => {
   await t.test('the server-rendered HTML holds the figures and sets no cookie', async () => {
     const res = await fetch(`${base}/`);
     assert.equal(res.status, 200);
@@ -32,30 +32,10 @@ test('home page', { skip: !base && 'POTLUCK_URL is not set', timeout: 90_000 }, 
     const browser = await launch();
     try {
       const context = await browser.newContext();
-      const page = await context.newPage();
-      const errors = [];
-      page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
-      page.on('pageerror', (err) => errors.push(String(err)));
-      const foreign = [];
-      const origin = new URL(base).origin;
-      page.on('request', (req) => {
-        const url = new URL(req.url());
-        if (url.origin !== origin && url.protocol !== 'data:') foreign.push(req.url());
-      });
-      const failed = [];
-      page.on('response', (res) => res.status() >= 400 && failed.push(`${res.status()} ${res.url()}`));
-
-      await page.goto(`${base}/`, { waitUntil: 'load' });
-      const figures = page.locator('section.figures');
-      // Effects only run in the browser: the flag turns true once the wasm has hydrated the page.
-      await figures
-        .and(page.locator('[data-hydrated="true"]'))
-        .waitFor({ timeout: 30_000 })
-        .catch((err) => {
-          throw new Error(`the page did not hydrate; browser errors: ${JSON.stringify(errors)}`, {
-            cause: err,
-          });
-        });
+      const page = await openPage(context);
+      // Waits for the wasm to hydrate the page (effects only run in the browser).
+      await visit(page, '/');
+      await page.locator('section.figures').waitFor();
 
       const updated = page.locator('#figures-updated');
       const first = await updated.getAttribute('datetime');
@@ -72,9 +52,8 @@ test('home page', { skip: !base && 'POTLUCK_URL is not set', timeout: 90_000 }, 
 
       assert.deepEqual(await context.cookies(), [], 'no cookie was set');
       assert.equal(await page.evaluate(() => document.cookie), '');
-      assert.deepEqual(foreign, [], 'no third-party requests');
-      assert.deepEqual(failed, [], 'no failed requests');
-      assert.deepEqual(errors, [], 'no console errors');
+      // No third-party or failed request, no console error.
+      assertClean(page);
     } finally {
       await browser.close();
     }

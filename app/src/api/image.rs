@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use protocol::{ActiveModel, RequestStatusStable};
 use serde::{Deserialize, Serialize};
 
-use super::parse_number;
+use super::{chosen_models, parse_number};
 #[cfg(feature = "ssr")]
 use crate::caller::{invalid, report, Caller};
 use crate::forms::FormError;
@@ -47,10 +47,7 @@ impl ImageForm {
                 seed,
                 ..Default::default()
             },
-            models: Some(self.model.trim().to_string())
-                .filter(|m| !m.is_empty())
-                .into_iter()
-                .collect(),
+            models: chosen_models(&self.model),
             // The page links the images; they are served from this server.
             r2: true,
             ..Default::default()

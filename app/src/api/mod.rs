@@ -24,3 +24,12 @@ pub fn parse_number<T: std::str::FromStr>(
         .parse()
         .map_err(|_| FormError::new(Some(api_field), format!("{label} must be a number")))
 }
+
+/// The model chooser's value as the API's `models`: none chosen ("any model") is an empty list.
+pub fn chosen_models(chosen: &str) -> Vec<String> {
+    let chosen = chosen.trim();
+    match chosen.is_empty() {
+        true => Vec::new(),
+        false => vec![chosen.to_string()],
+    }
+}

@@ -5,7 +5,7 @@ use leptos::server_fn::codec::{StreamingText, TextStream};
 use protocol::{ActiveModel, RequestStatusKobold};
 use serde::{Deserialize, Serialize};
 
-use super::parse_number;
+use super::{chosen_models, parse_number};
 #[cfg(feature = "ssr")]
 use crate::caller::{invalid, report, Caller};
 use crate::forms::FormError;
@@ -52,10 +52,7 @@ impl TextForm {
                 )?,
                 sampling,
             },
-            models: Some(self.model.trim().to_string())
-                .filter(|m| !m.is_empty())
-                .into_iter()
-                .collect(),
+            models: chosen_models(&self.model),
             ..Default::default()
         })
     }

@@ -41,14 +41,9 @@ pub fn HomePage() -> impl IntoView {
 fn LiveFigures() -> impl IntoView {
     let refresh = crate::live::ticks(REFRESH_EVERY);
     let figures = Resource::new(move || refresh.get(), |_| queue_figures());
-    let hydrated = crate::live::hydrated();
 
     view! {
-        <section
-            class="figures"
-            aria-labelledby="figures-title"
-            data-hydrated=move || hydrated.get().to_string()
-        >
+        <section class="figures" aria-labelledby="figures-title">
             <h2 id="figures-title">"Right now"</h2>
             {loaded(figures, "Loading the queue figures…", |figures| view! { <Figures figures /> })}
         </section>
