@@ -125,6 +125,53 @@ async fn only_the_owner_and_moderators_see_the_owner() {
 }
 
 #[tokio::test]
+async fn browser_workers_are_never_trusted() {
+    let server = Server::start(&[]);
+    let (_, owner) = server.admin_user("trusted-owner", &["--trusted"]);
+    let pop_in_a_tab = || {
+        let body = json!({"name": "in-a-tab", "models": [MODEL], "max_length": 512,
+            "max_context_length": 4096, "browser": true});
+        server.post("/generate/text/pop", Some(&owner), body)
+    };
+    let (status, answer) = pop_in_a_tab().await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    server.pop_text(&owner, "native", MODEL).await;
+    let tab_id = worker_id(&server, "in-a-tab").await;
+    let native_id = worker_id(&server, "native").await;
+
+    let (_, tab) = server.get(&format!("/workers/{tab_id}"), None).await;
+    assert_eq!(
+        (&tab["trusted"], &tab["browser"]),
+        (&json!(false), &json!(true))
+    );
+    let (_, native) = server.get(&format!("/workers/{native_id}"), None).await;
+    assert_eq!(native["trusted"], true, "{native}");
+    assert!(native.get("browser").is_none(), "{native}");
+    let (_, list) = server.get("/workers", None).await;
+    let listed = |name: &str| list.as_array().unwrap().iter().find(|w| w["name"] == name);
+    let listed_tab = listed("in-a-tab").unwrap();
+    assert_eq!(listed_tab["trusted"], false, "{listed_tab}");
+    assert_eq!(listed_tab["browser"], true, "{listed_tab}");
+    let listed_native = listed("native").unwrap();
+    assert_eq!(listed_native["trusted"], true, "{listed_native}");
+    assert!(listed_native.get("browser").is_none(), "{listed_native}");
+
+    // A request for trusted workers only is not for the tab, but for its native sibling.
+    let trusted_only =
+        json!({"prompt": "trusted only", "trusted_workers": true, "models": [MODEL]});
+    server.submit_text_request(ANON, trusted_only).await;
+    let (_, popped) = pop_in_a_tab().await;
+    assert!(popped["id"].is_null(), "{popped}");
+    assert_eq!(popped["skipped"]["untrusted"], 1, "{popped}");
+    let for_anyone = json!({"prompt": "for anyone", "models": [MODEL]});
+    server.submit_text_request(ANON, for_anyone).await;
+    let (_, popped) = pop_in_a_tab().await;
+    assert_eq!(popped["payload"]["prompt"], "for anyone", "{popped}");
+    let (_, popped) = server.pop_text(&owner, "native", MODEL).await;
+    assert_eq!(popped["payload"]["prompt"], "trusted only", "{popped}");
+}
+
+#[tokio::test]
 async fn maintenance_stops_pops_until_the_owner_lifts_it() {
     let server = Server::start(&[]);
     let (_, owner) = server.register("owner").await;

@@ -67,7 +67,7 @@ impl Capabilities {
         Capabilities {
             worker_id: worker.id.clone(),
             worker_name: worker.name.clone(),
-            trusted: worker.owner_trusted,
+            trusted: worker.trusted(),
             models: worker.models.0.clone(),
             max_length: worker.max_length,
             max_context_length: worker.max_context_length,

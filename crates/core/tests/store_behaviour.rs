@@ -53,6 +53,7 @@ on_both_back_ends!(
     a_submit_racing_the_lease_sweep_settles_the_job_once,
     concurrent_transfers_never_overdraw_nor_deadlock,
     chat_templates_and_token_counts_are_kept,
+    browser_workers_are_never_trusted,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -138,6 +139,7 @@ fn check_in(owner: i64, now: i64) -> WorkerCheckIn {
         allow_controlnet: false,
         threads: 1,
         bridge_agent: "test:1:none".into(),
+        browser: false,
         chat_template: None,
         now,
         stale_ms: 5 * MINUTE,
@@ -789,4 +791,25 @@ async fn chat_templates_and_token_counts_are_kept(db: Fixture) {
         ),
         (Some(12), Some(5), Some("length"))
     );
+}
+
+async fn browser_workers_are_never_trusted(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let trust = UserChange {
+        trusted: Some(true),
+        ..UserChange::default()
+    };
+    store.update_user(owner.id, &trust, 0).await.unwrap();
+    let in_a_tab = WorkerCheckIn {
+        browser: true,
+        ..check_in(owner.id, 1)
+    };
+    let worker = store.check_in_worker(&in_a_tab).await.unwrap();
+    assert!(worker.owner_trusted && worker.browser && !worker.trusted());
+    assert!(!Capabilities::of(&worker).trusted);
+    // Every pop says where the worker runs: the same name from a native process is trusted.
+    let native = store.check_in_worker(&check_in(owner.id, 2)).await.unwrap();
+    assert!(!native.browser && native.trusted());
+    assert!(Capabilities::of(&native).trusted);
 }

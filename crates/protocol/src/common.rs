@@ -187,6 +187,9 @@ pub struct WorkerDetails {
     pub nsfw: bool,
     pub owner: Option<String>,
     pub trusted: bool,
+    /// Potluck: the worker runs in a web browser tab, and is therefore never trusted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub browser: bool,
     pub flagged: bool,
     pub suspicious: i64,
     pub uncompleted_jobs: i64,

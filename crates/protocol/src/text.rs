@@ -119,6 +119,10 @@ pub struct PopInputKobold {
     /// messages into a prompt (`/v1/chat/completions`). Sent now and then, not on every pop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chat_template: Option<ChatTemplateInfo>,
+    /// Potluck: the worker runs in a web browser tab; such a worker is never trusted, so it
+    /// only takes requests that allow untrusted workers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub browser: bool,
 }
 
 /// A model's chat template as a worker announces it.
@@ -148,6 +152,7 @@ impl Default for PopInputKobold {
             softprompts: Vec::new(),
             extra_slow_worker: false,
             chat_template: None,
+            browser: false,
         }
     }
 }

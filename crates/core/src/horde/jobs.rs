@@ -87,6 +87,7 @@ impl Horde {
             c.max_context_length = input.max_context_length.into();
             c.uptime_reward = kudos::text_uptime_reward(input.max_context_length);
             c.chat_template = chat_template.clone();
+            c.browser = input.browser;
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities::of(&worker);
@@ -270,6 +271,7 @@ impl Horde {
             allow_controlnet: false,
             threads: common.threads.into(),
             bridge_agent: common.bridge_agent.chars().take(1000).collect(),
+            browser: false,
             now: now_ms(),
             stale_ms: self.policy.worker_stale.as_millis() as i64,
             uptime_reward: Kudos::ZERO,

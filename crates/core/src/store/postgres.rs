@@ -403,6 +403,7 @@ impl Store for PostgresStore {
             .bind(&c.bridge_agent)
             .bind(c.now)
             .bind(c.chat_template.as_deref())
+            .bind(c.browser)
             .execute(&mut *tx)
             .await?;
         let row = sqlx::query_as(sql::WORKER_BY_ID)

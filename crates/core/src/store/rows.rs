@@ -90,6 +90,8 @@ pub struct WorkerRow {
     pub allow_controlnet: bool,
     pub threads: i64,
     pub bridge_agent: String,
+    /// It runs in a web browser tab.
+    pub browser: bool,
     pub info: Option<String>,
     pub maintenance: bool,
     pub maintenance_msg: Option<String>,
@@ -103,6 +105,14 @@ pub struct WorkerRow {
     pub tokens_generated: i64,
     pub mps_generated: f64,
     pub uncompleted_jobs: i64,
+}
+
+impl WorkerRow {
+    /// Whether requests for trusted workers only may go to it. A browser tab never qualifies,
+    /// whoever owns it: nothing vouches for the code a visitor's tab runs.
+    pub fn trusted(&self) -> bool {
+        self.owner_trusted && !self.browser
+    }
 }
 
 /// What a worker says about itself on each pop.
@@ -125,6 +135,7 @@ pub struct WorkerCheckIn {
     pub allow_controlnet: bool,
     pub threads: i64,
     pub bridge_agent: String,
+    pub browser: bool,
     /// JSON of the chat template it announced with this check-in, if it announced one.
     pub chat_template: Option<String>,
     pub now: i64,

@@ -19,8 +19,8 @@ macro_rules! worker_select {
          u.trusted AS owner_trusted, u.flagged AS owner_flagged, w.kind, w.models, w.max_length, \
          w.max_context_length, w.max_pixels, w.nsfw, w.allow_img2img, w.allow_painting, \
          w.allow_post_processing, w.allow_lora, w.allow_controlnet, w.threads, w.bridge_agent, \
-         w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, w.last_check_in, \
-         w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
+         w.browser, w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, \
+         w.last_check_in, w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
          w.tokens_generated, w.mps_generated, w.uncompleted_jobs \
          FROM workers w JOIN users u ON u.id = w.owner_id"
     };
@@ -112,7 +112,8 @@ pub const REFRESH_WORKER: &str =
     "UPDATE workers SET models = $2, max_length = $3, max_context_length = $4, max_pixels = $5, \
      nsfw = $6, allow_img2img = $7, allow_painting = $8, allow_post_processing = $9, \
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
-     last_check_in = $14, chat_template = COALESCE($15, chat_template) WHERE id = $1";
+     last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16 \
+     WHERE id = $1";
 /// The chat templates text workers announced, the most recent first, with their models.
 pub const CHAT_TEMPLATES: &str = "SELECT models, chat_template FROM workers \
      WHERE kind = 'text' AND chat_template IS NOT NULL ORDER BY last_check_in DESC LIMIT 200";

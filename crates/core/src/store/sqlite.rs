@@ -332,6 +332,7 @@ impl Store for SqliteStore {
             .bind(&c.bridge_agent)
             .bind(c.now)
             .bind(c.chat_template.as_deref())
+            .bind(c.browser)
             .execute(&mut *tx)
             .await?;
         let row = sqlx::query_as(sql::WORKER_BY_ID)
