@@ -37,13 +37,9 @@ pub struct Caller {
 impl Caller {
     /// The caller of the server function running now.
     pub async fn current() -> Result<Caller, FormError> {
-        let missing = |what: &str| {
-            tracing::error!(what, "a server function ran without the server's context");
-            FormError::new(None, "The server is not set up to answer this page")
-        };
-        let horde = use_context::<Arc<Horde>>().ok_or_else(|| missing("horde"))?;
-        let identity = use_context::<ClientIdentity>().ok_or_else(|| missing("identity"))?;
-        let parts = use_context::<Parts>().ok_or_else(|| missing("request"))?;
+        let horde = server_context::<Arc<Horde>>("horde")?;
+        let identity = server_context::<ClientIdentity>("identity")?;
+        let parts = server_context::<Parts>("request")?;
         let session = leptos_axum::extract::<Session>()
             .await
             .map_err(|_| missing("session layer"))?;
@@ -137,6 +133,18 @@ impl Caller {
     pub async fn sign_out(&self) -> Result<(), FormError> {
         self.session.flush().await.map_err(session_error)
     }
+}
+
+/// What the server provides to every server function (server/src/ui.rs), called `what` in the
+/// log if it is missing.
+pub fn server_context<T: Clone + 'static>(what: &str) -> Result<T, FormError> {
+    use_context::<T>().ok_or_else(|| missing(what))
+}
+
+/// A server function that runs without what the server provides: a bug of ours, not the caller's.
+fn missing(what: &str) -> FormError {
+    tracing::error!(what, "a server function ran without the server's context");
+    FormError::new(None, "The server is not set up to answer this page")
 }
 
 /// A core error as the form shows it: a refusal with its message and field; anything else is

@@ -132,6 +132,21 @@ pub struct Config {
     /// and answered with a timeout error.
     #[arg(long, env = "POTLUCK_OPENAI_TIMEOUT", default_value_t = 300)]
     pub openai_timeout_secs: u64,
+
+    /// A model file (GGUF) the Contribute page offers to browsers, served at /models/FILE. It is
+    /// hashed at start, so replacing it needs a restart.
+    #[arg(long, env = "POTLUCK_BROWSER_MODEL")]
+    pub browser_model: Option<PathBuf>,
+
+    /// The browser model's name on the cluster, which requesters ask for.
+    /// Default: the file's name without its extension.
+    #[arg(
+        long,
+        env = "POTLUCK_BROWSER_MODEL_NAME",
+        requires = "browser_model",
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
+    pub browser_model_name: Option<String>,
 }
 
 impl Config {
@@ -172,6 +187,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redacted(&self.database_url))
             .field("public_url", &self.public_url)
             .field("site_root", &self.site_root)
+            .field("browser_model", &self.browser_model)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
             .finish_non_exhaustive()
     }

@@ -2,6 +2,7 @@
 //! from one router, runs the housekeeping sweeps, and has operator commands.
 
 mod api;
+mod browser_model;
 mod config;
 mod openai;
 mod sweeper;
@@ -82,6 +83,12 @@ async fn serve(
         client_hash_key: horde.shared_secret("client_hash").await?,
         openai_timeout: std::time::Duration::from_secs(config.openai_timeout_secs),
     });
+    let browser_model = match config.browser_model.clone() {
+        Some(path) => Some(Arc::new(
+            browser_model::ModelFile::open(path, config.browser_model_name.clone()).await?,
+        )),
+        None => None,
+    };
     let ui_settings = ui::UiSettings {
         site_root: config.site_root.clone(),
         identity: app::caller::ClientIdentity({
@@ -93,6 +100,7 @@ async fn serve(
             .public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://")),
+        browser_model: browser_model.as_ref().map(|model| model.offer().clone()),
     };
     let state = AppState {
         horde: horde.clone(),
@@ -100,6 +108,7 @@ async fn serve(
     };
     let app = api::router(state.clone())
         .merge(openai::router(state))
+        .merge(browser_model::routes(browser_model))
         .merge(ui::routes(horde.clone(), ui_settings)?)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {

@@ -12,6 +12,7 @@ pub use sessions::SessionDatabase;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use app::api::contribute::BrowserModel;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri};
@@ -29,6 +30,8 @@ pub struct UiSettings {
     pub sessions: SessionDatabase,
     /// Whether the server is reached over TLS (its public URL is https), so cookies are `Secure`.
     pub secure_cookie: bool,
+    /// The model the Contribute page offers to browsers, if the server has one.
+    pub browser_model: Option<BrowserModel>,
 }
 
 /// The base name of the files wasm-bindgen writes (`pkg/potluck.js`, `pkg/potluck_bg.wasm`) and
@@ -48,6 +51,7 @@ pub fn routes(horde: Arc<Horde>, settings: UiSettings) -> anyhow::Result<Router>
         identity,
         sessions,
         secure_cookie,
+        browser_model,
     } = settings;
     let hydrate = frontend_built(&site_root);
     if !hydrate {
@@ -69,6 +73,7 @@ pub fn routes(horde: Arc<Horde>, settings: UiSettings) -> anyhow::Result<Router>
     let context = move || {
         provide_context(horde.clone());
         provide_context(identity.clone());
+        provide_context(browser_model.clone());
     };
     let shell = {
         let options = options.clone();

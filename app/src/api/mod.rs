@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod cluster;
+pub mod contribute;
 pub mod image;
 pub mod privacy;
 pub mod text;
