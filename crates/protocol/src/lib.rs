@@ -5,6 +5,7 @@
 //! Everything here is plain serde; validation rules live in `potluck-core`.
 
 mod common;
+pub mod contribute;
 mod image;
 pub mod openai;
 mod text;
