@@ -8,7 +8,7 @@ use futures_channel::mpsc;
 use protocol::ChatTemplateInfo;
 use web_time::Instant;
 
-use crate::job::{Limits, TextJob};
+use crate::job::{without_nul, Limits, TextJob};
 
 /// A finished generation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -76,11 +76,13 @@ impl JobControl {
         (self, receiver)
     }
 
-    /// Called by the back end as tokens arrive, with the text they completed.
+    /// Called by the back end as tokens arrive, with the text they completed. The streamed
+    /// text loses its NUL characters as the submitted one does, so the two agree.
     pub fn add_tokens(&self, n: usize, text: &str) {
         self.tokens.fetch_add(n, Ordering::Relaxed);
+        let text = without_nul(text);
         if let (Some(sender), false) = (&self.text, text.is_empty()) {
-            let _ = sender.unbounded_send(text.to_string());
+            let _ = sender.unbounded_send(text);
         }
     }
 
@@ -138,6 +140,10 @@ pub trait Backend {
     fn describe(&self) -> String;
     /// The model's chat template, for the server to render chat requests with.
     fn chat_template(&self) -> Option<ChatTemplateInfo> {
+        None
+    }
+    /// Why it cannot generate any more (its GPU was lost), if so: the loop then stops.
+    fn failure(&self) -> Option<String> {
         None
     }
     fn generate(

@@ -2,12 +2,17 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use infer::{FinishReason, GenerateRequest, Model};
 use protocol::ChatTemplateInfo;
 
 use crate::backend::{Backend, BackendError, Generated, JobControl, StopReason};
 use crate::job::{Limits, TextJob};
+
+/// The share of a job's time limit its generation may take: the rest is for the queue's pace,
+/// the submit, and machines slower than their warm-up said.
+const TTL_SHARE: f64 = 0.7;
 
 #[derive(Clone)]
 pub struct EngineBackend {
@@ -37,6 +42,31 @@ impl EngineBackend {
 
     pub fn model(&self) -> &Arc<Model> {
         &self.model
+    }
+
+    /// Measures how fast this machine decodes, with a short warm-up generation that also
+    /// compiles the kernels before the first job, and cuts the job size to what it generates
+    /// well within a job's `ttl` (at least 8 tokens). Returns the tokens per second.
+    pub async fn fit_to(&mut self, ttl: Duration) -> Result<f64, BackendError> {
+        let mut request = GenerateRequest::new("Once upon a time", 16);
+        request.stop_at_eos = false;
+        let generation = self
+            .model
+            .generate(&request, |_| ControlFlow::Continue(()))
+            .await
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        // The first token is the prompt's; the rest are decoded one at a time.
+        let decoded = generation.tokens.len().saturating_sub(1) as f64;
+        let speed = decoded / generation.decode_seconds.max(1e-6);
+        let fits = (speed * ttl.as_secs_f64() * TTL_SHARE) as u32;
+        if fits < self.limits.max_length {
+            tracing::warn!(
+                "taking jobs of at most {fits} tokens, which finish within the server's {} s limit",
+                ttl.as_secs()
+            );
+            self.limits.max_length = fits.max(8);
+        }
+        Ok(speed)
     }
 
     /// A job's generation as the engine's request.
@@ -103,6 +133,10 @@ impl Backend for EngineBackend {
             bos_token: template.bos_token().to_string(),
             eos_token: template.eos_token().to_string(),
         })
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.model.gpu().failure()
     }
 
     fn describe(&self) -> String {

@@ -53,7 +53,7 @@ pub struct TextJob {
 }
 
 /// What the server says when no `ttl` comes with a job (its default for text).
-const DEFAULT_TTL: Duration = Duration::from_secs(150);
+pub const DEFAULT_TTL: Duration = Duration::from_secs(150);
 
 /// KoboldAI's defaults, for parameters a request leaves out.
 const DEFAULT_TEMPERATURE: f32 = 0.7;
@@ -172,9 +172,10 @@ impl GenerationSettings {
         }
     }
 
-    /// Applies the text formatting the request asked for to a generated text.
+    /// Applies the text formatting the request asked for to a generated text, which also
+    /// loses its NUL characters (see [`without_nul`]).
     pub fn format(&self, text: &str) -> String {
-        let mut text = text.to_string();
+        let mut text = without_nul(text);
         if self.remove_blank_lines {
             text = text
                 .split('\n')
@@ -189,6 +190,13 @@ impl GenerationSettings {
         }
         text
     }
+}
+
+/// A text without its NUL characters. A model can write one (a byte-fallback token for byte 0),
+/// but no server takes one: PostgreSQL text cannot hold it, so a result with one is refused and
+/// the job would be lost.
+pub fn without_nul(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 /// A seed given as a number or as a string of digits.
@@ -274,6 +282,12 @@ mod tests {
         assert_eq!(s.format("One.\n\n  \nTwo! And thr"), "One.\nTwo!");
         s.trim_incomplete_sentence = false;
         assert_eq!(s.format("a\n\nb"), "a\nb");
+    }
+
+    #[test]
+    fn formatting_drops_nul_characters() {
+        let s = settings(json!({}));
+        assert_eq!(s.format("a\0b\0\0 c"), "ab c");
     }
 
     #[test]

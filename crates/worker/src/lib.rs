@@ -17,7 +17,7 @@ mod worker;
 pub use api::{ApiError, HordeApi, HttpApi};
 pub use backend::{Backend, BackendError, Generated, JobControl, StopReason};
 pub use engine::EngineBackend;
-pub use job::{GenerationSettings, Limits, TextJob};
+pub use job::{GenerationSettings, Limits, TextJob, DEFAULT_TTL};
 pub use openai::OpenAiBackend;
 pub use stats::{Outcome, SlotState, Snapshot, Stats};
 pub use worker::{Clock, Shutdown, Worker, WorkerError, WorkerOptions};

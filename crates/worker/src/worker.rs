@@ -11,6 +11,8 @@
 //! - When the server is unreachable the loop waits (1 s, doubling up to a minute) and tries
 //!   again; a job whose submit is still failing when its `ttl` has passed is let go (the server
 //!   has given it to another worker).
+//! - A back end that can generate no more (its GPU was lost) has its job handed back as faulted,
+//!   and the loop stops.
 //! - Shutdown: the first request drains (no new jobs, the current ones finish and are
 //!   submitted); the second stops the generations and hands their jobs back as faulted.
 //! - A job someone streams has its text sent as it is generated (`/generate/text/progress`);
@@ -50,6 +52,8 @@ pub struct WorkerOptions {
     pub nsfw: bool,
     /// `name:version:url`, as AI Horde workers announce themselves.
     pub bridge_agent: String,
+    /// It runs in a browser tab (the Contribute page): the server never trusts it.
+    pub browser: bool,
     /// Pause between pops that found nothing.
     pub idle_poll: Duration,
     /// The first pause after a failed call; it doubles with each failure, up to a minute.
@@ -74,6 +78,9 @@ pub enum WorkerError {
     /// The server refused the worker outright (a wrong API key, an anonymous key).
     #[error("the server will not take this worker: {0}")]
     Refused(ApiError),
+    /// The back end can generate no more (its GPU was lost); its last job was handed back.
+    #[error("the worker cannot generate any more: {0}")]
+    BackendFailed(String),
 }
 
 const RUNNING: u8 = 0;
@@ -227,6 +234,7 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
             threads: self.options.threads.max(1),
             amount: 1,
             chat_template: self.template_to_announce(),
+            browser: self.options.browser,
             ..PopInputKobold::default()
         }
     }
@@ -250,7 +258,13 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
                 Ok(popped) => {
                     backoff.reset();
                     match TextJob::from_pop(popped, self.backend.limits()) {
-                        Some(job) => self.run_job(slot, job).await,
+                        Some(job) => {
+                            self.run_job(slot, job).await;
+                            if let Some(failure) = self.backend.failure() {
+                                self.stats.set(slot, SlotState::Stopped);
+                                return Err(WorkerError::BackendFailed(failure));
+                            }
+                        }
                         None => {
                             self.stats.set(slot, SlotState::Idle);
                             self.pause(self.options.idle_poll).await;

@@ -98,6 +98,8 @@ impl HordeApi for ScriptedServer {
 #[derive(Default)]
 struct Writer {
     fail: bool,
+    /// Fails as a lost GPU does: for good.
+    lost: bool,
     token_time: Duration,
 }
 
@@ -127,12 +129,16 @@ impl Backend for Writer {
         })
     }
 
+    fn failure(&self) -> Option<String> {
+        self.lost.then(|| "the GPU was lost".into())
+    }
+
     async fn generate(
         &self,
         job: &TextJob,
         control: &JobControl,
     ) -> Result<Generated, BackendError> {
-        if self.fail {
+        if self.fail || self.lost {
             return Err(BackendError::Failed("the back end is down".into()));
         }
         let mut text = String::new();
@@ -255,6 +261,7 @@ impl Harness {
                 threads: self.threads,
                 nsfw: false,
                 bridge_agent: "test:0:none".into(),
+                browser: false,
                 idle_poll: Duration::from_millis(5),
                 retry_pause: Duration::from_millis(5),
             },
@@ -353,6 +360,23 @@ async fn a_failing_back_end_reports_the_job_faulted_without_text() {
         Some("the back end is down")
     );
     assert_eq!(h.stats.snapshot().jobs_faulted, 1);
+}
+
+#[tokio::test]
+async fn a_back_end_that_lost_its_gpu_hands_its_job_back_and_stops() {
+    let h = Harness::new();
+    h.server.pop(job("j1", 4, 60)).pop(job("j2", 4, 60));
+    let backend = Writer {
+        lost: true,
+        ..Writer::default()
+    };
+    let result = h.run(&backend, |_| false).await;
+    assert!(
+        matches!(result, Err(WorkerError::BackendFailed(reason)) if reason == "the GPU was lost")
+    );
+    let submitted = h.server.submitted();
+    assert_eq!(submitted.len(), 1, "j2 is never taken");
+    assert_eq!(submitted[0].state, SubmitState::Faulted);
 }
 
 #[tokio::test]
@@ -512,6 +536,18 @@ async fn a_streamed_job_sends_its_text_as_it_goes_without_gaps() {
     let submitted = &h.server.submitted()[0];
     assert_eq!(Some(delivered.as_str()), submitted.generation.as_deref());
     assert_eq!(submitted.state, SubmitState::Ok);
+}
+
+#[tokio::test]
+async fn nul_characters_are_neither_streamed_nor_submitted() {
+    let h = Harness::new();
+    // The scripted writer repeats the prompt, so every piece it writes has a NUL in it.
+    let payload = json!({"prompt": "P\u{0}", "max_length": 3, "potluck_stream": true});
+    h.server.pop(job_with("j1", payload, 60));
+    h.run(&Writer::default(), submitted_once).await.unwrap();
+    let submitted = h.server.submitted()[0].generation.clone().unwrap();
+    assert_eq!(submitted, "P0 P1 P2 ");
+    assert_eq!(relayed_text(&h.server.progressed()), submitted);
 }
 
 #[tokio::test]

@@ -92,14 +92,25 @@ impl Gpu {
         };
         tracing::info!(adapter = info.name, backend = info.backend, "GPU opened");
         let failure = Arc::new(Mutex::new(None));
+        let record = |failure: &Arc<Mutex<Option<String>>>, error: String| {
+            failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(error);
+        };
         let recorder = failure.clone();
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
             tracing::error!(%error, "GPU error");
-            recorder
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(error.to_string());
+            record(&recorder, error.to_string());
         }));
+        // A lost device (a driver reset, the browser reclaiming the GPU) never comes back.
+        let recorder = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                tracing::error!(?reason, message, "GPU lost");
+                record(&recorder, format!("the GPU was lost: {message}"));
+            }
+        });
         Ok(Arc::new(Gpu {
             device,
             queue,
@@ -131,10 +142,19 @@ impl Gpu {
         value
     }
 
+    /// The first error the device reported outside an error scope, or its loss: after one,
+    /// nothing it computes can be trusted.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The error the device reported, if any, as a result.
     fn health(&self) -> Result<()> {
-        match &*self.failure.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(error) => Err(InferError::Gpu(error.clone())),
+        match self.failure() {
+            Some(error) => Err(InferError::Gpu(error)),
             None => Ok(()),
         }
     }

@@ -18,16 +18,14 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use cli::{BackendArgs, BackendKind, Cli, Command, GenerateArgs, MaintenanceArgs, RunArgs, Switch};
-use infer::{GenerateRequest, Gpu, Model, ModelSource};
+use infer::{Gpu, Model, ModelSource};
 use status::StatusLine;
 use web_time::Instant;
 use worker::{
     ApiError, Backend, BackendError, Clock, EngineBackend, Generated, GenerationSettings, HordeApi,
     HttpApi, JobControl, Limits, OpenAiBackend, Shutdown, Stats, TextJob, Worker, WorkerOptions,
+    DEFAULT_TTL,
 };
-
-/// The server's default time limit for a text job, which the engine's job size is fitted to.
-const SERVER_TTL: Duration = Duration::from_secs(150);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -129,24 +127,12 @@ fn backend(args: &BackendArgs, fit_to_server: bool) -> anyhow::Result<AnyBackend
                 .model_name
                 .clone()
                 .unwrap_or_else(|| model_name_from_path(path));
-            let mut limits = limits;
+            let mut engine = EngineBackend::new(Arc::new(model), name, limits);
             if fit_to_server {
-                let speed = measure_speed(&model)?;
-                let fits = (speed * (SERVER_TTL.as_secs_f64() * 0.7)) as u32;
+                let speed = pollster::block_on(engine.fit_to(DEFAULT_TTL))?;
                 tracing::info!("this machine generates {speed:.1} tokens/s with this model");
-                if fits < limits.max_length {
-                    tracing::warn!(
-                        "taking jobs of at most {fits} tokens, which finish within the server's {} s limit",
-                        SERVER_TTL.as_secs()
-                    );
-                    limits.max_length = fits.max(8);
-                }
             }
-            Ok(AnyBackend::Engine(EngineBackend::new(
-                Arc::new(model),
-                name,
-                limits,
-            )))
+            Ok(AnyBackend::Engine(engine))
         }
         BackendKind::Openai => {
             let (Some(url), Some(model)) = (&args.backend_url, &args.backend_model) else {
@@ -158,16 +144,6 @@ fn backend(args: &BackendArgs, fit_to_server: bool) -> anyhow::Result<AnyBackend
             Ok(AnyBackend::OpenAi(backend))
         }
     }
-}
-
-/// Decoding tokens per second, from a short warm-up generation (which also compiles the
-/// kernels before the first job).
-fn measure_speed(model: &Model) -> anyhow::Result<f64> {
-    let mut request = GenerateRequest::new("Once upon a time", 16);
-    request.stop_at_eos = false;
-    let generation =
-        pollster::block_on(model.generate(&request, |_| std::ops::ControlFlow::Continue(())))?;
-    Ok((generation.tokens.len() - 1) as f64 / generation.decode_seconds.max(1e-6))
 }
 
 fn init_logging(status: &StatusLine) {
@@ -224,6 +200,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 threads,
                 nsfw: args.nsfw,
                 bridge_agent: bridge_agent.clone(),
+                browser: false,
                 idle_poll: Duration::from_secs(1),
                 retry_pause: Duration::from_secs(1),
             },
