@@ -2,6 +2,8 @@
 # Builds the web UI's browser side into <workspace>/target/site, which the server serves:
 #   target/site/pkg/potluck.js, potluck_bg.wasm   the hydration bundle (wasm-bindgen --target web)
 #   target/site/pkg/potluck.css                    style/main.css
+#   target/site/pkg/worker.js, browser_worker.js,  the Contribute page's Web Worker (the engine
+#     browser_worker_bg.wasm                       on WebGPU), loaded only when a visitor starts
 #   target/site/*                                  public/*
 #
 # Usage: scripts/build-frontend.sh [--release]
@@ -31,6 +33,7 @@ triple=wasm32-unknown-unknown
 # Cargo names the output folder after the profile, except `dev`, whose folder is `debug`.
 profile_dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 wasm="$target_dir/$triple/$profile_dir/frontend.wasm"
+worker_wasm="$target_dir/$triple/$profile_dir/browser_worker.wasm"
 
 # --- tools, installed only when missing, so a second run is fast ---
 if ! rustup target list --installed | grep -qx "$triple"; then
@@ -51,7 +54,7 @@ if [ "$have" != "$want" ]; then
 fi
 
 # --- build ---
-cargo build -p frontend --lib --target "$triple" --profile "$profile"
+cargo build -p frontend -p browser-worker --lib --target "$triple" --profile "$profile"
 
 # No wasm-opt: the only Binaryen Debian has (108) breaks this bundle either way. After
 # wasm-bindgen it rewrites the externref table wrongly (the page fails with
@@ -66,6 +69,8 @@ mkdir -p "$site/pkg"
 strip=()
 [ "$profile" = dev ] || strip=(--remove-name-section --remove-producers-section)
 wasm-bindgen "$wasm" --target web --out-dir "$site/pkg" --out-name potluck --no-typescript "${strip[@]}"
+wasm-bindgen "$worker_wasm" --target web --out-dir "$site/pkg" --no-typescript "${strip[@]}"
+cp browser-worker/worker.js "$site/pkg/worker.js"
 
 cp style/main.css "$site/pkg/potluck.css"
 if [ -d public ] && [ -n "$(ls -A public)" ]; then
@@ -73,11 +78,13 @@ if [ -d public ] && [ -n "$(ls -A public)" ]; then
 fi
 
 # Precompressed copies: the server's file service sends them to browsers that accept gzip.
-for f in "$site"/pkg/potluck.js "$site"/pkg/potluck_bg.wasm "$site"/pkg/potluck.css; do
+for f in "$site"/pkg/*.js "$site"/pkg/*.wasm "$site"/pkg/potluck.css; do
   gzip -9 -k -f "$f"
 done
 
-size=$(wc -c <"$site/pkg/potluck_bg.wasm")
-gz=$(wc -c <"$site/pkg/potluck_bg.wasm.gz")
-echo "wasm ($profile): $size bytes, $gz bytes gzipped"
+for bundle in potluck browser_worker; do
+  size=$(wc -c <"$site/pkg/${bundle}_bg.wasm")
+  gz=$(wc -c <"$site/pkg/${bundle}_bg.wasm.gz")
+  echo "$bundle wasm ($profile): $size bytes, $gz bytes gzipped"
+done
 echo "site: $site"

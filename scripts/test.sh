@@ -5,17 +5,20 @@
 #
 # Suites, in this order, stopping at the first that fails:
 #   fmt            cargo fmt --all --check
-#   clippy         cargo clippy on the host (every crate but the wasm-only frontend, all targets)
-#   clippy-wasm    cargo clippy of the browser side (frontend, app with `hydrate`, the engine
-#                  `infer`) on wasm32
-#   cargo-test     cargo test of the workspace (frontend, which has no tests, aside); the engine's
-#                  tests run on Mesa's software Vulkan (lavapipe) and need SmolLM2's weights
+#   clippy         cargo clippy on the host (every crate but the wasm-only ones, all targets)
+#   clippy-wasm    cargo clippy of the browser side (frontend, app with `hydrate`, the browser
+#                  worker with the engine `infer` and the worker loop) on wasm32
+#   cargo-test     cargo test of the workspace (the wasm-only frontend and browser-worker
+#                  aside); the engine's tests run on Mesa's software Vulkan (lavapipe) and need
+#                  SmolLM2's weights
 #   postgres       the server's integration tests again with POTLUCK_TEST_BACKEND=postgres: each
 #                  test server on a fresh PostgreSQL database (on POTLUCK_TEST_POSTGRES, default
 #                  postgres://postgres@127.0.0.1:5432/postgres)
-#   end2end        the frontend (debug) built, a fresh server on an ephemeral port with a temp
-#                  database, and the browser tests in end2end/ driving Debian's Chromium; their
-#                  screenshots of every page (light and dark) go to target/end2end-artifacts
+#   end2end        the frontend and the browser worker (debug) built, a fresh server on an
+#                  ephemeral port with a temp database (offering the tiny fixture model to
+#                  browsers), and the browser tests in end2end/ driving Debian's Chromium (with
+#                  software WebGPU where they need it); their screenshots of every page (light
+#                  and dark) go to target/end2end-artifacts
 #   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server, and
 #                  potluck-worker end to end (the engine, and the bridge to `transformers serve`)
 #   compat-postgres  the same against a server on a fresh PostgreSQL database (created with psql on
@@ -53,6 +56,7 @@ chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 wasm_triple=wasm32-unknown-unknown
 potluck_bin="$CARGO_TARGET_DIR/debug/potluck"
 worker_bin="$CARGO_TARGET_DIR/debug/potluck-worker"
+browser_model="$workspace/crates/infer/fixtures/tiny-llama.q8_0.gguf"
 # The engine's model tests fail rather than skip when their weights are missing.
 export POTLUCK_REQUIRE_MODELS=1
 # The Vulkan loader looks for a display server there, and complains when it is unset.
@@ -145,24 +149,26 @@ suite_fmt() {
 }
 
 suite_clippy() {
-  # frontend is wasm-only: on the host it would build app with `ssr` and `hydrate` at once, a
-  # combination nothing ships; clippy-wasm checks it (and app's browser side) on its real target.
-  cargo clippy --locked --workspace --exclude frontend --all-targets -- -D warnings
+  # frontend and browser-worker are wasm-only: on the host frontend would build app with `ssr`
+  # and `hydrate` at once, a combination nothing ships; clippy-wasm checks them (and app's
+  # browser side) on their real target.
+  cargo clippy --locked --workspace --exclude frontend --exclude browser-worker --all-targets \
+    -- -D warnings
 }
 
 suite_clippy_wasm() {
   cargo clippy --locked -p frontend -p app --features app/hydrate --target "$wasm_triple" \
     --all-targets -- -D warnings
-  # The engine and the worker loop as the browser worker will build them (their tests need a
-  # native GPU and processes).
-  cargo clippy --locked -p infer -p worker --no-default-features --target "$wasm_triple" -- -D warnings
-  cargo build --locked -p infer -p worker --no-default-features --lib --target "$wasm_triple"
+  # The Contribute page's Web Worker, with the engine and the worker loop as it builds them
+  # (their tests need a native GPU and processes).
+  cargo clippy --locked -p browser-worker -p infer -p worker --no-default-features \
+    --target "$wasm_triple" -- -D warnings
 }
 
 suite_cargo_test() {
   # Also builds the potluck binary (the server's integration tests run it) that end2end and
   # compat use. app's unit tests run here with `ssr`, as the server builds it.
-  cargo test --locked --workspace --exclude frontend
+  cargo test --locked --workspace --exclude frontend --exclude browser-worker
   [[ -x "$potluck_bin" ]] || { echo "cargo test left no $potluck_bin" >&2; return 1; }
   [[ -x "$worker_bin" ]] || { echo "cargo test left no $worker_bin" >&2; return 1; }
 }
@@ -197,7 +203,8 @@ suite_postgres() {
   for file in server/tests/*.rs; do
     tests+=(--test "$(basename "$file" .rs)")
   done
-  POTLUCK_TEST_BACKEND=postgres cargo test --locked --workspace --exclude frontend "${tests[@]}"
+  POTLUCK_TEST_BACKEND=postgres cargo test --locked --workspace --exclude frontend \
+    --exclude browser-worker "${tests[@]}"
 }
 
 suite_end2end() {
@@ -208,8 +215,10 @@ suite_end2end() {
   trap stop_server EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  # The Contribute page offers the engine's tiny fixture model to browsers.
   "$potluck_bin" --listen 127.0.0.1:0 --database-url "sqlite://$server_tmp/potluck.db" \
-    --site-root "$workspace/target/site" >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
+    --site-root "$workspace/target/site" --browser-model "$browser_model" \
+    --browser-model-name tiny-llama >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
   server_pid=$!
   for ((i = 0; i < 600; i++)); do
     address="$(sed -n 's|^potluck listening on \(http://[^ ]*\)$|\1|p' "$server_tmp/stdout")"
@@ -227,6 +236,7 @@ suite_end2end() {
   rm -rf -- "$artifacts"
   # One file at a time: they share the server, and two browsers at once crowd two cores.
   if ! POTLUCK_URL="$address" CHROMIUM_PATH="$chromium" POTLUCK_ARTIFACTS="$artifacts" \
+    POTLUCK_WORKER_BIN="$worker_bin" POTLUCK_BROWSER_MODEL="$browser_model" \
     node --test --test-concurrency=1 end2end/*.test.mjs </dev/null; then
     echo "--- the server's log (last 50 lines) ---" >&2
     tail -n 50 "$server_tmp/stderr" >&2
