@@ -16,7 +16,9 @@ export const skip = !base && 'POTLUCK_URL is not set';
 export const artifacts =
   process.env.POTLUCK_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 
-export const launch = () =>
+/// Debian's Chromium, headless. `webgpu` turns on its software WebGPU (SwiftShader), which
+/// headless Chromium offers only behind `--enable-unsafe-webgpu`.
+export const launch = ({ webgpu = false } = {}) =>
   chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
@@ -26,6 +28,7 @@ export const launch = () =>
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
     ],
   });
 

@@ -10,11 +10,14 @@
 # Installs what the build needs when it is missing (the wasm32 target and the wasm-bindgen CLI,
 # through scripts/build-frontend.sh), builds the frontend into <workspace>/target/site and the
 # server into ${CARGO_TARGET_DIR:-<workspace>/target}/release, then execs `potluck` with the
-# site root set to the built site (unless --site-root or POTLUCK_SITE_ROOT says otherwise).
+# site root set to the built site (unless --site-root or POTLUCK_SITE_ROOT says otherwise) and,
+# so that visitors can contribute from the Contribute page, SmolLM2-135M-Instruct offered to
+# browsers (scripts/fetch-smollm2.sh fetches it once; --browser-model or POTLUCK_BROWSER_MODEL
+# offers another).
 set -euo pipefail
 
 case "${1:-}" in
-  -h | --help) sed -n '2,13p' "$0"; echo; ;;
+  -h | --help) sed -n '2,16p' "$0"; echo; ;;
 esac
 
 workspace="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,13 +30,19 @@ target_dir="${CARGO_TARGET_DIR:-$workspace/target}"
   cargo build --release -p server --bin potluck
 ) >&2
 
-# The site root, unless the caller names one.
+# The site root and the browsers' model, unless the caller names them.
 site_root=(--site-root "$workspace/target/site")
 [[ -z "${POTLUCK_SITE_ROOT:-}" ]] || site_root=()
+browser_model=(--browser-model "" --browser-model-name SmolLM2-135M-Instruct)
+[[ -z "${POTLUCK_BROWSER_MODEL:-}" ]] || browser_model=()
 for arg in "$@"; do
   case "$arg" in
     --site-root | --site-root=*) site_root=() ;;
+    --browser-model | --browser-model=*) browser_model=() ;;
   esac
 done
+if [[ ${#browser_model[@]} -gt 0 ]]; then
+  browser_model[1]="$("$workspace/scripts/fetch-smollm2.sh")"
+fi
 
-exec "$target_dir/release/potluck" "${site_root[@]}" "$@"
+exec "$target_dir/release/potluck" "${site_root[@]}" "${browser_model[@]}" "$@"

@@ -8,6 +8,7 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod caller;
 pub mod clock;
+mod contributor;
 pub mod figures;
 pub mod forms;
 mod live;
