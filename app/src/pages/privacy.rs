@@ -70,6 +70,11 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
                 "Workers you run are listed publicly by the name you give them, with their models \
                  and the work they did."
             </li>
+            <li>
+                "Contributing from a browser tab keeps your key and the tab's worker name in this \
+                 browser's local storage (not a cookie; they are sent only to this server), and \
+                 the model in its cache. Clearing this site's data removes them."
+            </li>
         </ul>
         <p class="hint">
             "This is free software: what is stored can be read in its source, and the operator of \
