@@ -10,7 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { api, assertClean, base, launch, openPage, register, skip, visit } from './browser.mjs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { api, artifacts, assertClean, base, launch, openPage, register, skip, visit } from './browser.mjs';
 
 const workerBin = process.env.POTLUCK_WORKER_BIN;
 const modelFile = process.env.POTLUCK_BROWSER_MODEL;
@@ -115,6 +117,8 @@ test('contributing from a browser tab', { skip: needs, timeout: 900_000 }, async
     await page.locator('#jobs-served', { hasText: '1' }).waitFor({ timeout: 10_000 });
     assert.ok(Number(await page.locator('#kudos-earned').innerText()) > 0, 'the page shows kudos earned');
     assert.ok((await api('GET', '/find_user', { key: visitorKey })).kudos > 0, "the visitor's account earned kudos");
+    await mkdir(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'contribute-serving.png'), fullPage: true });
     const speed = await page.locator('#tokens-per-second').innerText();
     const warmUp = await page.locator('#warm-up-speed').innerText();
     console.log(`# ${modelName} in the browser: ${speed} tokens/s on the job, ${warmUp} decoding at the warm-up`);
@@ -149,7 +153,7 @@ test('contributing from a browser tab', { skip: needs, timeout: 900_000 }, async
     await page.locator('#contributor-name').waitFor();
     await page.locator('#start-contributing').click();
     await waitForPhase(page, 'serving', READY);
-    assert.equal(await page.locator('#model-source').innerText(), "from this browser's cache");
+    assert.equal(await page.locator('#model-source').innerText(), "taken from this browser's cache");
     assert.deepEqual(requests.filter((p) => p.startsWith('/models/')), [], 'no download');
     assert.equal(await page.evaluate(() => localStorage.getItem('potluck.worker-name')), workerName, 'the same worker');
     await page.locator('#stop-contributing').click();

@@ -221,9 +221,12 @@ fn ContributorAccount(state: TabState) -> impl IntoView {
             None => {}
         }
     });
+    // Registering also signs the browser in: the header should say so.
+    let changed = use_context::<super::SessionChanged>().unwrap_or_default();
     Effect::new(move |_| {
         if let Some(Ok(account)) = register.value().get() {
             new_key.set(Some(account.apikey));
+            changed.bump();
         }
     });
     let forget = move |_| {
@@ -239,7 +242,7 @@ fn ContributorAccount(state: TabState) -> impl IntoView {
                     <p>
                         "Contributing as " <strong id="contributor-name">{account.alias}</strong>
                         ". The key is kept in this browser only. "
-                        <button type="button" class="link" id="forget-key" on:click=forget
+                        <button type="button" class="link-button" id="forget-key" on:click=forget
                             disabled=move || state.running()>"Forget it"</button>
                     </p>
                 }.into_any(),
@@ -253,13 +256,15 @@ fn ContributorAccount(state: TabState) -> impl IntoView {
                             "Create a contributor account"
                         </button>
                     </p>
-                    <form class="form inline" on:submit=move |ev| {
+                    <form class="form inline-form" on:submit=move |ev| {
                         ev.prevent_default();
                         use_key.dispatch(key_input.get_untracked());
                     }>
-                        <label for="contributor-key">"Or your API key"</label>
-                        <input type="password" id="contributor-key" autocomplete="current-password"
-                            bind:value=key_input />
+                        <div class="field">
+                            <label for="contributor-key">"Or your API key"</label>
+                            <input type="password" id="contributor-key" autocomplete="current-password"
+                                bind:value=key_input />
+                        </div>
                         <button type="submit" class="button" id="use-key">"Use this key"</button>
                     </form>
                 }.into_any(),
@@ -315,7 +320,7 @@ fn Controls(state: TabState, model: BrowserModel) -> impl IntoView {
         {move || state.unsupported.get().map(|message| view! {
             <p class="notice" role="alert" id="webgpu-missing">{message}</p>
         })}
-        <div class="controls">
+        <div class="actions contribution-controls">
             <button type="button" class="button primary" id="start-contributing"
                 disabled=move || !can_start() on:click=start>"Start"</button>
             <button type="button" class="button" id="pause-contributing"
@@ -327,7 +332,7 @@ fn Controls(state: TabState, model: BrowserModel) -> impl IntoView {
                 disabled=move || !state.running() on:click=stop>
                 {move || if phase() == Some(Phase::Finishing) { "Stop now" } else { "Stop" }}
             </button>
-            <label class="check">
+            <label class="check-label">
                 <input type="checkbox" id="pause-when-hidden" bind:checked=state.pause_when_hidden />
                 " Pause while this tab is hidden"
             </label>
@@ -367,9 +372,9 @@ fn Report(state: TabState) -> impl IntoView {
             let failed = matches!(report.phase, Phase::Failed { .. } | Phase::Unsupported { .. });
             let warm_up = report
                 .warm_up_tokens_per_second
-                .map_or_else(|| "—".to_string(), |speed| format!("{speed:.1} tokens/s"));
+                .map_or_else(|| "—".to_string(), |speed| format!("{speed:.1}"));
             let source = report.model_from_cache.map(|cached| {
-                if cached { "from this browser's cache" } else { "downloaded" }
+                if cached { "taken from this browser's cache" } else { "downloaded" }
             });
             view! {
                 <div class="contribution" id="contribution">
@@ -378,12 +383,14 @@ fn Report(state: TabState) -> impl IntoView {
                         {phase_text(&report.phase)}
                     </p>
                     {progress}
+                    {source.map(|source| view! {
+                        <p>"The model was " <span id="model-source">{source}</span> "."</p>
+                    })}
                     <dl class="stats">
                         <Stat label="Requests served" value=report.jobs_done.to_string() id="jobs-served" />
                         <Stat label="Tokens per second" value=format!("{:.1}", report.tokens_per_second) id="tokens-per-second" />
-                        <Stat label="Speed at the warm-up" value=warm_up id="warm-up-speed" />
+                        <Stat label="Tokens per second at the warm-up" value=warm_up id="warm-up-speed" />
                         <Stat label="Kudos earned" value=format!("{:.2}", report.kudos) id="kudos-earned" />
-                        <Stat label="Model" value=source.unwrap_or("—").to_string() id="model-source" />
                     </dl>
                 </div>
             }
