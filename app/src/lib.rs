@@ -82,6 +82,7 @@ fn security_headers() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(pages::SessionChanged::default());
+    provide_context(pages::PrivateServer::load());
     let hydrated = live::hydrated();
     view! {
         <Title formatter=|page: String| {
@@ -91,6 +92,7 @@ pub fn App() -> impl IntoView {
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <pages::Header />
                 <main id="main">
+                    <pages::PrivateBanner />
                     // Async everywhere: each page's data is in the HTML itself, so the pages work
                     // without JavaScript (out-of-order streaming would need a script to show it).
                     <Routes fallback=pages::NotFound>

@@ -120,6 +120,11 @@ pub struct Config {
     #[arg(long, env = "POTLUCK_SWEEP_INTERVAL_MS", default_value_t = 5_000)]
     pub sweep_interval_ms: u64,
 
+    /// Private server: no anonymous use, no self-registration; accounts come from
+    /// `potluck admin create-user`. The environment variable takes true/false, yes/no, 1/0.
+    #[arg(long, env = "POTLUCK_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub private: bool,
+
     /// Active requests one anonymous client may have at once.
     #[arg(long, env = "POTLUCK_ANONYMOUS_CONCURRENCY", default_value_t = 10)]
     pub anonymous_concurrency: u32,
@@ -152,6 +157,7 @@ pub struct Config {
 impl Config {
     pub fn policy(&self) -> Policy {
         Policy {
+            private: self.private,
             text_job_ttl: Duration::from_secs(self.text_job_ttl_secs),
             job_ttl_override: self.job_ttl_override_secs.map(Duration::from_secs),
             request_expiry: Duration::from_secs(self.request_expiry_secs),
@@ -186,6 +192,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("database_url", &redacted(&self.database_url))
             .field("public_url", &self.public_url)
+            .field("private", &self.private)
             .field("site_root", &self.site_root)
             .field("browser_model", &self.browser_model)
             .field("sweep_interval_ms", &self.sweep_interval_ms)

@@ -5,6 +5,7 @@
 //! They are mounted under `/_leptos/` with fixed names: Leptos' default prefix (`/api`) belongs to
 //! the AI Horde API, and fixed names stay the same from one build to the next.
 
+pub mod access;
 pub mod account;
 pub mod cluster;
 pub mod contribute;

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use protocol::WorkerDetails;
 
+use super::private::private_server_context;
 use super::{loaded, SessionChanged, Stat, Table};
 use crate::api::account::{
     account_overview, AccountView, LedgerLine, LogIn, Register, SetMaintenance, TransferKudos,
@@ -23,8 +24,39 @@ const WORKER_COLUMNS: &[(&str, bool)] = &[
 ];
 const HISTORY_COLUMNS: &[(&str, bool)] = &[("When", false), ("What", false), ("Kudos", true)];
 
+/// The registration form, or, on a private server, where its accounts come from instead.
 #[component]
 pub fn RegisterPage() -> impl IntoView {
+    let private = private_server_context();
+    view! {
+        <Title text="Register" />
+        <section class="page narrow">
+            <h1>"Register"</h1>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match private.get().await {
+                        true => view! { <RegistrationClosed /> }.into_any(),
+                        false => view! { <RegisterForm /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn RegistrationClosed() -> impl IntoView {
+    view! {
+        <p class="lead" id="registration-closed">
+            "This is a private server: it has no registration. Its operator issues the accounts; \
+             ask them for an API key, then log in with it."
+        </p>
+        <p><A href="/login" attr:class="button primary">"Log in"</A></p>
+    }
+}
+
+#[component]
+fn RegisterForm() -> impl IntoView {
     let register = ServerAction::<Register>::new();
     let error = action_error(register);
     let registered = move || register.value().get().and_then(Result::ok);
@@ -36,49 +68,45 @@ pub fn RegisterPage() -> impl IntoView {
         }
     });
     view! {
-        <Title text="Register" />
-        <section class="page narrow">
-            <h1>"Register"</h1>
-            {move || match registered() {
-                Some(account) => view! {
-                    <div class="key-box" role="status" id="new-key">
-                        <h2>"Welcome, " {account.alias.clone()}</h2>
-                        <p>"This is your API key. It signs you in here and in every AI Horde client:"</p>
-                        <p><code id="apikey" class="key">{account.apikey.clone()}</code></p>
-                        <CopyButton text=account.apikey label="Copy the key" id="copy-key" />
-                        <p class="warning">
-                            <strong>"Keep it safe now: it is shown only this once."</strong>
-                            " Potluck stores only a hash of it, so nobody can show it to you again or \
-                             recover it if you lose it."
-                        </p>
-                        <p><A href="/account" attr:class="button primary">"Go to your account"</A></p>
-                    </div>
-                }.into_any(),
-                None => view! {
-                    <p class="lead">
-                        "An account is a name and a key, nothing more: no e-mail, no password. With \
-                         it your requests go ahead of anonymous ones, and your workers earn kudos."
+        {move || match registered() {
+            Some(account) => view! {
+                <div class="key-box" role="status" id="new-key">
+                    <h2>"Welcome, " {account.alias.clone()}</h2>
+                    <p>"This is your API key. It signs you in here and in every AI Horde client:"</p>
+                    <p><code id="apikey" class="key">{account.apikey.clone()}</code></p>
+                    <CopyButton text=account.apikey label="Copy the key" id="copy-key" />
+                    <p class="warning">
+                        <strong>"Keep it safe now: it is shown only this once."</strong>
+                        " Potluck stores only a hash of it, so nobody can show it to you again or \
+                         recover it if you lose it."
                     </p>
-                    <noscript>
-                        <p class="notice">
-                            "Registering needs JavaScript, so that your key is shown to you once and \
-                             never stored. Without it, use the API: "
-                            <code>"POST /api/v2/register"</code> "."
-                        </p>
-                    </noscript>
-                    <ActionForm action=register attr:class="form" attr:novalidate=true>
-                        <FormProblem error fields=&["username"] />
-                        <Field label="Name" name="username" api_field="username" error
-                            hint="3 to 100 characters; others see it as name#number.">
-                            <input type="text" id="username" name="username" autocomplete="username"
-                                aria-describedby="username-hint username-error" />
-                        </Field>
-                        <SubmitButton label="Register" busy="Registering…" pending=register.pending() id="register" />
-                    </ActionForm>
-                    <p>"Have a key already? " <A href="/login">"Log in"</A></p>
-                }.into_any(),
-            }}
-        </section>
+                    <p><A href="/account" attr:class="button primary">"Go to your account"</A></p>
+                </div>
+            }.into_any(),
+            None => view! {
+                <p class="lead">
+                    "An account is a name and a key, nothing more: no e-mail, no password. With \
+                     it your requests go ahead of anonymous ones, and your workers earn kudos."
+                </p>
+                <noscript>
+                    <p class="notice">
+                        "Registering needs JavaScript, so that your key is shown to you once and \
+                         never stored. Without it, use the API: "
+                        <code>"POST /api/v2/register"</code> "."
+                    </p>
+                </noscript>
+                <ActionForm action=register attr:class="form" attr:novalidate=true>
+                    <FormProblem error fields=&["username"] />
+                    <Field label="Name" name="username" api_field="username" error
+                        hint="3 to 100 characters; others see it as name#number.">
+                        <input type="text" id="username" name="username" autocomplete="username"
+                            aria-describedby="username-hint username-error" />
+                    </Field>
+                    <SubmitButton label="Register" busy="Registering…" pending=register.pending() id="register" />
+                </ActionForm>
+                <p>"Have a key already? " <A href="/login">"Log in"</A></p>
+            }.into_any(),
+        }}
     }
 }
 

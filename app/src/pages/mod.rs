@@ -7,6 +7,7 @@ mod generate_image;
 mod generate_text;
 mod home;
 mod privacy;
+mod private;
 mod request;
 
 pub use account::{AccountPage, LoginPage, RegisterPage};
@@ -16,6 +17,7 @@ pub use generate_image::GenerateImage;
 pub use generate_text::GenerateText;
 pub use home::HomePage;
 pub use privacy::PrivacyPage;
+pub use private::{PrivateBanner, PrivateServer};
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -59,10 +61,12 @@ impl SessionChanged {
     }
 }
 
-/// "Log in / Register", or the account's name, kudos and "Log out". Read again on every
-/// navigation and sign-in or sign-out, so that it follows them.
+/// "Log in / Register" ("Log in" alone on a private server, which has no registration), or the
+/// account's name, kudos and "Log out". Read again on every navigation and sign-in or sign-out,
+/// so that it follows them.
 #[component]
 fn AccountLinks() -> impl IntoView {
+    let private = private::private_server_context();
     let location = use_location();
     let log_out = ServerAction::<LogOut>::new();
     let changed = use_context::<SessionChanged>().unwrap_or_default();
@@ -89,10 +93,15 @@ fn AccountLinks() -> impl IntoView {
                                 <button type="submit" class="link-button" id="log-out">"Log out"</button>
                             </ActionForm>
                         }.into_any(),
-                        None => view! {
-                            <A href="/login" attr:id="log-in-link">"Log in"</A>
-                            <A href="/register" attr:class="button small">"Register"</A>
-                        }.into_any(),
+                        None => {
+                            let register = (!private.get().await).then(|| view! {
+                                <A href="/register" attr:class="button small">"Register"</A>
+                            });
+                            view! {
+                                <A href="/login" attr:id="log-in-link">"Log in"</A>
+                                {register}
+                            }.into_any()
+                        }
                     }
                 })}
             </Transition>

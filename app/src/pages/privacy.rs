@@ -4,11 +4,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::loaded;
+use super::private::private_server_context;
 use crate::api::privacy::{retention, RetentionPolicy};
 
 #[component]
 pub fn PrivacyPage() -> impl IntoView {
     let retention = Resource::new(|| (), |_| retention());
+    let private = private_server_context();
     view! {
         <Title text="Privacy" />
         <section class="page prose">
@@ -17,8 +19,27 @@ pub fn PrivacyPage() -> impl IntoView {
                 "Potluck works without an account and without tracking you. This page says what this \
                  server keeps, why, and for how long."
             </p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    private.get().await.then(|| view! { <PrivateFacts /> })
+                })}
+            </Suspense>
             {loaded(retention, "Loading this server's settings…", |retention| view! { <Facts retention /> })}
         </section>
+    }
+}
+
+/// What changes on a private server: nobody is anonymous to its operator.
+#[component]
+fn PrivateFacts() -> impl IntoView {
+    view! {
+        <h2>"A private server"</h2>
+        <p id="private-server">
+            "This server is private: only accounts issued by its operator can use it. Nothing can be \
+             asked anonymously and nobody can register, so the operator knows whose account made \
+             each request. What is said below about using it without an account applies to \
+             visiting its pages only."
+        </p>
     }
 }
 

@@ -1,9 +1,12 @@
-//! The operator's knobs for the queue: timeouts, limits and retention.
+//! The operator's knobs: who may use the server, and the queue's timeouts, limits and retention.
 
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Private mode: no anonymous use and no self-registration; every account comes from the
+    /// operator's admin CLI.
+    pub private: bool,
     /// Time a text worker has to submit a popped job.
     pub text_job_ttl: Duration,
     /// Floor of the time an image worker has; the ttl grows with the work.
@@ -29,6 +32,7 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
+            private: false,
             text_job_ttl: Duration::from_secs(150),
             image_job_ttl_base: Duration::from_secs(30),
             job_ttl_override: None,

@@ -14,7 +14,7 @@ use protocol::{
 
 /// Queue a text generation.
 #[utoipa::path(post, path = "/api/v2/generate/text/async", tag = "text", request_body = GenerationInputKobold,
-    params(("apikey" = Option<String>, Header, description = "API key; 0000000000 or none is anonymous")),
+    params(("apikey" = Option<String>, Header, description = "API key; 0000000000 or none is anonymous (refused by a private server)")),
     responses((status = 202, body = RequestAsync), (status = 400, body = RequestError),
               (status = 401, body = RequestError), (status = 429, body = RequestError)))]
 pub async fn submit(

@@ -43,9 +43,12 @@ pub struct UsersQuery {
 /// All accounts, 25 a page, by kudos (default) or by age.
 #[utoipa::path(get, path = "/api/v2/users", tag = "users",
     params(("page" = Option<i64>, Query), ("sort" = Option<String>, Query, description = "kudos or age")),
-    responses((status = 200, body = Vec<UserDetails>), (status = 400, body = RequestError)))]
+    responses((status = 200, body = Vec<UserDetails>), (status = 400, body = RequestError),
+              (status = 401, body = RequestError)))]
 pub async fn list(
     State(state): State<AppState>,
+    // The list is the same for everyone, but a private server shows it to account holders only.
+    Caller(_): Caller,
     QueryParams(query): QueryParams<UsersQuery>,
 ) -> ApiResult<Json<Vec<UserDetails>>> {
     let sort = match query.sort.as_deref() {

@@ -22,8 +22,16 @@ const MAX_KUDOS_CHANGE: f64 = 1e12;
 const MAX_BALANCE: Kudos = Kudos(100_000_000_000_000_000);
 
 impl Horde {
-    /// Pseudonymous registration: a new account and its key, shown this once.
+    /// Pseudonymous registration: a new account and its key, shown this once. A private
+    /// server has none: its operator creates the accounts ([`Horde::create_account`]).
     pub async fn register(&self, username: Option<&str>) -> Result<Registered> {
+        if self.policy.private {
+            return Err(Rejection::forbidden(
+                "RegistrationClosed",
+                "This is a private server: registration is closed; ask its operator for an account",
+            )
+            .into());
+        }
         let username = validate::name("username", "TooLongUserName", username, 3, 100)?;
         self.create_account(&username, false, false).await
     }

@@ -113,10 +113,18 @@ impl Horde {
     }
 
     /// The account of an API key. No key, or the anonymous key, is the
-    /// anonymous account; an unknown key is refused.
+    /// anonymous account, which a private server refuses; an unknown key is refused.
     pub async fn authenticate(&self, apikey: Option<&str>) -> Result<Account> {
         let apikey = apikey.map(str::trim).filter(|k| !k.is_empty());
         let user = match apikey {
+            None | Some(protocol::ANONYMOUS_API_KEY) if self.policy.private => {
+                return Err(Rejection::unauthorized(
+                    "AnonForbidden",
+                    "This is a private server: only accounts issued by its operator can use it; \
+                     send your API key",
+                )
+                .into())
+            }
             None | Some(protocol::ANONYMOUS_API_KEY) => self.store.user(0).await?,
             Some(key) => self.store.user_by_key_hash(&keys::hash_key(key)).await?,
         };
