@@ -67,8 +67,14 @@ async fn prepare(start: &StartContributing, status: &Status) -> Result<EngineBac
         .await
         .map_err(|message| Phase::Unsupported { message })?;
     let failed = |message: String| Phase::Failed { message };
+    // A report per half percent, not per network chunk (thousands for a real model).
+    let mut reported = None;
     let downloaded = download::model(&start.model, |received, total| {
-        status.phase(Phase::Downloading { received, total });
+        let step = received * 200 / total.max(1);
+        if reported != Some(step) {
+            reported = Some(step);
+            status.phase(Phase::Downloading { received, total });
+        }
     })
     .await
     .map_err(failed)?;
