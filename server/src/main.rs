@@ -4,6 +4,7 @@
 mod api;
 mod browser_model;
 mod config;
+mod logging;
 mod openai;
 mod sweeper;
 mod ui;
@@ -21,18 +22,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("POTLUCK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        // Logs go to stderr; stdout carries only the listening line that scripts read.
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     let serving = matches!(command, Command::Serve);
