@@ -135,18 +135,9 @@ async fn results_are_purged_after_delivery_and_retention() {
         .await;
     assert_eq!(purged["rc"], "RequestExpired");
     // Neither the prompt nor the answer is left anywhere in the database.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = server.stored(&secrets).await;
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still stored after purge: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server
+        .wait_until_unstored(&secrets, Duration::from_secs(10))
+        .await;
 }
 
 #[tokio::test]

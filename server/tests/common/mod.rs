@@ -11,6 +11,7 @@
 use potluck_core::store::ScratchDatabase;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -24,11 +25,23 @@ pub struct Server {
     pub base: String,
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    logging: Logging,
     client: reqwest::Client,
     // Released after `drop` killed the child; the last server on a
     // PostgreSQL database drops it.
     database: Arc<Database>,
 }
+
+/// What a server logs, and where to.
+#[derive(Debug, Clone, Copy)]
+enum Logging {
+    /// Errors only, to the test's stderr.
+    Errors,
+    /// Everything (`trace`), to `server.log` in the server's folder, for tests that read it.
+    Captured,
+}
+
+const LOG_FILE: &str = "server.log";
 
 /// The back end the servers of this run use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +96,15 @@ fn binary() -> PathBuf {
 impl Server {
     /// Starts a server with these extra flags (e.g. short timeouts).
     pub fn start(extra: &[&str]) -> Server {
+        Self::start_with(extra, Logging::Errors)
+    }
+
+    /// Starts a server like `start` that logs everything it can to a file, read by `log`.
+    pub fn start_logged(extra: &[&str]) -> Server {
+        Self::start_with(extra, Logging::Captured)
+    }
+
+    fn start_with(extra: &[&str], logging: Logging) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = match backend() {
             Backend::Sqlite => Database::Sqlite(Self::database_url(&dir)),
@@ -94,27 +116,50 @@ impl Server {
                 )
             }
         };
-        Self::start_on(dir, Arc::new(database), extra)
+        Self::start_on(dir, Arc::new(database), extra, logging)
     }
 
     /// Starts another instance on this server's database, as behind a load
     /// balancer (PostgreSQL only: see `postgres_or_skip`).
     pub fn start_beside(&self, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_on(dir, self.database.clone(), extra)
+        Self::start_on(dir, self.database.clone(), extra, self.logging)
     }
 
-    fn start_on(dir: tempfile::TempDir, database: Arc<Database>, extra: &[&str]) -> Server {
+    fn start_on(
+        dir: tempfile::TempDir,
+        database: Arc<Database>,
+        extra: &[&str],
+        logging: Logging,
+    ) -> Server {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, base) = spawn(&dir, database.url(), &args);
+        let (child, base) = spawn(&dir, database.url(), &args, logging);
         Server {
             child,
             base,
             dir,
             args,
+            logging,
             client: reqwest::Client::new(),
             database,
         }
+    }
+
+    /// This server's log so far (a server from `start_logged`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG_FILE)).expect("read the server's log")
+    }
+
+    /// This server, called from now on as a client behind a proxy that forwards `address` in
+    /// `X-Forwarded-For` (the server must trust it: `--client-ip-header X-Forwarded-For`).
+    pub fn forwarded_for(mut self, address: &str) -> Server {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().expect("a header value"));
+        self.client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client");
+        self
     }
 
     /// The URL of this server's database.
@@ -152,6 +197,19 @@ impl Server {
             }
         }
         left
+    }
+
+    /// Waits until none of `secrets` is stored (see `stored`), or panics after `timeout`.
+    pub async fn wait_until_unstored(&self, secrets: &[&str], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.stored(secrets).await;
+            if left.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still stored: {left:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The tables with a row that contains `needle` anywhere (PostgreSQL only).
@@ -194,7 +252,7 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
-        let (child, base) = spawn(&self.dir, self.database.url(), &self.args);
+        let (child, base) = spawn(&self.dir, self.database.url(), &self.args, self.logging);
         self.child = child;
         self.base = base;
     }
@@ -347,7 +405,26 @@ impl Drop for Server {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, database_url: &str, args: &[String]) -> (Child, String) {
+fn spawn(
+    dir: &tempfile::TempDir,
+    database_url: &str,
+    args: &[String],
+    logging: Logging,
+) -> (Child, String) {
+    let (filter, stderr) = match logging {
+        Logging::Errors => ("error", Stdio::inherit()),
+        // Appended to, so that a restarted server adds to its log.
+        Logging::Captured => (
+            "trace",
+            Stdio::from(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.path().join(LOG_FILE))
+                    .expect("open the server's log"),
+            ),
+        ),
+    };
     let mut child = Command::new(binary())
         .arg("--listen")
         .arg("127.0.0.1:0")
@@ -356,9 +433,9 @@ fn spawn(dir: &tempfile::TempDir, database_url: &str, args: &[String]) -> (Child
         .arg("--site-root")
         .arg(dir.path().join("no-site"))
         .args(args)
-        .env("POTLUCK_LOG", "error")
+        .env("POTLUCK_LOG", filter)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start potluck");
     let stdout = child.stdout.take().expect("stdout");

@@ -1,0 +1,105 @@
+//! What the server keeps of a job: after a full cycle and the retention window, neither its log
+//! (at its most verbose) nor its database holds the prompt or the generation, and neither ever
+//! holds an API key or the client's address.
+
+mod common;
+
+use common::{Server, ANON};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+const MODEL: &str = "test/Tiny-1B";
+/// The client's address as a proxy forwards it, with the proxy's own after it. Documentation
+/// ranges: no other line of the log has them by chance.
+const CLIENT: &str = "203.0.113.77";
+const PROXY: &str = "2001:db8::77";
+
+#[tokio::test]
+async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresses() {
+    let server = Server::start_logged(&[
+        "--result-retention-secs",
+        "1",
+        "--sweep-interval-ms",
+        "100",
+        "--client-ip-header",
+        "X-Forwarded-For",
+    ])
+    .forwarded_for(&format!("{CLIENT}, {PROXY}"));
+    let (_, worker_key) = server.register("owner").await;
+    let (_, requester_key) = server.register("requester").await;
+    server.pop_text(&worker_key, "worker", MODEL).await;
+
+    // From an account and anonymously: only the anonymous request has its client's address
+    // (hashed) stored, to limit its concurrency.
+    let jobs = [
+        (
+            requester_key.as_str(),
+            "Describe the ultramarine pangolin of Zzyzx",
+            "The ultramarine pangolin hums at dusk in Zzyzx",
+        ),
+        (
+            ANON,
+            "Name the seven moons of Quillithor",
+            "Quillithor has no moons, only a ring of teacups",
+        ),
+    ];
+    let mut statuses = Vec::new();
+    for (key, prompt, generation) in jobs {
+        let id = server
+            .submit_text_request(key, json!({"prompt": prompt, "models": [MODEL]}))
+            .await;
+        let (_, job) = server.pop_text(&worker_key, "worker", MODEL).await;
+        assert_eq!(job["payload"]["prompt"], prompt, "{job}");
+        let (status, submitted) = server
+            .post(
+                "/generate/text/submit",
+                Some(&worker_key),
+                json!({"id": job["id"], "generation": generation}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{submitted}");
+        let path = format!("/generate/text/status/{id}");
+        let (_, delivered) = server.get(&path, Some(key)).await;
+        assert_eq!(
+            delivered["generations"][0]["text"], generation,
+            "{delivered}"
+        );
+        statuses.push(path);
+    }
+    let never = [worker_key.as_str(), requester_key.as_str(), CLIENT, PROXY];
+    assert_eq!(server.stored(&never).await, Vec::<&str>::new());
+
+    for path in &statuses {
+        server
+            .wait_for(path, Duration::from_secs(10), |status, _| {
+                status == StatusCode::GONE
+            })
+            .await;
+    }
+    let contents = jobs
+        .iter()
+        .flat_map(|&(_, prompt, generation)| [prompt, generation]);
+    let secrets: Vec<&str> = contents.chain(never).collect();
+    server
+        .wait_until_unstored(&secrets, Duration::from_secs(10))
+        .await;
+
+    let log = server.log();
+    // The log did see the cycle, request handling and the purge included.
+    for event in ["request queued", "generation submitted"] {
+        assert!(log.contains(event), "no {event:?} in the server's log");
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" sweep ") && !l.contains("purged=0")),
+        "no purge in the server's log"
+    );
+    for secret in secrets {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(secret)).collect();
+        assert!(
+            lines.is_empty(),
+            "{secret:?} in the server's log: {lines:#?}"
+        );
+    }
+}
