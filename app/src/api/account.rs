@@ -43,6 +43,10 @@ pub struct LedgerLine {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccountView {
     pub alias: String,
+    /// The name alone, which confirms a deletion.
+    pub username: String,
+    pub contact: Option<String>,
+    pub frozen: bool,
     pub kudos: f64,
     pub history: Vec<LedgerLine>,
     pub workers: Vec<WorkerDetails>,
@@ -114,6 +118,9 @@ pub async fn account_overview() -> Result<Option<AccountView>, FormError> {
     workers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(AccountView {
         alias: account.user.alias(),
+        username: account.user.username.clone(),
+        contact: account.user.contact.clone(),
+        frozen: account.user.frozen,
         kudos: potluck_core::Kudos(account.user.kudos).as_f64(),
         history,
         workers,

@@ -12,6 +12,7 @@ pub mod contribute;
 pub mod image;
 pub mod privacy;
 pub mod text;
+pub mod your_data;
 
 use crate::forms::FormError;
 

@@ -1,4 +1,5 @@
-//! Register, log in, and the account page: kudos and their history, one's workers, transfers.
+//! Register, log in, and the account page: kudos and their history, one's workers, transfers,
+//! and what one can do with one's data (`your_data`).
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -7,10 +8,12 @@ use leptos_router::components::A;
 use protocol::WorkerDetails;
 
 use super::private::private_server_context;
+use super::your_data::YourData;
 use super::{loaded, SessionChanged, Stat, Table};
 use crate::api::account::{
     account_overview, AccountView, LedgerLine, LogIn, Register, SetMaintenance, TransferKudos,
 };
+use crate::api::your_data::{SetContact, SetFrozen};
 use crate::clock::UtcTime;
 use crate::forms::{action_error, Field, FormProblem, SubmitButton};
 use crate::live::CopyButton;
@@ -139,16 +142,27 @@ pub fn LoginPage() -> impl IntoView {
 pub fn AccountPage() -> impl IntoView {
     let maintenance = ServerAction::<SetMaintenance>::new();
     let transfer = ServerAction::<TransferKudos>::new();
+    let contact = ServerAction::<SetContact>::new();
+    let frozen = ServerAction::<SetFrozen>::new();
     // Every change this page makes refetches what it shows.
     let overview = Resource::new(
-        move || (maintenance.version().get(), transfer.version().get()),
+        move || {
+            (
+                maintenance.version().get(),
+                transfer.version().get(),
+                contact.version().get(),
+                frozen.version().get(),
+            )
+        },
         |_| account_overview(),
     );
     view! {
         <Title text="Your account" />
         <section class="page">
             {loaded(overview, "Loading your account…", move |account| match account {
-                Some(account) => view! { <Account account maintenance transfer /> }.into_any(),
+                Some(account) => {
+                    view! { <Account account maintenance transfer contact frozen /> }.into_any()
+                }
                 None => view! {
                     <h1>"Your account"</h1>
                     <p>"You are not logged in. " <A href="/login">"Log in"</A> " or "
@@ -164,7 +178,10 @@ fn Account(
     account: AccountView,
     maintenance: ServerAction<SetMaintenance>,
     transfer: ServerAction<TransferKudos>,
+    contact: ServerAction<SetContact>,
+    frozen: ServerAction<SetFrozen>,
 ) -> impl IntoView {
+    let alias = account.alias.clone();
     view! {
         <h1>{account.alias.clone()}</h1>
         <dl class="stats">
@@ -173,11 +190,12 @@ fn Account(
         </dl>
         <p class="hint">
             "Kudos are earned by your workers and spent by your requests; they buy a better place \
-             in the queue, nothing else. Others send you kudos as " <code>{account.alias}</code> "."
+             in the queue, nothing else. Others send you kudos as " <code>{alias}</code> "."
         </p>
-        <Workers workers=account.workers maintenance />
+        <Workers workers=account.workers.clone() maintenance />
         <Transfer transfer />
-        <History lines=account.history />
+        <History lines=account.history.clone() />
+        <YourData account contact frozen />
     }
 }
 

@@ -9,6 +9,7 @@ mod home;
 mod privacy;
 mod private;
 mod request;
+mod your_data;
 
 pub use account::{AccountPage, LoginPage, RegisterPage};
 pub use cluster::{ModelsPage, StatusPage, WorkersPage};

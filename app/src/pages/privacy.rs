@@ -96,6 +96,15 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
                  browser's local storage (not a cookie; they are sent only to this server), and \
                  the model in its cache. Clearing this site's data removes them."
             </li>
+            <li>
+                "Your account page (and the API, under " <code>"/api/v2/users/me"</code> ") lets \
+                 you download all of it as JSON, add or remove a contact e-mail, freeze the \
+                 account so that nothing is processed for it, and delete it. Deleting removes \
+                 your key, name, contact, workers and sessions, and the prompts and results of \
+                 your requests, at once; only the lines of your kudos history stay, under the \
+                 name \"erased\", because the balances of the accounts you traded kudos with \
+                 depend on them."
+            </li>
         </ul>
         <p class="hint">
             "This is free software: what is stored can be read in its source, and the operator of \

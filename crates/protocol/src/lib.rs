@@ -6,11 +6,13 @@
 
 mod common;
 pub mod contribute;
+mod data_rights;
 mod image;
 pub mod openai;
 mod text;
 
 pub use common::*;
+pub use data_rights::*;
 pub use image::*;
 pub use text::*;
 

@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 mod image;
+mod me;
 mod openapi;
 mod status;
 mod text;
@@ -14,7 +15,7 @@ pub use error::ApiError;
 pub use extract::{client_hash, ClientHash};
 
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use potluck_core::Horde;
 use std::sync::Arc;
@@ -68,6 +69,11 @@ pub fn router(state: AppState) -> Router {
         .route("/find_user", get(users::find_user))
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).put(users::modify))
+        .route("/users/me", delete(me::erase))
+        .route("/users/me/export", get(me::export))
+        .route("/users/me/contact", put(me::contact))
+        .route("/users/me/freeze", post(me::freeze))
+        .route("/users/me/unfreeze", post(me::unfreeze))
         .route("/register", post(users::register))
         .route("/kudos/transfer", post(users::transfer))
         .fallback(not_found)

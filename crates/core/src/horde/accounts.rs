@@ -86,8 +86,10 @@ impl Horde {
         Ok(key)
     }
 
+    /// The account with this id; an erased one is not found, only its ledger lines remain.
     async fn existing_user(&self, user_id: i64) -> Result<UserRow> {
-        Ok(self.store.user(user_id).await?.ok_or_else(|| {
+        let user = self.store.user(user_id).await?;
+        Ok(user.filter(|u| u.erased_at.is_none()).ok_or_else(|| {
             Rejection::not_found("UserNotFound", format!("User {user_id} not found"))
         })?)
     }
@@ -233,16 +235,11 @@ impl Horde {
             )?),
             None => None,
         };
-        let contact = match input.contact.as_deref() {
-            Some(contact) => Some(validate::name(
-                "contact",
-                "BadRequest",
-                Some(contact),
-                5,
-                500,
-            )?),
-            None => None,
-        };
+        let contact = input
+            .contact
+            .as_deref()
+            .map(validate::contact)
+            .transpose()?;
         let change = UserChange {
             kudos_delta: input.kudos.map(Kudos::from_f64),
             concurrency: input.concurrency,
@@ -316,7 +313,14 @@ impl Horde {
             )
             .into());
         }
-        self.existing_user(recipient_id).await?;
+        giver.require_unfrozen()?;
+        if self.existing_user(recipient_id).await?.frozen {
+            return Err(Rejection::forbidden(
+                "AccountFrozen",
+                "The recipient's account is frozen: it takes no kudos until it is unfrozen",
+            )
+            .into());
+        }
         self.store
             .transfer_kudos(giver.user.id, recipient_id, amount, now_ms())
             .await?;

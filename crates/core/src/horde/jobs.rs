@@ -232,6 +232,7 @@ impl Horde {
         kind_specific: impl FnOnce(&mut WorkerCheckIn),
     ) -> Result<WorkerRow> {
         account.require_registered("AnonForbiddenWorker", "run workers")?;
+        account.require_unfrozen()?;
         let name = validate::name("name", "TooLongWorkerName", common.name, 1, 100)?;
         let models = validate::models("models", common.models)?;
         validate::in_range("amount", common.amount.into(), 1, 20)?;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod cache;
+mod data_rights;
 mod figures;
 mod jobs;
 mod live;

@@ -256,6 +256,7 @@ impl Horde {
         request: NewRequest,
         dry_run: bool,
     ) -> Result<RequestAsync> {
+        account.require_unfrozen()?;
         let total = (kudos::requester_cost(request.kudos_estimate)).as_f64() * request.n as f64;
         if dry_run {
             return Ok(RequestAsync {

@@ -125,3 +125,43 @@ pub const KNOWN_POST_PROCESSORS: &[&str] = &[
     "GFPGANv1.3",
     "RestoreFormer",
 ];
+
+/// A contact e-mail address, checked lightly: within bounds, no spaces, and one `@` with
+/// something on either side (whether it reaches anyone only a mail can tell).
+pub fn contact(value: &str) -> Result<String> {
+    let value = name("contact", "BadRequest", Some(value), 3, 254)?;
+    let well_formed = value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+    }) && !value.chars().any(char::is_whitespace);
+    if !well_formed {
+        return Err(Rejection::invalid_field(
+            "contact",
+            "BadRequest",
+            "contact must be an e-mail address, like name@example.org",
+        )
+        .into());
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_need_one_at_with_both_sides() {
+        assert_eq!(contact(" ann@example.org ").unwrap(), "ann@example.org");
+        for bad in [
+            "ann",
+            "@example.org",
+            "ann@",
+            "a@b@c",
+            "ann @example.org",
+            "a@",
+        ] {
+            let error = contact(bad).unwrap_err();
+            assert_eq!(error.rejection().unwrap().field, Some("contact"), "{bad}");
+        }
+        assert!(contact(&format!("{}@example.org", "a".repeat(250))).is_err());
+    }
+}

@@ -43,6 +43,22 @@ pub trait Store: Send + Sync + 'static {
     /// Accounts whose balance differs from the sum of their ledger (should be none).
     async fn kudos_mismatches(&self) -> Result<Vec<(i64, i64, i64)>>;
 
+    // --- data rights --------------------------------------------------------
+    /// Sets an account's contact address, or removes it (`None`).
+    async fn set_contact(&self, user_id: i64, contact: Option<&str>) -> Result<()>;
+    /// Freezes an account, cancelling its active requests in the same transaction (they would
+    /// be processed otherwise), or unfreezes it; returns how many requests it cancelled.
+    async fn set_frozen(&self, user_id: i64, frozen: bool, now: i64) -> Result<u64>;
+    /// Every request of an account still stored, oldest first.
+    async fn requests_of(&self, user_id: i64) -> Result<Vec<RequestRow>>;
+    /// How many web sessions are signed in as the account.
+    async fn web_sessions_of(&self, user_id: i64) -> Result<i64>;
+    /// Erases an account in one transaction: its active requests cancelled, the jobs still
+    /// with workers aborted, every prompt and result of its requests purged, its workers and
+    /// web sessions deleted, its balance booked away, and its row left with [`ERASED_NAME`],
+    /// no key, no contact and no role. The ledger lines stay on the pseudonymised row.
+    async fn erase_user(&self, user_id: i64, now: i64) -> Result<Erasure>;
+
     // --- workers ------------------------------------------------------------
     async fn worker(&self, id: &str) -> Result<Option<WorkerRow>>;
     async fn worker_by_name(&self, name: &str) -> Result<Option<WorkerRow>>;

@@ -63,6 +63,15 @@ impl PostgresStore {
     }
 }
 
+/// The web sessions signed in as the account `$1`: tower-sessions serialises a session's entries
+/// as plain bytes, so its data holds the account's key hash as it is.
+macro_rules! sessions_of_user {
+    () => {
+        " FROM web_sessions \
+         WHERE position(convert_to((SELECT key_hash FROM users WHERE id = $1), 'UTF8') IN data) > 0"
+    };
+}
+
 /// Books one kudos movement: a ledger line and the balance, in the caller's
 /// transaction. The anonymous account keeps no kudos.
 async fn book(
@@ -298,6 +307,106 @@ impl Store for PostgresStore {
         Ok(sqlx::query_as(sql::KUDOS_MISMATCHES)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn set_contact(&self, user_id: i64, contact: Option<&str>) -> Result<()> {
+        sqlx::query(sql::SET_CONTACT)
+            .bind(user_id)
+            .bind(contact)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_frozen(&self, user_id: i64, frozen: bool, now: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut cancelled = 0;
+        // Requests first, the account last: the lock order.
+        if frozen {
+            cancelled = sqlx::query(sql::CANCEL_REQUESTS_OF_USER)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        sqlx::query(sql::SET_FROZEN)
+            .bind(user_id)
+            .bind(frozen)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    async fn requests_of(&self, user_id: i64) -> Result<Vec<RequestRow>> {
+        Ok(sqlx::query_as(sql::REQUESTS_OF_USER)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn web_sessions_of(&self, user_id: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(concat!("SELECT COUNT(*)", sessions_of_user!()))
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn erase_user(&self, user_id: i64, now: i64) -> Result<Erasure> {
+        let mut tx = self.pool.begin().await?;
+        // In the lock order: the requests, their jobs, the workers, then the account.
+        let requests_cancelled = sqlx::query(sql::CANCEL_REQUESTS_OF_USER)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(sql::PURGE_REQUESTS_OF_USER)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::ABORT_JOBS_OF_USER)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::PURGE_JOBS_OF_USER)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let workers_deleted = sqlx::query(sql::DELETE_WORKERS_OF)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let balance = lock_users(&mut tx, &[user_id])
+            .await?
+            .first()
+            .map(|(_, kudos)| *kudos)
+            .ok_or(sqlx::Error::RowNotFound)?;
+        // Before the key hash goes: it is how a session names its account.
+        let sessions_ended = sqlx::query(concat!("DELETE", sessions_of_user!()))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        book(&mut tx, user_id, Kudos(-balance), "erased", None, None, now).await?;
+        sqlx::query(sql::ERASE_USER)
+            .bind(user_id)
+            .bind(ERASED_NAME)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Erasure {
+            requests_cancelled,
+            workers_deleted,
+            sessions_ended,
+            kudos_forfeited: Kudos(balance),
+        })
     }
 
     async fn worker(&self, id: &str) -> Result<Option<WorkerRow>> {

@@ -6,7 +6,8 @@ use protocol::SubmitState;
 use sqlx::types::Json;
 
 /// One line of the kudos ledger: `amount` in hundredths; `reason` is `generated`, `uptime`,
-/// `spent`, `gifted`, `received` or `admin`; `counterparty` is the other account of a transfer.
+/// `spent`, `gifted`, `received`, `admin` or `erased` (the balance an erased account forfeited);
+/// `counterparty` is the other account of a transfer.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LedgerRow {
     pub id: i64,
@@ -37,6 +38,10 @@ pub struct UserRow {
     pub usage_mps: f64,
     pub contributed_tokens: i64,
     pub contributed_mps: f64,
+    /// Restricted by its owner: nothing is processed for it until it is unfrozen.
+    pub frozen: bool,
+    /// When its owner erased it; the row stays, pseudonymised, for the ledger lines on it.
+    pub erased_at: Option<i64>,
 }
 
 impl UserRow {
@@ -49,6 +54,19 @@ impl UserRow {
         format!("{}#{}", self.username, self.id)
     }
 }
+
+/// What erasing an account removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erasure {
+    pub requests_cancelled: u64,
+    pub workers_deleted: u64,
+    pub sessions_ended: u64,
+    /// The balance it had, booked away so that its ledger still sums to it.
+    pub kudos_forfeited: Kudos,
+}
+
+/// The name an erased account is left with; its alias stays unique through the id.
+pub const ERASED_NAME: &str = "erased";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserSort {

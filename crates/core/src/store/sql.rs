@@ -9,7 +9,8 @@ macro_rules! user_columns {
     () => {
         "id, username, kudos, moderator, trusted, flagged, concurrency, worker_invited, \
          contact, created_at, requests_text, requests_image, fulfillments_text, \
-         fulfillments_image, usage_tokens, usage_mps, contributed_tokens, contributed_mps"
+         fulfillments_image, usage_tokens, usage_mps, contributed_tokens, contributed_mps, frozen, \
+         erased_at"
     };
 }
 
@@ -58,12 +59,12 @@ pub const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WH
 pub const USERS_BY_KUDOS: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users WHERE id != 0 ORDER BY kudos DESC, id LIMIT $1 OFFSET $2"
+    " FROM users WHERE id != 0 AND erased_at IS NULL ORDER BY kudos DESC, id LIMIT $1 OFFSET $2"
 );
 pub const USERS_BY_AGE: &str = concat!(
     "SELECT ",
     user_columns!(),
-    " FROM users WHERE id != 0 ORDER BY id LIMIT $1 OFFSET $2"
+    " FROM users WHERE id != 0 AND erased_at IS NULL ORDER BY id LIMIT $1 OFFSET $2"
 );
 pub const CREATE_USER: &str = concat!(
     "INSERT INTO users (username, key_hash, concurrency, created_at) VALUES ($1, $2, $3, $4) \
@@ -85,6 +86,37 @@ pub const KUDOS_MISMATCHES: &str =
     "SELECT u.id, u.kudos, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS ledger FROM users u \
      LEFT JOIN kudos_ledger l ON l.user_id = u.id GROUP BY u.id, u.kudos \
      HAVING u.kudos != COALESCE(SUM(l.amount), 0)";
+
+// --- data rights ------------------------------------------------------------
+
+pub const SET_CONTACT: &str = "UPDATE users SET contact = $2 WHERE id = $1 AND id != 0";
+pub const SET_FROZEN: &str = "UPDATE users SET frozen = $2 WHERE id = $1 AND id != 0";
+pub const REQUESTS_OF_USER: &str = concat!(
+    "SELECT ",
+    request_columns!(),
+    " FROM requests WHERE user_id = $1 ORDER BY created_at, id"
+);
+/// Stops handing out every active request of an account, as [`CANCEL_REQUEST`] does one.
+pub const CANCEL_REQUESTS_OF_USER: &str =
+    "UPDATE requests SET state = 'cancelled', n_waiting = 0, finished_at = $2, last_activity = $2, \
+     delivered_at = COALESCE(delivered_at, $2) WHERE user_id = $1 AND state = 'active'";
+/// Jobs of an erased account's requests still with a worker: their submit is refused, since
+/// nobody is left to deliver the result to or charge for it.
+pub const ABORT_JOBS_OF_USER: &str =
+    "UPDATE jobs SET state = 'abandoned', finished_at = $2 WHERE state = 'processing' \
+     AND request_id IN (SELECT id FROM requests WHERE user_id = $1)";
+pub const PURGE_JOBS_OF_USER: &str =
+    "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, gen_metadata = NULL \
+     WHERE request_id IN (SELECT id FROM requests WHERE user_id = $1)";
+pub const PURGE_REQUESTS_OF_USER: &str =
+    "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, purged = TRUE \
+     WHERE user_id = $1";
+pub const DELETE_WORKERS_OF: &str = "DELETE FROM workers WHERE owner_id = $1";
+/// Wipes what identifies an account and its key; the row stays for the ledger lines on it.
+pub const ERASE_USER: &str =
+    "UPDATE users SET username = $2, key_hash = NULL, contact = NULL, moderator = FALSE, \
+     trusted = FALSE, flagged = FALSE, frozen = FALSE, concurrency = 0, worker_invited = 0, \
+     erased_at = $3 WHERE id = $1";
 
 /// One line of the kudos ledger; always paired with [`ADD_KUDOS`].
 pub const LEDGER_INSERT: &str =

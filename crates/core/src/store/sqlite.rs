@@ -47,6 +47,24 @@ impl SqliteStore {
     pub fn write_pool(&self) -> &SqlitePool {
         &self.write
     }
+
+    /// After content was deleted: the write-ahead log still holds the old pages, so fold it
+    /// into the (securely deleted) database file and empty it.
+    async fn fold_wal(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The web sessions signed in as the account `$1`: tower-sessions serialises a session's entries
+/// as plain bytes, so its data holds the account's key hash as it is.
+macro_rules! sessions_of_user {
+    () => {
+        " FROM web_sessions \
+         WHERE instr(data, CAST((SELECT key_hash FROM users WHERE id = $1) AS BLOB)) > 0"
+    };
 }
 
 /// Books one kudos movement: a ledger line and the balance, in the caller's
@@ -228,6 +246,102 @@ impl Store for SqliteStore {
         Ok(sqlx::query_as(sql::KUDOS_MISMATCHES)
             .fetch_all(&self.read)
             .await?)
+    }
+
+    async fn set_contact(&self, user_id: i64, contact: Option<&str>) -> Result<()> {
+        sqlx::query(sql::SET_CONTACT)
+            .bind(user_id)
+            .bind(contact)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_frozen(&self, user_id: i64, frozen: bool, now: i64) -> Result<u64> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(sql::SET_FROZEN)
+            .bind(user_id)
+            .bind(frozen)
+            .execute(&mut *tx)
+            .await?;
+        let mut cancelled = 0;
+        if frozen {
+            cancelled = sqlx::query(sql::CANCEL_REQUESTS_OF_USER)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    async fn requests_of(&self, user_id: i64) -> Result<Vec<RequestRow>> {
+        Ok(sqlx::query_as(sql::REQUESTS_OF_USER)
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    async fn web_sessions_of(&self, user_id: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(concat!("SELECT COUNT(*)", sessions_of_user!()))
+                .bind(user_id)
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn erase_user(&self, user_id: i64, now: i64) -> Result<Erasure> {
+        let mut tx = self.write.begin().await?;
+        let requests_cancelled = sqlx::query(sql::CANCEL_REQUESTS_OF_USER)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(sql::ABORT_JOBS_OF_USER)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for statement in [sql::PURGE_JOBS_OF_USER, sql::PURGE_REQUESTS_OF_USER] {
+            sqlx::query(statement)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let workers_deleted = sqlx::query(sql::DELETE_WORKERS_OF)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // Before the key hash goes: it is how a session names its account.
+        let sessions_ended = sqlx::query(concat!("DELETE", sessions_of_user!()))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let balance: i64 = sqlx::query_scalar("SELECT kudos FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        book(&mut tx, user_id, Kudos(-balance), "erased", None, None, now).await?;
+        sqlx::query(sql::ERASE_USER)
+            .bind(user_id)
+            .bind(ERASED_NAME)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.fold_wal().await?;
+        Ok(Erasure {
+            requests_cancelled,
+            workers_deleted,
+            sessions_ended,
+            kudos_forfeited: Kudos(balance),
+        })
     }
 
     async fn worker(&self, id: &str) -> Result<Option<WorkerRow>> {
@@ -666,11 +780,7 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         if purged > 0 {
-            // The write-ahead log still holds the old pages; fold it into the
-            // (securely deleted) database file and empty it.
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.write)
-                .await?;
+            self.fold_wal().await?;
         }
         Ok(purged)
     }
