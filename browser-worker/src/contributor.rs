@@ -115,6 +115,7 @@ async fn serve(
         nsfw: false,
         bridge_agent: BRIDGE_AGENT.into(),
         browser: true,
+        keeps_prompts: false,
         idle_poll: Duration::from_secs(1),
         retry_pause: Duration::from_secs(1),
     };

@@ -172,6 +172,41 @@ async fn browser_workers_are_never_trusted() {
 }
 
 #[tokio::test]
+async fn requests_for_workers_that_keep_nothing_pass_keeping_workers_by() {
+    let server = Server::start(&[]);
+    let (_, owner) = server.admin_user("keeper-owner", &[]);
+    let pop_keeper = || {
+        let body = json!({"name": "keeper", "models": [MODEL], "max_length": 512,
+            "max_context_length": 4096, "keeps_prompts": true});
+        server.post("/generate/text/pop", Some(&owner), body)
+    };
+    let (status, answer) = pop_keeper().await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    server.pop_text(&owner, "forgetter", MODEL).await;
+    let keeper_id = worker_id(&server, "keeper").await;
+    let forgetter_id = worker_id(&server, "forgetter").await;
+    let (_, keeper) = server.get(&format!("/workers/{keeper_id}"), None).await;
+    assert_eq!(keeper["keeps_prompts"], true, "{keeper}");
+    let (_, forgetter) = server.get(&format!("/workers/{forgetter_id}"), None).await;
+    assert!(forgetter.get("keeps_prompts").is_none(), "{forgetter}");
+
+    // A request for workers that keep nothing is not for the keeper, but for the other one.
+    let keep_nothing =
+        json!({"prompt": "keep nothing", "workers_keep_nothing": true, "models": [MODEL]});
+    server.submit_text_request(ANON, keep_nothing).await;
+    let (_, popped) = pop_keeper().await;
+    assert!(popped["id"].is_null(), "{popped}");
+    assert_eq!(popped["skipped"]["keeps_prompts"], 1, "{popped}");
+    let (_, popped) = server.pop_text(&owner, "forgetter", MODEL).await;
+    assert_eq!(popped["payload"]["prompt"], "keep nothing", "{popped}");
+    // Without the flag, the keeper may take it.
+    let for_anyone = json!({"prompt": "for anyone", "models": [MODEL]});
+    server.submit_text_request(ANON, for_anyone).await;
+    let (_, popped) = pop_keeper().await;
+    assert_eq!(popped["payload"]["prompt"], "for anyone", "{popped}");
+}
+
+#[tokio::test]
 async fn maintenance_stops_pops_until_the_owner_lifts_it() {
     let server = Server::start(&[]);
     let (_, owner) = server.register("owner").await;

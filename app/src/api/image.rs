@@ -23,6 +23,10 @@ pub struct ImageForm {
     /// Empty for a random seed.
     pub seed: String,
     pub count: String,
+    /// "on" when the requester asked for workers that keep nothing (an unticked box sends
+    /// nothing).
+    #[serde(default)]
+    pub workers_keep_nothing: Option<String>,
 }
 
 impl ImageForm {
@@ -50,6 +54,7 @@ impl ImageForm {
             models: chosen_models(&self.model),
             // The page links the images; they are served from this server.
             r2: true,
+            workers_keep_nothing: self.workers_keep_nothing.is_some(),
             ..Default::default()
         })
     }

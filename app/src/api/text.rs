@@ -22,6 +22,10 @@ pub struct TextForm {
     pub top_p: String,
     pub top_k: String,
     pub rep_pen: String,
+    /// "on" when the requester asked for workers that keep nothing (an unticked box sends
+    /// nothing).
+    #[serde(default)]
+    pub workers_keep_nothing: Option<String>,
 }
 
 impl TextForm {
@@ -53,6 +57,7 @@ impl TextForm {
                 sampling,
             },
             models: chosen_models(&self.model),
+            workers_keep_nothing: self.workers_keep_nothing.is_some(),
             ..Default::default()
         })
     }

@@ -107,7 +107,7 @@ fn WorkerTable(workers: Vec<WorkerDetails>) -> impl IntoView {
                     <td class="num">{w.requests_fulfilled}</td>
                     <td class="num">{w.performance}</td>
                     <td class="num">{format_uptime(w.uptime)}</td>
-                    <td>{state}</td>
+                    <td>{state}{w.keeps_prompts.then_some(", keeps prompts")}</td>
                 </tr>
             }
         })

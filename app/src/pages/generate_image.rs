@@ -77,6 +77,11 @@ pub fn GenerateImage() -> impl IntoView {
                                 aria-describedby="form[seed]-hint" />
                         </Field>
                     </div>
+                    <label class="check-label">
+                        <input type="checkbox" id="form[workers_keep_nothing]"
+                            name="form[workers_keep_nothing]" />
+                        " Only workers that keep nothing"
+                    </label>
                 </details>
                 <SubmitButton label="Generate" busy="Queueing…" pending=queue.pending() id="generate" />
             </ActionForm>

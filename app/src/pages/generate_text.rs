@@ -67,6 +67,11 @@ pub fn GenerateText() -> impl IntoView {
                         <NumberField label="Repetition penalty" name="form[rep_pen]" api_field="rep_pen"
                             value="1.1" min="1" max="3" step="0.01" error />
                     </div>
+                    <label class="check-label">
+                        <input type="checkbox" id="form[workers_keep_nothing]"
+                            name="form[workers_keep_nothing]" />
+                        " Only workers that keep nothing"
+                    </label>
                 </details>
                 <SubmitButton label="Generate" busy="Queueing…" pending=queue.pending() id="generate" />
             </ActionForm>

@@ -10,6 +10,7 @@ pub enum Skip {
     Models,
     WorkerId,
     Untrusted,
+    KeepsPrompts,
     MaxLength,
     MaxContextLength,
     MaxPixels,
@@ -27,6 +28,7 @@ impl Skip {
             Skip::Models => &mut skipped.models,
             Skip::WorkerId => &mut skipped.worker_id,
             Skip::Untrusted => &mut skipped.untrusted,
+            Skip::KeepsPrompts => &mut skipped.keeps_prompts,
             Skip::MaxLength => &mut skipped.max_length,
             Skip::MaxContextLength => &mut skipped.max_context_length,
             Skip::MaxPixels => &mut skipped.max_pixels,
@@ -50,6 +52,7 @@ pub struct Capabilities {
     pub worker_id: String,
     pub worker_name: String,
     pub trusted: bool,
+    pub keeps_prompts: bool,
     pub models: Vec<String>,
     pub max_length: i64,
     pub max_context_length: i64,
@@ -68,6 +71,7 @@ impl Capabilities {
             worker_id: worker.id.clone(),
             worker_name: worker.name.clone(),
             trusted: worker.trusted(),
+            keeps_prompts: worker.keeps_prompts,
             models: worker.models.0.clone(),
             max_length: worker.max_length,
             max_context_length: worker.max_context_length,
@@ -108,6 +112,9 @@ impl Capabilities {
         }
         if request.trusted_workers && !self.trusted {
             return Err(Skip::Untrusted);
+        }
+        if request.workers_keep_nothing && self.keeps_prompts {
+            return Err(Skip::KeepsPrompts);
         }
         if request.kind == "text" {
             if request.max_length > self.max_length {
@@ -166,6 +173,7 @@ mod tests {
             workers: Json(vec![]),
             worker_blacklist: false,
             trusted_workers: false,
+            workers_keep_nothing: false,
             nsfw: false,
             r2: true,
             shared: false,
@@ -232,6 +240,18 @@ mod tests {
         r.workers = Json(vec![]);
         r.trusted_workers = true;
         assert_eq!(w.check(&r), Err(Skip::Untrusted));
+    }
+
+    #[test]
+    fn workers_that_keep_prompts() {
+        let mut w = worker();
+        let mut r = request("text");
+        w.keeps_prompts = true;
+        assert_eq!(w.check(&r), Ok(()));
+        r.workers_keep_nothing = true;
+        assert_eq!(w.check(&r), Err(Skip::KeepsPrompts));
+        w.keeps_prompts = false;
+        assert_eq!(w.check(&r), Ok(()));
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub struct NoValidRequestFound {
     pub lora: u32,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub controlnet: u32,
+    /// Potluck: the request wants workers that keep nothing, and this one keeps prompts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keeps_prompts: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -190,6 +193,9 @@ pub struct WorkerDetails {
     /// Potluck: the worker runs in a web browser tab, and is therefore never trusted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub browser: bool,
+    /// Potluck: the worker keeps prompts or results it is given (logs, caches, training).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_prompts: bool,
     pub flagged: bool,
     pub suspicious: i64,
     pub uncompleted_jobs: i64,

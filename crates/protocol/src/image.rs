@@ -74,6 +74,9 @@ pub struct GenerationInputStable {
     pub workers: Vec<String>,
     pub worker_blacklist: bool,
     pub trusted_workers: bool,
+    /// Potluck: only workers that keep nothing (no `keeps_prompts`) may take this request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workers_keep_nothing: bool,
     pub slow_workers: bool,
     pub extra_slow_workers: bool,
     pub nsfw: bool,
@@ -103,6 +106,7 @@ impl Default for GenerationInputStable {
             workers: Vec::new(),
             worker_blacklist: false,
             trusted_workers: false,
+            workers_keep_nothing: false,
             slow_workers: true,
             extra_slow_workers: false,
             nsfw: false,
@@ -171,6 +175,10 @@ pub struct PopInputStable {
     pub allow_lora: bool,
     pub limit_max_steps: bool,
     pub extra_slow_worker: bool,
+    /// Potluck: the worker keeps prompts or results it is given (logs, caches, training).
+    /// Requests with `workers_keep_nothing` pass such a worker by.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_prompts: bool,
 }
 
 impl Default for PopInputStable {
@@ -195,6 +203,7 @@ impl Default for PopInputStable {
             allow_lora: true,
             limit_max_steps: true,
             extra_slow_worker: false,
+            keeps_prompts: false,
         }
     }
 }

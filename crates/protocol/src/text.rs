@@ -42,6 +42,9 @@ pub struct GenerationInputKobold {
     pub workers: Vec<String>,
     pub worker_blacklist: bool,
     pub trusted_workers: bool,
+    /// Potluck: only workers that keep nothing (no `keeps_prompts`) may take this request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workers_keep_nothing: bool,
     pub slow_workers: bool,
     pub extra_slow_workers: bool,
     pub dry_run: bool,
@@ -63,6 +66,7 @@ impl Default for GenerationInputKobold {
             workers: Vec::new(),
             worker_blacklist: false,
             trusted_workers: false,
+            workers_keep_nothing: false,
             slow_workers: true,
             extra_slow_workers: false,
             dry_run: false,
@@ -123,6 +127,10 @@ pub struct PopInputKobold {
     /// only takes requests that allow untrusted workers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub browser: bool,
+    /// Potluck: the worker keeps prompts or results it is given (logs, caches, training).
+    /// Requests with `workers_keep_nothing` pass such a worker by.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_prompts: bool,
 }
 
 /// A model's chat template as a worker announces it.
@@ -153,6 +161,7 @@ impl Default for PopInputKobold {
             extra_slow_worker: false,
             chat_template: None,
             browser: false,
+            keeps_prompts: false,
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct WorkerOptions {
     pub bridge_agent: String,
     /// It runs in a browser tab (the Contribute page): the server never trusts it.
     pub browser: bool,
+    /// It keeps prompts or results it is given (logs, caches, training); announced in pops.
+    pub keeps_prompts: bool,
     /// Pause between pops that found nothing.
     pub idle_poll: Duration,
     /// The first pause after a failed call; it doubles with each failure, up to a minute.
@@ -235,6 +237,7 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
             amount: 1,
             chat_template: self.template_to_announce(),
             browser: self.options.browser,
+            keeps_prompts: self.options.keeps_prompts,
             ..PopInputKobold::default()
         }
     }

@@ -262,6 +262,7 @@ impl Harness {
                 nsfw: false,
                 bridge_agent: "test:0:none".into(),
                 browser: false,
+                keeps_prompts: false,
                 idle_poll: Duration::from_millis(5),
                 retry_pause: Duration::from_millis(5),
             },

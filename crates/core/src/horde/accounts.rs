@@ -442,6 +442,7 @@ impl Horde {
             owner: privileged.then(|| format!("{}#{}", w.owner_name, w.owner_id)),
             trusted: w.trusted(),
             browser: w.browser,
+            keeps_prompts: w.keeps_prompts,
             flagged: w.owner_flagged,
             suspicious: 0,
             uncompleted_jobs: w.uncompleted_jobs,

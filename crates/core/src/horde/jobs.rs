@@ -88,6 +88,7 @@ impl Horde {
             c.uptime_reward = kudos::text_uptime_reward(input.max_context_length);
             c.chat_template = chat_template.clone();
             c.browser = input.browser;
+            c.keeps_prompts = input.keeps_prompts;
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities::of(&worker);
@@ -151,6 +152,7 @@ impl Horde {
             c.allow_lora = input.allow_lora;
             c.allow_controlnet = input.allow_controlnet;
             c.uptime_reward = kudos::image_uptime_reward(models_served);
+            c.keeps_prompts = input.keeps_prompts;
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities {
@@ -273,6 +275,7 @@ impl Horde {
             threads: common.threads.into(),
             bridge_agent: common.bridge_agent.chars().take(1000).collect(),
             browser: false,
+            keeps_prompts: false,
             now: now_ms(),
             stale_ms: self.policy.worker_stale.as_millis() as i64,
             uptime_reward: Kudos::ZERO,

@@ -110,6 +110,8 @@ pub struct WorkerRow {
     pub bridge_agent: String,
     /// It runs in a web browser tab.
     pub browser: bool,
+    /// It keeps prompts or results it is given (logs, caches, training).
+    pub keeps_prompts: bool,
     pub info: Option<String>,
     pub maintenance: bool,
     pub maintenance_msg: Option<String>,
@@ -154,6 +156,7 @@ pub struct WorkerCheckIn {
     pub threads: i64,
     pub bridge_agent: String,
     pub browser: bool,
+    pub keeps_prompts: bool,
     /// JSON of the chat template it announced with this check-in, if it announced one.
     pub chat_template: Option<String>,
     pub now: i64,
@@ -184,6 +187,8 @@ pub struct NewRequest {
     pub workers: Vec<String>,
     pub worker_blacklist: bool,
     pub trusted_workers: bool,
+    /// Only workers that keep nothing may take it.
+    pub workers_keep_nothing: bool,
     pub nsfw: bool,
     pub r2: bool,
     pub shared: bool,
@@ -212,6 +217,8 @@ pub struct RequestRow {
     pub workers: Json<Vec<String>>,
     pub worker_blacklist: bool,
     pub trusted_workers: bool,
+    /// Only workers that keep nothing may take it.
+    pub workers_keep_nothing: bool,
     pub nsfw: bool,
     pub r2: bool,
     pub shared: bool,

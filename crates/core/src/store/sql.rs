@@ -20,7 +20,7 @@ macro_rules! worker_select {
          u.trusted AS owner_trusted, u.flagged AS owner_flagged, w.kind, w.models, w.max_length, \
          w.max_context_length, w.max_pixels, w.nsfw, w.allow_img2img, w.allow_painting, \
          w.allow_post_processing, w.allow_lora, w.allow_controlnet, w.threads, w.bridge_agent, \
-         w.browser, w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, \
+         w.browser, w.keeps_prompts, w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, \
          w.last_check_in, w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
          w.tokens_generated, w.mps_generated, w.uncompleted_jobs \
          FROM workers w JOIN users u ON u.id = w.owner_id"
@@ -32,7 +32,8 @@ macro_rules! request_columns {
         "id, kind, user_id, prompt, params, models, workers, worker_blacklist, \
          trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, height, steps, \
          img2img, post_processors, loras, n, n_waiting, n_done, restarts, priority, \
-         kudos_estimate, state, created_at, last_activity, delivered_at, purged"
+         kudos_estimate, state, created_at, last_activity, delivered_at, purged, \
+         workers_keep_nothing"
     };
 }
 
@@ -144,8 +145,8 @@ pub const REFRESH_WORKER: &str =
     "UPDATE workers SET models = $2, max_length = $3, max_context_length = $4, max_pixels = $5, \
      nsfw = $6, allow_img2img = $7, allow_painting = $8, allow_post_processing = $9, \
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
-     last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16 \
-     WHERE id = $1";
+     last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16, \
+     keeps_prompts = $17 WHERE id = $1";
 /// The chat templates text workers announced, the most recent first, with their models.
 pub const CHAT_TEMPLATES: &str = "SELECT models, chat_template FROM workers \
      WHERE kind = 'text' AND chat_template IS NOT NULL ORDER BY last_check_in DESC LIMIT 200";
@@ -168,8 +169,9 @@ pub const INSERT_REQUEST: &str =
     "INSERT INTO requests (id, kind, user_id, client_hash, prompt, params, models, workers, \
      worker_blacklist, trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, \
      height, steps, img2img, post_processors, loras, n, n_waiting, priority, kudos_estimate, \
-     created_at, last_activity) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-     $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $25)";
+     created_at, last_activity, workers_keep_nothing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $25, \
+     $26)";
 pub const COUNT_TEXT_REQUEST: &str =
     "UPDATE users SET requests_text = requests_text + 1 WHERE id = $1";
 pub const COUNT_IMAGE_REQUEST: &str =

@@ -447,6 +447,7 @@ impl Store for SqliteStore {
             .bind(c.now)
             .bind(c.chat_template.as_deref())
             .bind(c.browser)
+            .bind(c.keeps_prompts)
             .execute(&mut *tx)
             .await?;
         let row = sqlx::query_as(sql::WORKER_BY_ID)
@@ -512,6 +513,7 @@ impl Store for SqliteStore {
             .bind(r.priority)
             .bind(r.kudos_estimate.hundredths())
             .bind(r.now)
+            .bind(r.workers_keep_nothing)
             .execute(&mut *tx)
             .await?;
         sqlx::query(shared::count_request_sql(&r.kind))

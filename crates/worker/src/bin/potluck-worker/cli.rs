@@ -118,6 +118,10 @@ pub struct RunArgs {
     /// Take requests marked NSFW.
     #[arg(long)]
     pub nsfw: bool,
+    /// Say that this worker keeps prompts or results it is given (logs, caches, training):
+    /// requests that ask for workers that keep nothing then pass it by.
+    #[arg(long)]
+    pub keeps_prompts: bool,
     /// Plain log lines instead of the live status line.
     #[arg(long)]
     pub no_status: bool,
@@ -134,6 +138,7 @@ struct FileConfig {
     name: Option<String>,
     threads: Option<u32>,
     nsfw: Option<bool>,
+    keeps_prompts: Option<bool>,
     no_status: Option<bool>,
     backend: Option<BackendKind>,
     model: Option<PathBuf>,
@@ -175,6 +180,7 @@ impl RunArgs {
         self.name = self.name.or(file.name);
         self.threads = self.threads.or(file.threads);
         self.nsfw |= file.nsfw.unwrap_or(false);
+        self.keeps_prompts |= file.keeps_prompts.unwrap_or(false);
         self.no_status |= file.no_status.unwrap_or(false);
         let b = &mut self.backend;
         b.backend = b.backend.or(file.backend);

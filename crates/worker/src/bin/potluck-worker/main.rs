@@ -201,6 +201,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 nsfw: args.nsfw,
                 bridge_agent: bridge_agent.clone(),
                 browser: false,
+                keeps_prompts: args.keeps_prompts,
                 idle_poll: Duration::from_secs(1),
                 retry_pause: Duration::from_secs(1),
             },
