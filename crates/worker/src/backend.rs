@@ -80,9 +80,12 @@ impl JobControl {
     /// text loses its NUL characters as the submitted one does, so the two agree.
     pub fn add_tokens(&self, n: usize, text: &str) {
         self.tokens.fetch_add(n, Ordering::Relaxed);
-        let text = without_nul(text);
-        if let (Some(sender), false) = (&self.text, text.is_empty()) {
-            let _ = sender.unbounded_send(text);
+        // Only a streamed job's text is copied here, per token; the others wait for the submit.
+        if let Some(sender) = &self.text {
+            let text = without_nul(text);
+            if !text.is_empty() {
+                let _ = sender.unbounded_send(text);
+            }
         }
     }
 
