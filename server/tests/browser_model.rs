@@ -185,13 +185,7 @@ async fn a_file_gone_after_the_start_is_not_found() {
 
 /// The answer of the `browser_model` server function, as the hydrated page asks for it.
 async fn offered(server: &Server) -> Value {
-    let response = server
-        .http()
-        .post(format!("{}/_leptos/browser_model", server.base))
-        .form(&[] as &[(&str, &str)])
-        .send()
-        .await
-        .unwrap();
+    let response = server.server_function("browser_model", &[], None).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_error, backend, close, Backend, Server, ANON};
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -287,7 +287,7 @@ async fn erasure_refuses_the_key_frees_the_name_and_leaves_no_personal_field() {
     let job = pop(&server, &owner, "erasure-box").await;
     let waiting = ask(&server, &requester, "a prompt nobody took yet").await;
     // A browser signed in as the requester.
-    let signed_in = ui_sign_in(&server, &requester).await;
+    let signed_in = server.sign_in(&requester).await.1;
     assert_eq!(export(&server, &requester).await["web_sessions"], 1);
     // The requester's own worker, which goes with the account.
     assert_eq!(
@@ -438,7 +438,7 @@ async fn erasure_refuses_the_key_frees_the_name_and_leaves_no_personal_field() {
 async fn the_account_page_exports_and_erases() {
     let server = Server::start(&[]);
     let (id, key) = server.register("ui-data-owner").await;
-    let cookie = ui_sign_in(&server, &key).await;
+    let cookie = server.sign_in(&key).await.1;
     let client = reqwest::Client::new();
     let download = client
         .get(format!("{}/_leptos/export_my_data", server.base))
@@ -457,24 +457,24 @@ async fn the_account_page_exports_and_erases() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
-    let wrong = ui_call(
-        &server,
-        "erase_account",
-        &[("confirm", "someone-else")],
-        Some(&cookie),
-    )
-    .await;
+    let wrong = server
+        .server_function(
+            "erase_account",
+            &[("confirm", "someone-else")],
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
     assert_eq!(wrong.json::<Value>().await.unwrap()["field"], "confirm");
     assert_eq!(server.kudos(&key).await, 0.0, "not erased");
 
-    let erased = ui_call(
-        &server,
-        "erase_account",
-        &[("confirm", "ui-data-owner")],
-        Some(&cookie),
-    )
-    .await;
+    let erased = server
+        .server_function(
+            "erase_account",
+            &[("confirm", "ui-data-owner")],
+            Some(&cookie),
+        )
+        .await;
     assert!(erased.status().is_success(), "{}", erased.status());
     assert_eq!(ui_signed_in(&server, &cookie).await, Value::Null);
     assert_error(
@@ -484,36 +484,9 @@ async fn the_account_page_exports_and_erases() {
     );
 }
 
-async fn ui_call(
-    server: &Server,
-    function: &str,
-    form: &[(&str, &str)],
-    cookie: Option<&str>,
-) -> reqwest::Response {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut request = client
-        .post(format!("{}/_leptos/{function}", server.base))
-        .form(form);
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    request.send().await.unwrap()
-}
-
-/// Signs a browser in with `key`; returns the cookie to send back.
-async fn ui_sign_in(server: &Server, key: &str) -> String {
-    let response = ui_call(server, "log_in", &[("apikey", key)], None).await;
-    assert!(response.status().is_success(), "{}", response.status());
-    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap();
-    set_cookie.split(';').next().unwrap().to_string()
-}
-
 /// Whom the UI takes the browser with `cookie` for (null: nobody).
 async fn ui_signed_in(server: &Server, cookie: &str) -> Value {
-    let response = ui_call(server, "signed_in", &[], Some(cookie)).await;
+    let response = server.server_function("signed_in", &[], Some(cookie)).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }

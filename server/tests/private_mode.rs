@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_error, Server, ANON};
+use common::{assert_error, Server, ANON, TEXT_FORM};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -13,18 +13,6 @@ const MODEL: &str = "org/Tiny-1B";
 /// A text request for any model.
 fn text_request() -> Value {
     json!({"prompt": "Once upon a time", "params": {"max_length": 16}})
-}
-
-/// A server function called as the hydrated page calls it (a form-encoded POST).
-async fn server_function(server: &Server, function: &str, form: &[(&str, &str)]) -> StatusCode {
-    server
-        .http()
-        .post(format!("{}/_leptos/{function}", server.base))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 async fn html(server: &Server, path: &str) -> String {
@@ -95,23 +83,15 @@ async fn a_private_server_refuses_anonymous_use_everywhere() {
     assert_eq!(swagger.status(), StatusCode::OK);
 
     // The web UI asks through the same rules.
-    let queued = server_function(
-        &server,
-        "queue_text",
-        &[
-            ("form[prompt]", "Hello"),
-            ("form[model]", ""),
-            ("form[max_length]", "32"),
-            ("form[max_context_length]", "1024"),
-            ("form[temperature]", "0.7"),
-            ("form[top_p]", "0.9"),
-            ("form[top_k]", "0"),
-            ("form[rep_pen]", "1.1"),
-        ],
-    )
-    .await;
+    let queued = server
+        .server_function("queue_text", TEXT_FORM, None)
+        .await
+        .status();
     assert_eq!(queued, StatusCode::UNAUTHORIZED);
-    let signed_in = server_function(&server, "log_in", &[("apikey", ANON)]).await;
+    let signed_in = server
+        .server_function("log_in", &[("apikey", ANON)], None)
+        .await
+        .status();
     assert_eq!(signed_in, StatusCode::UNAUTHORIZED);
 }
 
@@ -122,7 +102,10 @@ async fn a_private_server_takes_its_accounts_from_the_operator_only() {
         .post("/register", None, json!({"username": "mallory"}))
         .await;
     assert_error(&answer, StatusCode::FORBIDDEN, "RegistrationClosed");
-    let registered = server_function(&server, "register", &[("username", "mallory")]).await;
+    let registered = server
+        .server_function("register", &[("username", "mallory")], None)
+        .await
+        .status();
     assert_eq!(registered, StatusCode::FORBIDDEN);
 
     let (_, key) = server.admin_user("alice", &[]);
@@ -136,7 +119,10 @@ async fn a_private_server_takes_its_accounts_from_the_operator_only() {
     let (status, job) = server.pop_text(&key, "alice-box", MODEL).await;
     assert_eq!(status, StatusCode::OK, "{job}");
     assert!(job["id"].is_string(), "the worker got the request: {job}");
-    let signed_in = server_function(&server, "log_in", &[("apikey", &key)]).await;
+    let signed_in = server
+        .server_function("log_in", &[("apikey", &key)], None)
+        .await
+        .status();
     assert_eq!(
         signed_in,
         StatusCode::OK,

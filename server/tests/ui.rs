@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Server;
+use common::{browser, Server, TEXT_FORM};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -25,32 +25,8 @@ const PAGES: &[&str] = &[
     "/account",
 ];
 
-/// A client that follows no redirect, so that each answer can be looked at.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Calls a server function as the hydrated page does (a form-encoded POST).
-async fn call(
-    server: &Server,
-    function: &str,
-    form: &[(&str, &str)],
-    cookie: Option<&str>,
-) -> reqwest::Response {
-    let mut request = client()
-        .post(format!("{}/_leptos/{function}", server.base))
-        .form(form);
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    request.send().await.unwrap()
-}
-
 async fn page(server: &Server, path: &str, cookie: Option<&str>) -> (StatusCode, String, bool) {
-    let mut request = client().get(format!("{}{path}", server.base));
+    let mut request = browser().get(format!("{}{path}", server.base));
     if let Some(cookie) = cookie {
         request = request.header(COOKIE, cookie);
     }
@@ -58,15 +34,6 @@ async fn page(server: &Server, path: &str, cookie: Option<&str>) -> (StatusCode,
     let status = response.status();
     let sets_cookie = response.headers().contains_key(SET_COOKIE);
     (status, response.text().await.unwrap(), sets_cookie)
-}
-
-/// Signs in with `key` and returns the `Set-Cookie` header and the `name=value` to send back.
-async fn sign_in(server: &Server, key: &str) -> (String, String) {
-    let response = call(server, "log_in", &[("apikey", key)], None).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
-    let pair = set_cookie.split(';').next().unwrap().to_string();
-    (set_cookie, pair)
 }
 
 #[tokio::test]
@@ -82,22 +49,7 @@ async fn anonymous_visitors_get_every_page_and_no_cookie() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!sets_cookie);
     // Server functions do not either, even those that change something.
-    let queued = call(
-        &server,
-        "queue_text",
-        &[
-            ("form[prompt]", "Hello"),
-            ("form[model]", ""),
-            ("form[max_length]", "32"),
-            ("form[max_context_length]", "1024"),
-            ("form[temperature]", "0.7"),
-            ("form[top_p]", "0.9"),
-            ("form[top_k]", "0"),
-            ("form[rep_pen]", "1.1"),
-        ],
-        None,
-    )
-    .await;
+    let queued = server.server_function("queue_text", TEXT_FORM, None).await;
     assert_eq!(queued.status(), StatusCode::OK);
     assert!(!queued.headers().contains_key(SET_COOKIE));
     let (status, details) = server.get("/status/performance", None).await;
@@ -111,7 +63,7 @@ async fn anonymous_visitors_get_every_page_and_no_cookie() {
 #[tokio::test]
 async fn pages_tell_the_browser_to_load_nothing_from_elsewhere() {
     let server = Server::start(&[]);
-    let response = client()
+    let response = browser()
         .get(format!("{}/", server.base))
         .send()
         .await
@@ -140,7 +92,7 @@ async fn pages_tell_the_browser_to_load_nothing_from_elsewhere() {
 async fn a_session_starts_at_sign_in_holds_no_key_and_ends_at_sign_out() {
     let server = Server::start(&[]);
     let (id, key) = server.register("ui-alice").await;
-    let (set_cookie, cookie) = sign_in(&server, &key).await;
+    let (set_cookie, cookie) = server.sign_in(&key).await;
     assert!(cookie.starts_with("potluck_session="), "{set_cookie}");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
@@ -151,7 +103,7 @@ async fn a_session_starts_at_sign_in_holds_no_key_and_ends_at_sign_out() {
     // The key is in no table: the session keeps its hash.
     assert_eq!(server.stored(&[&key]).await, Vec::<&str>::new());
 
-    let out = call(&server, "log_out", &[], Some(&cookie)).await;
+    let out = server.server_function("log_out", &[], Some(&cookie)).await;
     assert_eq!(out.status(), StatusCode::OK);
     let cleared = out.headers()[SET_COOKIE].to_str().unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
@@ -166,7 +118,7 @@ async fn a_session_starts_at_sign_in_holds_no_key_and_ends_at_sign_out() {
 async fn sessions_live_in_the_database() {
     let mut server = Server::start(&[]);
     let (id, key) = server.register("ui-bob").await;
-    let (_, cookie) = sign_in(&server, &key).await;
+    let (_, cookie) = server.sign_in(&key).await;
     server.kill_and_restart();
     let (_, html, _) = page(&server, "/account", Some(&cookie)).await;
     assert!(
@@ -187,7 +139,7 @@ async fn sessions_live_in_the_database() {
 async fn the_cookie_is_secure_behind_tls() {
     let server = Server::start(&["--public-url", "https://potluck.example"]);
     let (_, key) = server.register("ui-carol").await;
-    let (set_cookie, _) = sign_in(&server, &key).await;
+    let (set_cookie, _) = server.sign_in(&key).await;
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
 }
 
@@ -202,7 +154,7 @@ async fn forms_sent_from_another_site_are_refused() {
         ("sec-fetch-site", "cross-site"),
         ("sec-fetch-site", "same-site"),
     ] {
-        let response = client()
+        let response = browser()
             .post(format!("{}/_leptos/log_in", server.base))
             .header(header, value)
             .form(&[("apikey", key.as_str())])
@@ -219,7 +171,7 @@ async fn forms_sent_from_another_site_are_refused() {
         assert_eq!(body["rc"], "CrossSiteRequest");
     }
     // The same post from the site itself goes through.
-    let response = client()
+    let response = browser()
         .post(format!("{}/_leptos/log_in", server.base))
         .header("origin", format!("http://{host}"))
         .header("sec-fetch-site", "same-origin")
@@ -248,7 +200,9 @@ async fn form_errors_carry_the_api_status_and_field() {
             ("form[count]", "1"),
         ]
     };
-    let refused = call(&server, "queue_image", &image("5000"), None).await;
+    let refused = server
+        .server_function("queue_image", &image("5000"), None)
+        .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let error: Value = refused.json().await.unwrap();
     assert_eq!(error["field"], "params.width");
@@ -259,21 +213,19 @@ async fn form_errors_carry_the_api_status_and_field() {
             .contains("multiple of 64"),
         "{error}"
     );
-    let incomplete = call(
-        &server,
-        "queue_image",
-        &[("form[prompt]", "A lighthouse")],
-        None,
-    )
-    .await;
+    let incomplete = server
+        .server_function("queue_image", &[("form[prompt]", "A lighthouse")], None)
+        .await;
     assert_eq!(incomplete.status(), StatusCode::BAD_REQUEST);
-    let typo = call(&server, "queue_image", &image("wide"), None).await;
+    let typo = server
+        .server_function("queue_image", &image("wide"), None)
+        .await;
     assert_eq!(typo.status(), StatusCode::BAD_REQUEST);
     let error: Value = typo.json().await.unwrap();
     assert_eq!(error["field"], "params.width");
 
     // Without JavaScript the browser is sent back to the form, the error in the address.
-    let plain = client()
+    let plain = browser()
         .post(format!("{}/_leptos/queue_image", server.base))
         .header(ACCEPT, "text/html")
         .header("referer", format!("{}/generate/image", server.base))
@@ -287,25 +239,27 @@ async fn form_errors_carry_the_api_status_and_field() {
     assert!(location.contains("__err="), "{location}");
 
     // Acting on an account needs one.
-    let anonymous = call(
-        &server,
-        "transfer_kudos",
-        &[("recipient", "x#1"), ("amount", "1")],
-        None,
-    )
-    .await;
+    let anonymous = server
+        .server_function(
+            "transfer_kudos",
+            &[("recipient", "x#1"), ("amount", "1")],
+            None,
+        )
+        .await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     let (_, key) = server.register("ui-erin").await;
-    let (_, cookie) = sign_in(&server, &key).await;
-    let broke = call(
-        &server,
-        "transfer_kudos",
-        &[("recipient", "nobody#999"), ("amount", "1")],
-        Some(&cookie),
-    )
-    .await;
+    let (_, cookie) = server.sign_in(&key).await;
+    let broke = server
+        .server_function(
+            "transfer_kudos",
+            &[("recipient", "nobody#999"), ("amount", "1")],
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(broke.status(), StatusCode::NOT_FOUND);
-    let wrong_key = call(&server, "log_in", &[("apikey", "not-a-key")], None).await;
+    let wrong_key = server
+        .server_function("log_in", &[("apikey", "not-a-key")], None)
+        .await;
     assert_eq!(wrong_key.status(), StatusCode::UNAUTHORIZED);
     let error: Value = wrong_key.json().await.unwrap();
     assert_eq!(error["field"], "apikey");

@@ -346,6 +346,38 @@ impl Server {
         &self.client
     }
 
+    /// Calls a web UI server function as the hydrated page does (a form-encoded POST), as the
+    /// browser holding `cookie` if one is given. Redirects are not followed.
+    pub async fn server_function(
+        &self,
+        function: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = browser()
+            .post(format!("{}/_leptos/{function}", self.base))
+            .form(form);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs a browser in on the web UI with `key`: the `Set-Cookie` header, and the
+    /// `name=value` to send back.
+    pub async fn sign_in(&self, key: &str) -> (String, String) {
+        let response = self
+            .server_function("log_in", &[("apikey", key)], None)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "signing in");
+        let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let pair = set_cookie.split(';').next().unwrap().to_string();
+        (set_cookie, pair)
+    }
+
     /// Registers a pseudonymous account; returns (id, key).
     pub async fn register(&self, name: &str) -> (i64, String) {
         let (status, body) = self
@@ -449,6 +481,26 @@ fn spawn(
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_string();
     (child, base)
+}
+
+/// The text form as the page sends it, every field filled.
+pub const TEXT_FORM: &[(&str, &str)] = &[
+    ("form[prompt]", "Hello"),
+    ("form[model]", ""),
+    ("form[max_length]", "32"),
+    ("form[max_context_length]", "1024"),
+    ("form[temperature]", "0.7"),
+    ("form[top_p]", "0.9"),
+    ("form[top_k]", "0"),
+    ("form[rep_pen]", "1.1"),
+];
+
+/// A client that follows no redirect, as the web UI's tests want: each answer can be looked at.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// Asserts an AI Horde error answer: status and rc.
