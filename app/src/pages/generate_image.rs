@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use protocol::{GenerationStable, RequestStatusStable};
 
-use super::request::{request_panel, ModelChooser, QueueState, RequestEnd};
+use super::request::{request_panel, KeepNothingChoice, ModelChooser, QueueState, RequestEnd};
 use crate::api::image::{image_models, image_status, CancelImage, QueueImage};
 use crate::forms::{action_error, Field, FormProblem, NumberField, SubmitButton};
 
@@ -77,11 +77,7 @@ pub fn GenerateImage() -> impl IntoView {
                                 aria-describedby="form[seed]-hint" />
                         </Field>
                     </div>
-                    <label class="check-label">
-                        <input type="checkbox" id="form[workers_keep_nothing]"
-                            name="form[workers_keep_nothing]" />
-                        " Only workers that keep nothing"
-                    </label>
+                    <KeepNothingChoice />
                 </details>
                 <SubmitButton label="Generate" busy="Queueing…" pending=queue.pending() id="generate" />
             </ActionForm>

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use protocol::RequestStatusKobold;
 
-use super::request::{request_panel, ModelChooser, QueueState, RequestEnd};
+use super::request::{request_panel, KeepNothingChoice, ModelChooser, QueueState, RequestEnd};
 use crate::api::text::{text_models, text_status, CancelText, QueueText};
 use crate::forms::{action_error, Field, FormProblem, NumberField, SubmitButton};
 use crate::live::CopyButton;
@@ -67,11 +67,7 @@ pub fn GenerateText() -> impl IntoView {
                         <NumberField label="Repetition penalty" name="form[rep_pen]" api_field="rep_pen"
                             value="1.1" min="1" max="3" step="0.01" error />
                     </div>
-                    <label class="check-label">
-                        <input type="checkbox" id="form[workers_keep_nothing]"
-                            name="form[workers_keep_nothing]" />
-                        " Only workers that keep nothing"
-                    </label>
+                    <KeepNothingChoice />
                 </details>
                 <SubmitButton label="Generate" busy="Queueing…" pending=queue.pending() id="generate" />
             </ActionForm>

@@ -21,6 +21,18 @@ const MODEL_FIELD: &str = "form[model]";
 /// How often the model chooser's worker counts and waits are read again.
 const MODELS_EVERY: Duration = Duration::from_secs(10);
 
+/// The choice, under a generation form's *Advanced*, of workers that keep nothing they are
+/// given (the request's `workers_keep_nothing`).
+#[component]
+pub fn KeepNothingChoice() -> impl IntoView {
+    view! {
+        <label class="check-label">
+            <input type="checkbox" id="form[workers_keep_nothing]" name="form[workers_keep_nothing]" />
+            " Only workers that keep nothing"
+        </label>
+    }
+}
+
 /// The model chooser of a generation form: the models online workers serve, with their worker
 /// counts and waits kept fresh. `fetch` reads them; the choice survives each refresh.
 #[component]
