@@ -23,11 +23,8 @@ const LIMITS: Limits = Limits {
 };
 /// How often the page hears the figures while jobs run.
 const REPORT_EVERY: Duration = Duration::from_millis(500);
-const BRIDGE_AGENT: &str = concat!(
-    "potluck-browser:",
-    env!("CARGO_PKG_VERSION"),
-    ":https://github.com/potluck"
-);
+/// `name:version:kind`, as `potluck-worker` announces itself (`potluck-worker:0.1.0:engine`).
+const BRIDGE_AGENT: &str = concat!("potluck-browser:", env!("CARGO_PKG_VERSION"), ":webgpu");
 
 struct TimerClock;
 

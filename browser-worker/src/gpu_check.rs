@@ -20,11 +20,7 @@ pub async fn open_gpu(model: &BrowserModel) -> Result<Arc<Gpu>, String> {
     let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
     let webgpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or_default();
     if webgpu.is_undefined() || webgpu.is_null() {
-        return Err(
-            "This browser has no WebGPU, which contributing needs. Recent Chrome, Edge \
-                    and Safari have it; Firefox has it from version 141 on Windows."
-                .into(),
-        );
+        return Err(protocol::contribute::NO_WEBGPU.into());
     }
     if model.bytes > LARGEST_MODEL {
         return Err(format!(

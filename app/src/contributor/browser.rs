@@ -64,11 +64,7 @@ pub async fn webgpu_missing() -> Option<String> {
     let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
     let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
     if gpu.is_undefined() || gpu.is_null() {
-        return Some(
-            "This browser has no WebGPU, which contributing needs. Recent Chrome, Edge and \
-             Safari have it; Firefox has it from version 141 on Windows."
-                .into(),
-        );
+        return Some(protocol::contribute::NO_WEBGPU.into());
     }
     let request = Reflect::get(&gpu, &"requestAdapter".into())
         .ok()?

@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What the page, and the worker after it, tell a visitor whose browser has no WebGPU.
+pub const NO_WEBGPU: &str = "This browser has no WebGPU, which contributing needs. Recent \
+     Chrome, Edge and Safari have it; Firefox has it from version 141 on Windows.";
+
 /// The model the server offers to browsers (its `--browser-model`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BrowserModel {
