@@ -16,7 +16,8 @@
 #                  postgres://postgres@127.0.0.1:5432/postgres)
 #   end2end        the frontend and the browser worker (debug) built, a fresh server on an
 #                  ephemeral port with a temp database (offering the tiny fixture model to
-#                  browsers), and the browser tests in end2end/ driving Debian's Chromium (with
+#                  browsers, and sign-in through a local OpenID Connect provider,
+#                  end2end/oidc/provider.mjs), and the browser tests in end2end/ driving Debian's Chromium (with
 #                  software WebGPU where they need it); their screenshots of every page (light
 #                  and dark) go to target/end2end-artifacts
 #   compat         scripts/test-compat.sh: horde-sdk from PyPI against the server, and
@@ -43,7 +44,7 @@ set -uo pipefail
 
 case "${1:-}" in
   "") ;;
-  -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
   *) echo "usage: $0" >&2; exit 2 ;;
 esac
 
@@ -173,11 +174,18 @@ suite_cargo_test() {
   [[ -x "$worker_bin" ]] || { echo "cargo test left no $worker_bin" >&2; return 1; }
 }
 
-# The end2end server, global so that the EXIT trap still sees them after the function returned.
+# The end2end server and its login provider, global so that the EXIT trap still sees them after
+# the function returned.
 server_pid=""
 server_tmp=""
+provider_pid=""
 
 stop_server() {
+  if [[ -n "$provider_pid" ]]; then
+    kill "$provider_pid" 2>/dev/null || true
+    wait "$provider_pid" 2>/dev/null || true
+    provider_pid=""
+  fi
   if [[ -n "$server_pid" ]]; then
     kill "$server_pid" 2>/dev/null || true
     # A graceful shutdown gets 10 s, then SIGKILL.
@@ -215,10 +223,24 @@ suite_end2end() {
   trap stop_server EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  # A real OpenID Connect provider (oidc-provider from npm) to sign in with, as "Local ID".
+  local issuer=""
+  node end2end/oidc/provider.mjs >"$server_tmp/provider.stdout" 2>"$server_tmp/provider.stderr" </dev/null &
+  provider_pid=$!
+  for ((i = 0; i < 300; i++)); do
+    issuer="$(sed -n 's|^oidc provider listening on \(http://[^ ]*\)$|\1|p' "$server_tmp/provider.stdout")"
+    [[ -n "$issuer" ]] && break
+    kill -0 "$provider_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n "$issuer" ]] || { echo "the OpenID Connect provider did not start:" >&2; cat "$server_tmp/provider.stderr" >&2; return 1; }
   # The Contribute page offers the engine's tiny fixture model to browsers.
+  POTLUCK_OIDC_LOCAL_CLIENT_ID=potluck-test POTLUCK_OIDC_LOCAL_CLIENT_SECRET=potluck-test-secret \
+  POTLUCK_OIDC_LOCAL_LABEL="Local ID" \
   "$potluck_bin" --listen 127.0.0.1:0 --database-url "sqlite://$server_tmp/potluck.db" \
     --site-root "$workspace/target/site" --browser-model "$browser_model" \
-    --browser-model-name tiny-llama >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
+    --browser-model-name tiny-llama --oidc-provider "local=$issuer" \
+    >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
   server_pid=$!
   for ((i = 0; i < 600; i++)); do
     address="$(sed -n 's|^potluck listening on \(http://[^ ]*\)$|\1|p' "$server_tmp/stdout")"
@@ -237,6 +259,7 @@ suite_end2end() {
   # One file at a time: they share the server, and two browsers at once crowd two cores.
   if ! POTLUCK_URL="$address" CHROMIUM_PATH="$chromium" POTLUCK_ARTIFACTS="$artifacts" \
     POTLUCK_WORKER_BIN="$worker_bin" POTLUCK_BROWSER_MODEL="$browser_model" \
+    POTLUCK_OIDC_PROVIDER=local \
     node --test --test-concurrency=1 end2end/*.test.mjs </dev/null; then
     echo "--- the server's log (last 50 lines) ---" >&2
     tail -n 50 "$server_tmp/stderr" >&2

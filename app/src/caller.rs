@@ -91,8 +91,7 @@ impl Caller {
         })
     }
 
-    /// Signs the browser in as the owner of `apikey`. The session gets a new id, so one fixed
-    /// before sign-in is useless afterwards; the cookie is set now and not before.
+    /// Signs the browser in as the owner of `apikey`.
     pub async fn sign_in(&self, apikey: &str) -> Result<Account, FormError> {
         let apikey = apikey.trim();
         if apikey.is_empty() {
@@ -121,18 +120,34 @@ impl Caller {
                 ),
             ));
         }
-        self.session.cycle_id().await.map_err(session_error)?;
-        self.session
-            .insert(SIGNED_IN, potluck_core::keys::hash_key(apikey))
+        remember_sign_in(&self.session, &potluck_core::keys::hash_key(apikey))
             .await
             .map_err(session_error)?;
         Ok(account)
+    }
+
+    /// Signs the browser in again after its account got a new key, which ended its session.
+    pub async fn renew_sign_in(&self, apikey: &str) -> Result<(), FormError> {
+        remember_sign_in(&self.session, &potluck_core::keys::hash_key(apikey))
+            .await
+            .map_err(session_error)
     }
 
     /// Ends the session: its row is deleted and the browser told to drop the cookie.
     pub async fn sign_out(&self) -> Result<(), FormError> {
         self.session.flush().await.map_err(session_error)
     }
+}
+
+/// Signs a session in as the account whose key hashes to `key_hash`: with a key typed in, or
+/// through a login provider (the server's `/auth/` routes). The session gets a new id, so one
+/// fixed before sign-in is useless afterwards; the cookie is set now and not before.
+pub async fn remember_sign_in(
+    session: &Session,
+    key_hash: &str,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(SIGNED_IN, key_hash).await
 }
 
 /// What the server provides to every server function (server/src/ui.rs), called `what` in the

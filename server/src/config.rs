@@ -1,7 +1,10 @@
 //! The server's configuration: one typed struct from CLI flags and `POTLUCK_*`
 //! environment variables.
 
+use crate::login::ProviderConfig;
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl};
 use potluck_core::Policy;
 use std::fmt;
 use std::net::SocketAddr;
@@ -112,6 +115,12 @@ pub struct Config {
     #[arg(long, env = "POTLUCK_HISTORY_RETENTION", default_value_t = 24 * 60 * 60)]
     pub history_retention_secs: u64,
 
+    /// Seconds a client address hash can be tied to its address: the secret of the hashes is
+    /// replaced this often, and hashes older than this are dropped.
+    #[arg(long, env = "POTLUCK_ADDRESS_HASH_LIFETIME", default_value_t = 24 * 60 * 60,
+          value_parser = clap::value_parser!(u64).range(60..))]
+    pub address_hash_lifetime_secs: u64,
+
     /// Seconds without a pop after which a worker counts as offline.
     #[arg(long, env = "POTLUCK_WORKER_STALE", default_value_t = 5 * 60)]
     pub worker_stale_secs: u64,
@@ -152,6 +161,49 @@ pub struct Config {
         value_parser = clap::builder::NonEmptyStringValueParser::new()
     )]
     pub browser_model_name: Option<String>,
+
+    /// An OpenID Connect provider to sign in with, as ID=ISSUER_URL (for example
+    /// google=https://accounts.google.com); repeat the flag for several, or separate them with
+    /// spaces in the environment variable. Its client comes from POTLUCK_OIDC_<ID>_CLIENT_ID and
+    /// POTLUCK_OIDC_<ID>_CLIENT_SECRET (ID in capitals, '-' as '_'), the label of its button
+    /// from POTLUCK_OIDC_<ID>_LABEL (default: the ID). Register <public URL>/auth/<ID>/callback
+    /// with the provider as the redirect URI.
+    #[arg(
+        long = "oidc-provider",
+        env = "POTLUCK_OIDC_PROVIDERS",
+        value_delimiter = ' ',
+        value_parser = parse_oidc_provider
+    )]
+    pub oidc_providers: Vec<OidcProvider>,
+}
+
+/// `--oidc-provider ID=ISSUER_URL`.
+#[derive(Clone, Debug)]
+pub struct OidcProvider {
+    pub id: String,
+    pub issuer: String,
+}
+
+fn parse_oidc_provider(value: &str) -> Result<OidcProvider, String> {
+    let (id, issuer) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?}: use ID=ISSUER_URL"))?;
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        return Err(format!(
+            "{id:?}: a provider's ID is lower-case letters, digits and '-'"
+        ));
+    }
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        return Err(format!("{issuer:?}: the issuer is an http(s) URL"));
+    }
+    Ok(OidcProvider {
+        id: id.to_string(),
+        issuer: issuer.to_string(),
+    })
 }
 
 impl Config {
@@ -164,11 +216,46 @@ impl Config {
             max_restarts: self.max_restarts,
             result_retention: Duration::from_secs(self.result_retention_secs),
             history_retention: Duration::from_secs(self.history_retention_secs),
+            address_hash_lifetime: Duration::from_secs(self.address_hash_lifetime_secs),
             worker_stale: Duration::from_secs(self.worker_stale_secs),
             anonymous_concurrency: self.anonymous_concurrency,
             default_concurrency: self.default_concurrency,
             ..Policy::default()
         }
+    }
+}
+
+impl Config {
+    /// The login providers, each completed from its `POTLUCK_OIDC_<ID>_*` variables.
+    pub fn login_providers(&self) -> anyhow::Result<Vec<ProviderConfig>> {
+        self.oidc_providers
+            .iter()
+            .map(|provider| {
+                let var = |what: &str| {
+                    let name = format!(
+                        "POTLUCK_OIDC_{}_{what}",
+                        provider.id.to_uppercase().replace('-', "_")
+                    );
+                    (std::env::var(&name).ok().filter(|v| !v.is_empty()), name)
+                };
+                let (client_id, client_id_var) = var("CLIENT_ID");
+                let client_id = client_id.with_context(|| {
+                    format!(
+                        "login provider {:?}: {client_id_var} is not set",
+                        provider.id
+                    )
+                })?;
+                let issuer = IssuerUrl::new(provider.issuer.clone())
+                    .with_context(|| format!("login provider {:?}: bad issuer URL", provider.id))?;
+                Ok(ProviderConfig {
+                    id: provider.id.clone(),
+                    label: var("LABEL").0.unwrap_or_else(|| provider.id.clone()),
+                    issuer,
+                    client_id: ClientId::new(client_id),
+                    client_secret: var("CLIENT_SECRET").0.map(ClientSecret::new),
+                })
+            })
+            .collect()
     }
 }
 
@@ -195,6 +282,7 @@ impl fmt::Debug for Config {
             .field("private", &self.private)
             .field("site_root", &self.site_root)
             .field("browser_model", &self.browser_model)
+            .field("oidc_providers", &self.oidc_providers)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
             .finish_non_exhaustive()
     }

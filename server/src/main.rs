@@ -5,6 +5,7 @@ mod api;
 mod browser_model;
 mod config;
 mod logging;
+mod login;
 mod openai;
 mod sweeper;
 mod ui;
@@ -72,10 +73,15 @@ async fn serve(
     let settings = Arc::new(ApiSettings {
         public_url: config.public_url.clone(),
         client_ip_header: config.client_ip_header.clone(),
-        // Shared by all instances, so per-client limits hold behind a load balancer.
-        client_hash_key: horde.shared_secret("client_hash").await?,
         openai_timeout: std::time::Duration::from_secs(config.openai_timeout_secs),
     });
+    // Shared by all instances, so per-client limits hold behind a load balancer; refreshed by
+    // every sweep after this.
+    horde.refresh_address_secrets().await?;
+    let login = Arc::new(login::LoginProviders::new(
+        config.login_providers()?,
+        config.public_url.clone(),
+    )?);
     let browser_model = match config.browser_model.clone() {
         Some(path) => Some(Arc::new(
             browser_model::ModelFile::open(path, config.browser_model_name.clone()).await?,
@@ -85,8 +91,11 @@ async fn serve(
     let ui_settings = ui::UiSettings {
         site_root: config.site_root.clone(),
         identity: app::caller::ClientIdentity({
-            let settings = settings.clone();
-            Arc::new(move |parts| api::client_hash(&settings, parts))
+            let state = AppState {
+                horde: horde.clone(),
+                settings: settings.clone(),
+            };
+            Arc::new(move |parts| api::client_hash(&state, parts))
         }),
         sessions,
         secure_cookie: config
@@ -94,6 +103,7 @@ async fn serve(
             .as_deref()
             .is_some_and(|url| url.starts_with("https://")),
         browser_model: browser_model.as_ref().map(|model| model.offer().clone()),
+        login,
     };
     let state = AppState {
         horde: horde.clone(),

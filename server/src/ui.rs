@@ -12,6 +12,8 @@ pub use sessions::SessionDatabase;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::login::LoginProviders;
+use app::api::access::LoginOffers;
 use app::api::contribute::BrowserModel;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -32,6 +34,8 @@ pub struct UiSettings {
     pub secure_cookie: bool,
     /// The model the Contribute page offers to browsers, if the server has one.
     pub browser_model: Option<BrowserModel>,
+    /// The OpenID Connect providers one can sign in with.
+    pub login: Arc<LoginProviders>,
 }
 
 /// The base name of the files wasm-bindgen writes (`pkg/potluck.js`, `pkg/potluck_bg.wasm`) and
@@ -52,7 +56,10 @@ pub fn routes(horde: Arc<Horde>, settings: UiSettings) -> anyhow::Result<Router>
         sessions,
         secure_cookie,
         browser_model,
+        login,
     } = settings;
+    let login_offers = LoginOffers(login.offers());
+    let login_routes = crate::login::routes(horde.clone(), login, secure_cookie);
     let hydrate = frontend_built(&site_root);
     if !hydrate {
         tracing::warn!(
@@ -74,6 +81,7 @@ pub fn routes(horde: Arc<Horde>, settings: UiSettings) -> anyhow::Result<Router>
         provide_context(horde.clone());
         provide_context(identity.clone());
         provide_context(browser_model.clone());
+        provide_context(login_offers.clone());
     };
     let shell = {
         let options = options.clone();
@@ -95,6 +103,7 @@ pub fn routes(horde: Arc<Horde>, settings: UiSettings) -> anyhow::Result<Router>
             },
         )
         .with_state(options)
+        .merge(login_routes)
         .layer(axum::middleware::from_fn(cross_site::refuse_cross_site));
     sessions::with_sessions(router, sessions, secure_cookie)
 }

@@ -264,3 +264,50 @@ async fn form_errors_carry_the_api_status_and_field() {
     let error: Value = wrong_key.json().await.unwrap();
     assert_eq!(error["field"], "apikey");
 }
+
+/// The privacy page states what this server was started with, not what a default would be.
+#[tokio::test]
+async fn the_privacy_page_states_this_servers_own_settings() {
+    let server = Server::start(&[
+        "--result-retention-secs",
+        "1800",
+        "--request-expiry-secs",
+        "10800",
+        "--history-retention-secs",
+        "259200",
+        "--address-hash-lifetime-secs",
+        "21600",
+    ]);
+    // The text as read: without the markers Leptos puts around dynamic text.
+    let text = |html: String| html.replace("<!>", "");
+    let (status, html, _) = page(&server, "/privacy", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let html = text(html);
+    for said in [
+        "kept 30 minutes more",
+        "expires after 3 hours",
+        "is kept for 3 days",
+        "replaced every 6 hours",
+        "after 6 hours at the latest",
+        "id=\"pseudonymous\"",
+    ] {
+        assert!(
+            html.contains(said),
+            "the privacy page does not say {said:?}"
+        );
+    }
+    assert!(!html.contains("You can sign in with"));
+
+    let with_provider = Server::start_with_env(
+        &["--oidc-provider", "corp=https://id.example.org"],
+        &[
+            ("POTLUCK_OIDC_CORP_CLIENT_ID", "potluck"),
+            ("POTLUCK_OIDC_CORP_LABEL", "Corp ID"),
+        ],
+    );
+    let html = text(page(&with_provider, "/privacy", None).await.1);
+    assert!(html.contains("You can sign in with Corp ID"), "{html}");
+    assert!(html.contains("at most 10 minutes"));
+    let (_, login, _) = page(&with_provider, "/login", None).await;
+    assert!(login.contains("href=\"/auth/corp/login\""), "{login}");
+}

@@ -47,6 +47,8 @@ pub struct AccountView {
     pub username: String,
     pub contact: Option<String>,
     pub frozen: bool,
+    /// The label of the login provider it signs in with; None for a pseudonymous account.
+    pub login_provider: Option<String>,
     pub kudos: f64,
     pub history: Vec<LedgerLine>,
     pub workers: Vec<WorkerDetails>,
@@ -121,10 +123,20 @@ pub async fn account_overview() -> Result<Option<AccountView>, FormError> {
         username: account.user.username.clone(),
         contact: account.user.contact.clone(),
         frozen: account.user.frozen,
+        login_provider: account.user.login_provider.as_deref().map(provider_label),
         kudos: potluck_core::Kudos(account.user.kudos).as_f64(),
         history,
         workers,
     }))
+}
+
+/// A provider's label as configured, or its id if the server no longer offers it.
+#[cfg(feature = "ssr")]
+fn provider_label(id: &str) -> String {
+    crate::caller::server_context::<crate::api::access::LoginOffers>("login providers")
+        .ok()
+        .and_then(|offers| offers.0.into_iter().find(|o| o.id == id))
+        .map_or_else(|| id.to_string(), |offer| offer.label)
 }
 
 /// Puts one of the caller's workers into maintenance (it takes no jobs) or out of it.
@@ -156,4 +168,27 @@ pub async fn transfer_kudos(recipient: String, amount: String) -> Result<f64, Fo
         .await
         .map_err(report)?;
     Ok(transferred.transferred)
+}
+
+/// Renames the signed-in account, if it is linked to a login provider; returns its new alias.
+#[server(prefix = "/_leptos", endpoint = "rename")]
+pub async fn rename(username: String) -> Result<String, FormError> {
+    let caller = Caller::current().await?;
+    let account = caller.require_signed_in().await?;
+    caller
+        .horde
+        .rename(&account, &username)
+        .await
+        .map_err(report)
+}
+
+/// Gives the signed-in account, if it is linked to a login provider, a new key, shown this once.
+/// The old key stops working, and with it every session; this browser's is renewed.
+#[server(prefix = "/_leptos", endpoint = "reset_key")]
+pub async fn reset_key() -> Result<String, FormError> {
+    let caller = Caller::current().await?;
+    let account = caller.require_signed_in().await?;
+    let apikey = caller.horde.reset_key(&account).await.map_err(report)?;
+    caller.renew_sign_in(&apikey).await?;
+    Ok(apikey)
 }

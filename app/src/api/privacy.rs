@@ -17,8 +17,14 @@ pub struct RetentionPolicy {
     pub result_secs: u64,
     /// How long a request that nobody looks at waits before it expires, in seconds.
     pub request_expiry_secs: u64,
-    /// How long the rest of a request (model, size, kudos, the address hash) is kept, in seconds.
+    /// How long the rest of a request (model, size, kudos) is kept, in seconds.
     pub history_secs: u64,
+    /// How long a client address hash can be tied to the address (its secret's lifetime).
+    pub address_hash_secs: u64,
+    /// How long a sign-in through a provider may take, in seconds (its cookie's lifetime).
+    pub login_secs: u64,
+    /// The labels of the login providers one can sign in with.
+    pub login_providers: Vec<String>,
     pub session_idle_days: i64,
 }
 
@@ -30,6 +36,15 @@ pub async fn retention() -> Result<RetentionPolicy, FormError> {
         result_secs: policy.result_retention.as_secs(),
         request_expiry_secs: policy.request_expiry.as_secs(),
         history_secs: policy.history_retention.as_secs(),
+        address_hash_secs: policy.address_hash_lifetime.as_secs(),
+        login_secs: potluck_core::PENDING_LOGIN_LIFETIME.as_secs(),
+        login_providers: crate::caller::server_context::<crate::api::access::LoginOffers>(
+            "login providers",
+        )?
+        .0
+        .into_iter()
+        .map(|offer| offer.label)
+        .collect(),
         session_idle_days: SESSION_IDLE_DAYS,
     })
 }

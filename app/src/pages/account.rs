@@ -7,11 +7,13 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use protocol::WorkerDetails;
 
+use super::linked::{LinkedAccount, LoginFailed, ProviderButtons};
 use super::private::private_server_context;
 use super::your_data::YourData;
 use super::{loaded, SessionChanged, Stat, Table};
 use crate::api::account::{
-    account_overview, AccountView, LedgerLine, LogIn, Register, SetMaintenance, TransferKudos,
+    account_overview, AccountView, LedgerLine, LogIn, Register, Rename, SetMaintenance,
+    TransferKudos,
 };
 use crate::api::your_data::{SetContact, SetFrozen};
 use crate::clock::UtcTime;
@@ -55,6 +57,7 @@ fn RegistrationClosed() -> impl IntoView {
              ask them for an API key, then log in with it."
         </p>
         <p><A href="/login" attr:class="button primary">"Log in"</A></p>
+        <ProviderButtons />
     }
 }
 
@@ -107,6 +110,7 @@ fn RegisterForm() -> impl IntoView {
                     </Field>
                     <SubmitButton label="Register" busy="Registering…" pending=register.pending() id="register" />
                 </ActionForm>
+                <ProviderButtons />
                 <p>"Have a key already? " <A href="/login">"Log in"</A></p>
             }.into_any(),
         }}
@@ -121,6 +125,7 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Log in" />
         <section class="page narrow">
             <h1>"Log in"</h1>
+            <LoginFailed />
             <p class="lead">
                 "Log in with your API key. This browser then keeps a session cookie, and only \
                  then: the key stays on the server, which keeps only its hash."
@@ -133,6 +138,7 @@ pub fn LoginPage() -> impl IntoView {
                 </Field>
                 <SubmitButton label="Log in" busy="Logging in…" pending=log_in.pending() id="log-in" />
             </ActionForm>
+            <ProviderButtons />
             <p>"No key yet? " <A href="/register">"Register"</A> " — it takes a name and a second."</p>
         </section>
     }
@@ -144,6 +150,7 @@ pub fn AccountPage() -> impl IntoView {
     let transfer = ServerAction::<TransferKudos>::new();
     let contact = ServerAction::<SetContact>::new();
     let frozen = ServerAction::<SetFrozen>::new();
+    let rename = ServerAction::<Rename>::new();
     // Every change this page makes refetches what it shows.
     let overview = Resource::new(
         move || {
@@ -152,6 +159,7 @@ pub fn AccountPage() -> impl IntoView {
                 transfer.version().get(),
                 contact.version().get(),
                 frozen.version().get(),
+                rename.version().get(),
             )
         },
         |_| account_overview(),
@@ -161,7 +169,8 @@ pub fn AccountPage() -> impl IntoView {
         <section class="page">
             {loaded(overview, "Loading your account…", move |account| match account {
                 Some(account) => {
-                    view! { <Account account maintenance transfer contact frozen /> }.into_any()
+                    let actions = AccountActions { maintenance, transfer, contact, frozen, rename };
+                    view! { <Account account actions /> }.into_any()
                 }
                 None => view! {
                     <h1>"Your account"</h1>
@@ -173,15 +182,30 @@ pub fn AccountPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn Account(
-    account: AccountView,
+/// What the account page's forms do; each one's result refetches the page.
+#[derive(Clone, Copy)]
+struct AccountActions {
     maintenance: ServerAction<SetMaintenance>,
     transfer: ServerAction<TransferKudos>,
     contact: ServerAction<SetContact>,
     frozen: ServerAction<SetFrozen>,
-) -> impl IntoView {
+    rename: ServerAction<Rename>,
+}
+
+#[component]
+fn Account(account: AccountView, actions: AccountActions) -> impl IntoView {
+    let AccountActions {
+        maintenance,
+        transfer,
+        contact,
+        frozen,
+        rename,
+    } = actions;
     let alias = account.alias.clone();
+    let linked = account.login_provider.clone().map(|provider| {
+        let username = account.username.clone();
+        view! { <LinkedAccount provider username rename /> }
+    });
     view! {
         <h1>{account.alias.clone()}</h1>
         <dl class="stats">
@@ -192,6 +216,7 @@ fn Account(
             "Kudos are earned by your workers and spent by your requests; they buy a better place \
              in the queue, nothing else. Others send you kudos as " <code>{alias}</code> "."
         </p>
+        {linked}
         <Workers workers=account.workers.clone() maintenance />
         <Transfer transfer />
         <History lines=account.history.clone() />

@@ -6,6 +6,7 @@ mod contribute;
 mod generate_image;
 mod generate_text;
 mod home;
+mod linked;
 mod privacy;
 mod private;
 mod request;

@@ -48,14 +48,20 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
     let result = duration(retention.result_secs);
     let expiry = duration(retention.request_expiry_secs);
     let history = duration(retention.history_secs);
+    let address_hash = duration(retention.address_hash_secs);
+    let providers = retention.login_providers.clone();
+    let login = duration(retention.login_secs);
     view! {
         <h2>"Without an account"</h2>
         <ul>
             <li>"No cookies, no analytics, no fingerprinting; the pages load nothing from other sites."</li>
-            <li>
-                "Your IP address is never stored. To stop one visitor from filling the queue, the \
-                 server keeps a keyed hash of it with each request, which says nothing without the \
-                 server's secret key, and erases it with the prompt (below)."
+            <li id="address-hash">
+                "Your IP address is never stored, nor written to the logs. To stop one visitor from \
+                 filling the queue, the server keeps a keyed hash of it with each anonymous \
+                 request, which says nothing without the server's secret key. That key is replaced \
+                 every " {address_hash.clone()} " and the old one deleted, and every hash is erased \
+                 with the prompt (below) or after " {address_hash} " at the latest: after that, \
+                 not even the server can tell whose it was."
             </li>
         </ul>
         <h2>"Your prompts and results"</h2>
@@ -70,10 +76,19 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
                 "What remains of a request (the model, the size, the kudos it cost) is kept for "
                 {history} " for the queue's figures and then deleted."
             </li>
-            <li>"Neither prompts nor results are written to the server's logs."</li>
+            <li>
+                "Neither prompts nor results, API keys nor addresses are written to the server's \
+                 logs: the log is filtered on its way out, whatever wrote to it."
+            </li>
             <li>
                 "Workers are run by volunteers, and a worker sees the prompt it works on (it has to). \
                  The prompt goes to them without your name, account or address."
+            </li>
+            <li>
+                "Every worker says whether it keeps the prompts and results it is given (in logs, \
+                 caches or for training); most keep nothing. Tick \"Only workers that keep \
+                 nothing\" on a request, or send " <code>"workers_keep_nothing"</code> " in the \
+                 API, and the others never see it."
             </li>
         </ul>
         <h2>"With an account"</h2>
@@ -87,6 +102,7 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
                  session on the server holds your key's hash and ends when you log out, or after "
                 {retention.session_idle_days} " days unused."
             </li>
+            <SignInFacts providers login />
             <li>
                 "Workers you run are listed publicly by the name you give them, with their models \
                  and the work they did."
@@ -111,6 +127,33 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
              this server sets the durations above."
         </p>
     }
+}
+
+/// What signing in through a provider keeps, when the server offers any.
+#[component]
+fn SignInFacts(providers: Vec<String>, login: String) -> impl IntoView {
+    if providers.is_empty() {
+        return view! {
+            <li id="pseudonymous">
+                "Accounts here are pseudonymous: a name and a key. The name and the key stay as \
+                 they were made; only a replacement by the operator changes the key."
+            </li>
+        }
+        .into_any();
+    }
+    view! {
+        <li id="sign-in-facts">
+            "You can sign in with " {providers.join(", ")} ". The provider tells this server only \
+             the opaque id it has for you (its \"subject\"), and that id is all that is kept: not \
+             your name, e-mail or picture, even when the provider sends them along. While you \
+             sign in, one more cookie (HttpOnly, only for the sign-in's own addresses) holds a \
+             random value for at most " {login} ", so that nobody else's sign-in can end in your \
+             browser; it is deleted when you are back. Such an account can change its name and \
+             get a new API key at any time; a pseudonymous account (a name and a key, made on the \
+             Register page) keeps both as they were made."
+        </li>
+    }
+    .into_any()
 }
 
 /// A duration in the words people use.

@@ -17,8 +17,8 @@ mod time;
 
 pub use error::{CoreError, Rejection, RejectionKind};
 pub use horde::{
-    Account, Horde, ImageUpload, ModelAvailability, StoredImage, SweepReport, TextMinimums,
-    TextOutcome, TextResult,
+    Account, Horde, ImageUpload, LinkedSignIn, ModelAvailability, StoredImage, SweepReport,
+    TextMinimums, TextOutcome, TextResult, PENDING_LOGIN_LIFETIME,
 };
 pub use kudos::Kudos;
 pub use policy::Policy;

@@ -21,6 +21,9 @@ pub struct Policy {
     pub result_retention: Duration,
     /// How long metadata of finished requests stays (without prompts or results).
     pub history_retention: Duration,
+    /// How long a client address hash can be tied to its address: the hashes' secret is
+    /// replaced this often, and hashes older than this are dropped.
+    pub address_hash_lifetime: Duration,
     /// A worker that has not popped for this long is offline.
     pub worker_stale: Duration,
     /// Active requests one anonymous client may have at once.
@@ -40,6 +43,7 @@ impl Default for Policy {
             max_restarts: 3,
             result_retention: Duration::from_secs(10 * 60),
             history_retention: Duration::from_secs(24 * 60 * 60),
+            address_hash_lifetime: Duration::from_secs(24 * 60 * 60),
             worker_stale: Duration::from_secs(5 * 60),
             anonymous_concurrency: 10,
             default_concurrency: 30,

@@ -8,8 +8,8 @@
 use potluck_core::kudos::Kudos;
 use potluck_core::matching::Capabilities;
 use potluck_core::store::{
-    Claimed, Completion, CompletionOutcome, NewRequest, PopQuery, PurgeCutoffs, RequestRow,
-    ScratchDatabase, ScratchError, Store, UserChange, WorkerCheckIn,
+    Claimed, Completion, CompletionOutcome, Login, NewRequest, PendingLogin, PopQuery,
+    PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError, Store, UserChange, WorkerCheckIn,
 };
 use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
@@ -54,6 +54,9 @@ on_both_back_ends!(
     concurrent_transfers_never_overdraw_nor_deadlock,
     chat_templates_and_token_counts_are_kept,
     browser_workers_are_never_trusted,
+    client_hashes_and_stale_sign_ins_go_with_age,
+    a_login_links_one_account_until_it_is_erased,
+    settings_are_deleted_by_key_range,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -405,6 +408,8 @@ async fn idle_requests_expire_and_finished_ones_are_purged_then_deleted(db: Fixt
         delivered_before: 0,
         finished_before: 30 * MINUTE,
         history_before: 0,
+        client_hashes_before: 0,
+        pending_logins_before: 0,
     };
     assert_eq!(store.purge(&cutoffs).await.unwrap(), 1);
     let purged = store.request("idle").await.unwrap().unwrap();
@@ -420,7 +425,10 @@ async fn idle_requests_expire_and_finished_ones_are_purged_then_deleted(db: Fixt
 
 async fn concurrency_limits_count_active_requests(db: Fixture) {
     let store = db.store();
-    let user = store.create_user("busy", "hash-busy", 2, 0).await.unwrap();
+    let user = store
+        .create_user("busy", "hash-busy", 2, None, 0)
+        .await
+        .unwrap();
     store
         .insert_request(&request("a", user.id, 1, 0), 2)
         .await
@@ -441,7 +449,10 @@ async fn concurrency_limits_count_active_requests(db: Fixture) {
 /// A new account called `name`.
 async fn account(store: &dyn Store, name: &str) -> potluck_core::store::UserRow {
     let key_hash = format!("hash-{name}");
-    store.create_user(name, &key_hash, 30, 0).await.unwrap()
+    store
+        .create_user(name, &key_hash, 30, None, 0)
+        .await
+        .unwrap()
 }
 
 /// A worker of `owner` called `name`, checked in at time 0.
@@ -496,7 +507,10 @@ async fn concurrent_pops_on_several_instances_never_share_a_generation(db: Fixtu
 async fn concurrency_limits_hold_across_instances(db: Fixture) {
     let store = db.store();
     let instances = [db.store.clone(), db.another_instance().await];
-    let user = store.create_user("busy", "hash-busy", 3, 0).await.unwrap();
+    let user = store
+        .create_user("busy", "hash-busy", 3, None, 0)
+        .await
+        .unwrap();
     let mut inserts = tokio::task::JoinSet::new();
     for i in 0..12 {
         let instance = instances[i % 2].clone();
@@ -565,6 +579,8 @@ async fn sweeps_on_several_instances_settle_each_lease_once(db: Fixture) {
         delivered_before: 0,
         finished_before: 20 * MINUTE,
         history_before: 0,
+        client_hashes_before: 0,
+        pending_logins_before: 0,
     };
     let purged = at_once(&instances, |s| {
         let cutoffs = cutoffs.clone();
@@ -745,6 +761,8 @@ async fn a_result_submitted_after_the_purge_is_not_kept(db: Fixture) {
         delivered_before: 10,
         finished_before: 10,
         history_before: 0,
+        client_hashes_before: 0,
+        pending_logins_before: 0,
     };
     assert_eq!(store.purge(&cutoffs).await.unwrap(), 1);
     let late = store
@@ -814,4 +832,130 @@ async fn browser_workers_are_never_trusted(db: Fixture) {
     let native = store.check_in_worker(&check_in(owner.id, 2)).await.unwrap();
     assert!(!native.browser && native.trusted());
     assert!(Capabilities::of(&native).trusted);
+}
+
+async fn client_hashes_and_stale_sign_ins_go_with_age(db: Fixture) {
+    let store = db.store();
+    for (id, at) in [("old", 0), ("new", 30 * MINUTE)] {
+        let hashed = NewRequest {
+            client_hash: Some(format!("hash-of-{id}")),
+            ..request(id, 0, 1, at)
+        };
+        store.insert_request(&hashed, 10).await.unwrap();
+        let pending = PendingLogin {
+            state_hash: format!("state-{id}"),
+            provider: "local".into(),
+            nonce: "nonce".into(),
+            pkce_verifier: "verifier".into(),
+            created_at: at,
+        };
+        store.insert_pending_login(&pending).await.unwrap();
+    }
+    let cutoffs = PurgeCutoffs {
+        delivered_before: 0,
+        finished_before: 0,
+        history_before: 0,
+        client_hashes_before: 10 * MINUTE,
+        pending_logins_before: 10 * MINUTE,
+    };
+    store.purge(&cutoffs).await.unwrap();
+    // The old hash no longer counts towards its client's limit (one active request here);
+    // the new one does. The old request, still waiting, keeps its prompt.
+    let again = |id: &str, hash: &str| NewRequest {
+        client_hash: Some(hash.to_string()),
+        ..request(id, 0, 1, 31 * MINUTE)
+    };
+    store
+        .insert_request(&again("old-2", "hash-of-old"), 1)
+        .await
+        .unwrap();
+    let refused = store
+        .insert_request(&again("new-2", "hash-of-new"), 1)
+        .await;
+    assert_eq!(
+        refused.unwrap_err().rejection().unwrap().rc,
+        "TooManyPrompts"
+    );
+    let old = store.request("old").await.unwrap().unwrap();
+    assert_eq!(old.state, "active");
+    assert!(old.prompt.is_some());
+    assert_eq!(store.take_pending_login("state-old").await.unwrap(), None);
+    let taken = store
+        .take_pending_login("state-new")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (taken.provider.as_str(), taken.created_at),
+        ("local", 30 * MINUTE)
+    );
+    assert_eq!(
+        store.take_pending_login("state-new").await.unwrap(),
+        None,
+        "taken once"
+    );
+}
+
+async fn a_login_links_one_account_until_it_is_erased(db: Fixture) {
+    let store = db.store();
+    let login = Login {
+        provider: "local".into(),
+        subject: "subject-1".into(),
+    };
+    assert!(store.user_by_login(&login).await.unwrap().is_none());
+    let user = store
+        .create_user("linked", "hash-linked", 30, Some(&login), 0)
+        .await
+        .unwrap();
+    assert!(user.is_linked());
+    assert_eq!(
+        store.user_by_login(&login).await.unwrap().unwrap().id,
+        user.id
+    );
+    assert!(
+        store
+            .create_user("twin", "hash-twin", 30, Some(&login), 0)
+            .await
+            .is_err(),
+        "one account per login"
+    );
+    let other_provider = Login {
+        provider: "elsewhere".into(),
+        ..login.clone()
+    };
+    store
+        .create_user("other", "hash-other", 30, Some(&other_provider), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key_hash(user.id).await.unwrap().as_deref(),
+        Some("hash-linked")
+    );
+    store.rename_user(user.id, "renamed").await.unwrap();
+    assert_eq!(
+        store.user(user.id).await.unwrap().unwrap().username,
+        "renamed"
+    );
+
+    store.erase_user(user.id, MINUTE).await.unwrap();
+    let erased = store.user(user.id).await.unwrap().unwrap();
+    assert_eq!((erased.login_provider, erased.login_subject), (None, None));
+    assert_eq!(store.key_hash(user.id).await.unwrap(), None);
+    assert!(store.user_by_login(&login).await.unwrap().is_none());
+    // The login is free again.
+    store
+        .create_user("again", "hash-again", 30, Some(&login), 2 * MINUTE)
+        .await
+        .unwrap();
+}
+
+async fn settings_are_deleted_by_key_range(db: Fixture) {
+    let store = db.store();
+    for key in ["k:1", "k:2", "k:3", "l:1"] {
+        store.setting_or_insert(key, "v").await.unwrap();
+    }
+    assert_eq!(store.delete_settings_in("k:", "k:3").await.unwrap(), 2);
+    assert_eq!(store.setting("k:1").await.unwrap(), None);
+    assert_eq!(store.setting("k:3").await.unwrap().as_deref(), Some("v"));
+    assert_eq!(store.setting("l:1").await.unwrap().as_deref(), Some("v"));
 }

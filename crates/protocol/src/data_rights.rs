@@ -50,7 +50,19 @@ pub struct ExportedAccount {
     pub worker_invited: i64,
     /// The opt-in address for reaching a worker's owner.
     pub contact: Option<String>,
+    /// The login provider it is linked to; None for a pseudonymous account.
+    pub login: Option<ExportedLogin>,
     pub records: ExportedRecords,
+}
+
+/// What is kept of an account's identity at its login provider: the subject id alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExportedLogin {
+    /// The provider's id in this server's configuration.
+    pub provider: String,
+    /// The provider's id for the user (its ID token's `sub`).
+    pub subject: String,
 }
 
 /// The account's counters, as `UserDetails.records` sums them up.
@@ -142,4 +154,25 @@ pub struct AccountErased {
     pub workers_deleted: u64,
     pub web_sessions_ended: u64,
     pub kudos_forfeited: f64,
+}
+
+/// `PUT /api/v2/users/me/username`: a linked account's new name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UsernameInput {
+    pub username: String,
+}
+
+/// The answer of a rename: the account's new `name#id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Renamed {
+    pub username: String,
+}
+
+/// The answer of `POST /api/v2/users/me/apikey`: a linked account's new key, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewApiKey {
+    pub apikey: String,
 }

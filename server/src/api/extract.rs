@@ -2,7 +2,7 @@
 //! errors come back in the AI Horde shape, and the server's own base URL.
 
 use super::error::ApiError;
-use super::{ApiSettings, AppState};
+use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,7 +11,6 @@ use potluck_core::Account;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -155,18 +154,27 @@ impl FromRequestParts<AppState> for BaseUrl {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(url) = &state.settings.public_url {
-            return Ok(BaseUrl(url.trim_end_matches('/').to_string()));
-        }
-        let host = header(&parts.headers, "host").unwrap_or("localhost");
-        let scheme = header(&parts.headers, "x-forwarded-proto").unwrap_or("http");
-        Ok(BaseUrl(format!("{scheme}://{host}")))
+        Ok(BaseUrl(public_base(
+            state.settings.public_url.as_deref(),
+            &parts.headers,
+        )))
     }
 }
 
-/// A keyed hash of the client's address, to limit concurrent anonymous
-/// requests per client without storing addresses. The key is a random secret
-/// shared by the instances on one database, so a hash says nothing without it.
+/// The configured public URL, or one made of the request's Host (and the proxy's
+/// `X-Forwarded-Proto`), without a trailing slash.
+pub fn public_base(public_url: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(url) = public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = header(headers, "host").unwrap_or("localhost");
+    let scheme = header(headers, "x-forwarded-proto").unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+/// A keyed hash of the client's address, to limit concurrent anonymous requests per client
+/// without storing addresses (see `Horde::hash_address`: the key is a secret shared by the
+/// instances on one database and replaced every day).
 pub struct ClientHash(pub Option<String>);
 
 impl FromRequestParts<AppState> for ClientHash {
@@ -176,14 +184,15 @@ impl FromRequestParts<AppState> for ClientHash {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientHash(client_hash(&state.settings, parts)))
+        Ok(ClientHash(client_hash(state, parts)))
     }
 }
 
 /// The keyed hash of the address a request came from (the trusted header's first address when
 /// one is configured, else the peer's), or None when neither is known.
-pub fn client_hash(settings: &ApiSettings, parts: &Parts) -> Option<String> {
-    let from_header = settings
+pub fn client_hash(state: &AppState, parts: &Parts) -> Option<String> {
+    let from_header = state
+        .settings
         .client_ip_header
         .as_deref()
         .and_then(|name| header(&parts.headers, name))
@@ -195,11 +204,7 @@ pub fn client_hash(settings: &ApiSettings, parts: &Parts) -> Option<String> {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string())
     })?;
-    let digest = Sha256::new()
-        .chain_update(settings.client_hash_key.as_bytes())
-        .chain_update(address.as_bytes())
-        .finalize();
-    Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+    state.horde.hash_address(&address)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

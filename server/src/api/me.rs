@@ -1,12 +1,16 @@
 //! Potluck's additions for the data rights of the caller's own account (`/users/me`): the
-//! export of what is stored about it, the contact address, freezing, and erasure.
+//! export of what is stored about it, the contact address, freezing, and erasure; and, for an
+//! account linked to a login provider, its name and a new key.
 
 use super::error::ApiResult;
 use super::extract::{Caller, JsonBody};
 use super::AppState;
 use axum::extract::State;
 use axum::Json;
-use protocol::{AccountErased, AccountRestrictions, ContactInput, RequestError, UserDataExport};
+use protocol::{
+    AccountErased, AccountRestrictions, ContactInput, NewApiKey, Renamed, RequestError,
+    UserDataExport, UsernameInput,
+};
 
 /// Everything stored about the caller's account, as one JSON document.
 #[utoipa::path(get, path = "/api/v2/users/me/export", tag = "users",
@@ -70,4 +74,30 @@ pub async fn erase(
     Caller(account): Caller,
 ) -> ApiResult<Json<AccountErased>> {
     Ok(Json(state.horde.erase_account(&account).await?))
+}
+
+/// Rename an account linked to a login provider (403 `PseudonymousAccount` for the others).
+#[utoipa::path(put, path = "/api/v2/users/me/username", tag = "users", request_body = UsernameInput,
+    responses((status = 200, body = Renamed), (status = 400, body = RequestError),
+              (status = 401, body = RequestError), (status = 403, body = RequestError)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    Caller(account): Caller,
+    JsonBody(input): JsonBody<UsernameInput>,
+) -> ApiResult<Json<Renamed>> {
+    let username = state.horde.rename(&account, &input.username).await?;
+    Ok(Json(Renamed { username }))
+}
+
+/// Give an account linked to a login provider a new key, shown this once; the key of the call
+/// stops working at once (403 `PseudonymousAccount` for the others).
+#[utoipa::path(post, path = "/api/v2/users/me/apikey", tag = "users",
+    responses((status = 200, body = NewApiKey), (status = 401, body = RequestError),
+              (status = 403, body = RequestError)))]
+pub async fn reset_key(
+    State(state): State<AppState>,
+    Caller(account): Caller,
+) -> ApiResult<Json<NewApiKey>> {
+    let apikey = state.horde.reset_key(&account).await?;
+    Ok(Json(NewApiKey { apikey }))
 }

@@ -12,7 +12,7 @@ mod users;
 mod workers;
 
 pub use error::ApiError;
-pub use extract::{client_hash, ClientHash};
+pub use extract::{client_hash, public_base, ClientHash};
 
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
@@ -24,7 +24,6 @@ use std::sync::Arc;
 pub struct ApiSettings {
     pub public_url: Option<String>,
     pub client_ip_header: Option<String>,
-    pub client_hash_key: String,
     /// How long a `/v1` request waits for its result.
     pub openai_timeout: std::time::Duration,
 }
@@ -74,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/users/me/contact", put(me::contact))
         .route("/users/me/freeze", post(me::freeze))
         .route("/users/me/unfreeze", post(me::unfreeze))
+        .route("/users/me/username", put(me::rename))
+        .route("/users/me/apikey", post(me::reset_key))
         .route("/register", post(users::register))
         .route("/kudos/transfer", post(users::transfer))
         .fallback(not_found)

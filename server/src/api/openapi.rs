@@ -17,6 +17,7 @@ use utoipa::OpenApi;
         super::users::register, super::users::find_user, super::users::list, super::users::get, super::users::modify,
         super::users::transfer,
         super::me::export, super::me::contact, super::me::freeze, super::me::unfreeze, super::me::erase,
+        super::me::rename, super::me::reset_key,
         crate::openai::models, crate::openai::model, crate::openai::chat_completions, crate::openai::completions,
     ),
     tags((name = "text"), (name = "image"), (name = "status"), (name = "workers"), (name = "users"),

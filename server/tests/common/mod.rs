@@ -25,6 +25,7 @@ pub struct Server {
     pub base: String,
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     logging: Logging,
     client: reqwest::Client,
     // Released after `drop` killed the child; the last server on a
@@ -104,7 +105,16 @@ impl Server {
         Self::start_with(extra, Logging::Captured)
     }
 
+    /// Starts a server like `start` with these environment variables too.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_with_env_and(extra, env, Logging::Errors)
+    }
+
     fn start_with(extra: &[&str], logging: Logging) -> Server {
+        Self::start_with_env_and(extra, &[], logging)
+    }
+
+    fn start_with_env_and(extra: &[&str], env: &[(&str, &str)], logging: Logging) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = match backend() {
             Backend::Sqlite => Database::Sqlite(Self::database_url(&dir)),
@@ -116,29 +126,40 @@ impl Server {
                 )
             }
         };
-        Self::start_on(dir, Arc::new(database), extra, logging)
+        Self::start_on(dir, Arc::new(database), extra, env, logging)
     }
 
     /// Starts another instance on this server's database, as behind a load
     /// balancer (PostgreSQL only: see `postgres_or_skip`).
     pub fn start_beside(&self, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_on(dir, self.database.clone(), extra, self.logging)
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self::start_on(dir, self.database.clone(), extra, &env, self.logging)
     }
 
     fn start_on(
         dir: tempfile::TempDir,
         database: Arc<Database>,
         extra: &[&str],
+        env: &[(&str, &str)],
         logging: Logging,
     ) -> Server {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, base) = spawn(&dir, database.url(), &args, logging);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, base) = spawn(&dir, database.url(), &args, &env, logging);
         Server {
             child,
             base,
             dir,
             args,
+            env,
             logging,
             client: reqwest::Client::new(),
             database,
@@ -252,7 +273,13 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
-        let (child, base) = spawn(&self.dir, self.database.url(), &self.args, self.logging);
+        let (child, base) = spawn(
+            &self.dir,
+            self.database.url(),
+            &self.args,
+            &self.env,
+            self.logging,
+        );
         self.child = child;
         self.base = base;
     }
@@ -441,6 +468,7 @@ fn spawn(
     dir: &tempfile::TempDir,
     database_url: &str,
     args: &[String],
+    env: &[(String, String)],
     logging: Logging,
 ) -> (Child, String) {
     let (filter, stderr) = match logging {
@@ -465,6 +493,7 @@ fn spawn(
         .arg("--site-root")
         .arg(dir.path().join("no-site"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("POTLUCK_LOG", filter)
         .stdout(Stdio::piped())
         .stderr(stderr)

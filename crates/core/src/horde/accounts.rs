@@ -50,6 +50,7 @@ impl Horde {
                 username,
                 &keys::hash_key(&key),
                 self.policy.default_concurrency,
+                None,
                 now_ms(),
             )
             .await?;

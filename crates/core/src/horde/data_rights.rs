@@ -9,7 +9,7 @@ use crate::now_ms;
 use crate::store::{JobRow, LedgerRow, RequestRow, UserRow};
 use protocol::{
     AccountErased, AccountRestrictions, ExportedAccount, ExportedGeneration, ExportedLedgerLine,
-    ExportedRecords, ExportedRequest, UserDataExport, EXPORT_FORMAT,
+    ExportedLogin, ExportedRecords, ExportedRequest, UserDataExport, EXPORT_FORMAT,
 };
 
 impl Account {
@@ -127,6 +127,13 @@ fn exported_account(user: &UserRow) -> ExportedAccount {
         frozen: user.frozen,
         worker_invited: user.worker_invited,
         contact: user.contact.clone(),
+        login: match (&user.login_provider, &user.login_subject) {
+            (Some(provider), Some(subject)) => Some(ExportedLogin {
+                provider: provider.clone(),
+                subject: subject.clone(),
+            }),
+            _ => None,
+        },
         records: ExportedRecords {
             requests_text: user.requests_text,
             requests_image: user.requests_image,

@@ -1,17 +1,20 @@
 //! The rules of the cluster, behind one type the HTTP layer calls.
 
 mod accounts;
+mod address_hash;
 mod cache;
 mod data_rights;
 mod figures;
 mod jobs;
 mod live;
+mod logins;
 mod requests;
 mod sweep;
 mod validate;
 
 pub use jobs::{ImageUpload, StoredImage};
 pub use live::{ModelAvailability, TextOutcome, TextResult};
+pub use logins::{LinkedSignIn, PENDING_LOGIN_LIFETIME};
 pub use requests::TextMinimums;
 pub use sweep::SweepReport;
 
@@ -64,6 +67,8 @@ pub struct Horde {
     queue_shape: Cached<Vec<QueuedWork>>,
     /// The recent pace of the workers, for wait estimates on every status poll.
     recent_pace: Cached<Vec<FinishedWork>>,
+    /// The secrets client addresses are hashed with, refreshed by every sweep.
+    address_secrets: std::sync::RwLock<Option<address_hash::AddressSecrets>>,
 }
 
 /// How long the queue's shape and the workers' pace are reused.
@@ -79,6 +84,7 @@ impl Horde {
             relay,
             queue_shape: Cached::new(FIGURES_TTL),
             recent_pace: Cached::new(FIGURES_TTL),
+            address_secrets: std::sync::RwLock::new(None),
         }
     }
 
@@ -103,14 +109,6 @@ impl Horde {
 
     pub fn relay(&self) -> &Arc<Relay> {
         &self.relay
-    }
-
-    /// A random secret that every server instance on this database shares,
-    /// created by the first one that asks.
-    pub async fn shared_secret(&self, name: &str) -> Result<String> {
-        self.store
-            .setting_or_insert(&format!("secret:{name}"), &keys::generate_key())
-            .await
     }
 
     /// The account of an API key. No key, or the anonymous key, is the

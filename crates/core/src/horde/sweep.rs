@@ -18,6 +18,7 @@ pub struct SweepReport {
 
 impl Horde {
     pub async fn sweep(&self) -> Result<SweepReport> {
+        self.refresh_address_secrets().await?;
         let now = now_ms();
         let ms = |d: std::time::Duration| d.as_millis() as i64;
         let requeued = self
@@ -32,6 +33,8 @@ impl Horde {
             delivered_before: now - ms(self.policy.result_retention),
             finished_before: now - ms(self.policy.request_expiry),
             history_before: now - ms(self.policy.history_retention),
+            client_hashes_before: now - ms(self.policy.address_hash_lifetime),
+            pending_logins_before: now - ms(super::logins::PENDING_LOGIN_LIFETIME),
         };
         let purged = self.store.purge(&cutoffs).await?;
         let report = SweepReport {

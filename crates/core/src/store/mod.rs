@@ -24,13 +24,19 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<UserRow>>;
     async fn user(&self, id: i64) -> Result<Option<UserRow>>;
     async fn users(&self, sort: UserSort, offset: i64, limit: i64) -> Result<Vec<UserRow>>;
+    /// Creates an account, pseudonymous or (with `login`) linked to a provider; a login that is
+    /// already linked is refused by the database's unique index.
     async fn create_user(
         &self,
         username: &str,
         key_hash: &str,
         concurrency: u32,
+        login: Option<&Login>,
         now: i64,
     ) -> Result<UserRow>;
+    async fn rename_user(&self, user_id: i64, username: &str) -> Result<()>;
+    /// The hash of an account's key, which a web session keeps; None once erased.
+    async fn key_hash(&self, user_id: i64) -> Result<Option<String>>;
     async fn set_key_hash(&self, user_id: i64, key_hash: &str) -> Result<()>;
     /// Applies a moderator's change; a kudos change is booked in the ledger.
     async fn update_user(&self, user_id: i64, change: &UserChange, now: i64) -> Result<()>;
@@ -58,6 +64,13 @@ pub trait Store: Send + Sync + 'static {
     /// web sessions deleted, its balance booked away, and its row left with [`ERASED_NAME`],
     /// no key, no contact and no role. The ledger lines stay on the pseudonymised row.
     async fn erase_user(&self, user_id: i64, now: i64) -> Result<Erasure>;
+
+    // --- sign-in through a provider ----------------------------------------
+    /// The account linked to this login, if any.
+    async fn user_by_login(&self, login: &Login) -> Result<Option<UserRow>>;
+    async fn insert_pending_login(&self, pending: &PendingLogin) -> Result<()>;
+    /// Removes and returns the sign-in with this state hash: each is used at most once.
+    async fn take_pending_login(&self, state_hash: &str) -> Result<Option<PendingLogin>>;
 
     // --- workers ------------------------------------------------------------
     async fn worker(&self, id: &str) -> Result<Option<WorkerRow>>;
@@ -101,7 +114,8 @@ pub trait Store: Send + Sync + 'static {
     /// Active requests idle since `idle_before` expire.
     async fn expire_idle_requests(&self, idle_before: i64, now: i64) -> Result<u64>;
     /// Drops prompts and results that were delivered (or abandoned) long enough
-    /// ago, and whole rows older than the history window.
+    /// ago, and whole rows older than the history window; drops client-address hashes and
+    /// unfinished sign-ins older than theirs.
     async fn purge(&self, cutoffs: &PurgeCutoffs) -> Result<u64>;
 
     // --- figures ------------------------------------------------------------
@@ -113,4 +127,6 @@ pub trait Store: Send + Sync + 'static {
     /// The setting's value, storing `value` first if it has none: the first
     /// instance to ask decides, every later one reads the same.
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String>;
+    /// Deletes the settings whose keys sort in `from..to`.
+    async fn delete_settings_in(&self, from: &str, to: &str) -> Result<u64>;
 }

@@ -42,11 +42,21 @@ pub struct UserRow {
     pub frozen: bool,
     /// When its owner erased it; the row stays, pseudonymised, for the ledger lines on it.
     pub erased_at: Option<i64>,
+    /// The OpenID Connect provider it signs in with, if it is linked to one.
+    pub login_provider: Option<String>,
+    /// The provider's subject id for it: all that is kept of the provider's profile.
+    pub login_subject: Option<String>,
 }
 
 impl UserRow {
     pub fn is_anonymous(&self) -> bool {
         self.id == 0
+    }
+
+    /// Whether it signs in through a provider, rather than being pseudonymous (its key is all
+    /// there is to it).
+    pub fn is_linked(&self) -> bool {
+        self.login_provider.is_some()
     }
 
     /// The unique public name, `name#id`.
@@ -349,6 +359,28 @@ pub enum CompletionOutcome {
     NotFound,
 }
 
+/// An account's identity at an OpenID Connect provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The provider's id in the server's configuration.
+    pub provider: String,
+    /// The provider's stable id for the user (the ID token's `sub`).
+    pub subject: String,
+}
+
+/// A sign-in waiting for the provider to send the browser back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingLogin {
+    /// The hash of the state the browser holds in its cookie.
+    pub state_hash: String,
+    pub provider: String,
+    /// What the ID token must carry: it ties the token to this sign-in.
+    pub nonce: String,
+    /// Proves to the provider that whoever redeems the code started the sign-in (PKCE).
+    pub pkce_verifier: String,
+    pub created_at: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct PurgeCutoffs {
     /// Results delivered before this are purged.
@@ -358,6 +390,10 @@ pub struct PurgeCutoffs {
     pub finished_before: i64,
     /// Purged rows older than this are deleted outright.
     pub history_before: i64,
+    /// Client-address hashes of requests made before this are dropped.
+    pub client_hashes_before: i64,
+    /// Sign-ins started before this and never finished are deleted.
+    pub pending_logins_before: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -10,7 +10,7 @@ macro_rules! user_columns {
         "id, username, kudos, moderator, trusted, flagged, concurrency, worker_invited, \
          contact, created_at, requests_text, requests_image, fulfillments_text, \
          fulfillments_image, usage_tokens, usage_mps, contributed_tokens, contributed_mps, frozen, \
-         erased_at"
+         erased_at, login_provider, login_subject"
     };
 }
 
@@ -68,10 +68,17 @@ pub const USERS_BY_AGE: &str = concat!(
     " FROM users WHERE id != 0 AND erased_at IS NULL ORDER BY id LIMIT $1 OFFSET $2"
 );
 pub const CREATE_USER: &str = concat!(
-    "INSERT INTO users (username, key_hash, concurrency, created_at) VALUES ($1, $2, $3, $4) \
-     RETURNING ",
+    "INSERT INTO users (username, key_hash, concurrency, created_at, login_provider, \
+     login_subject) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
     user_columns!()
 );
+pub const USER_BY_LOGIN: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE login_provider = $1 AND login_subject = $2"
+);
+pub const KEY_HASH: &str = "SELECT key_hash FROM users WHERE id = $1";
+pub const RENAME_USER: &str = "UPDATE users SET username = $2 WHERE id = $1 AND id != 0";
 pub const SET_KEY_HASH: &str = "UPDATE users SET key_hash = $1 WHERE id = $2 AND id != 0";
 pub const UPDATE_USER: &str =
     "UPDATE users SET concurrency = COALESCE($2, concurrency), moderator = COALESCE($3, moderator), \
@@ -117,7 +124,17 @@ pub const DELETE_WORKERS_OF: &str = "DELETE FROM workers WHERE owner_id = $1";
 pub const ERASE_USER: &str =
     "UPDATE users SET username = $2, key_hash = NULL, contact = NULL, moderator = FALSE, \
      trusted = FALSE, flagged = FALSE, frozen = FALSE, concurrency = 0, worker_invited = 0, \
-     erased_at = $3 WHERE id = $1";
+     login_provider = NULL, login_subject = NULL, erased_at = $3 WHERE id = $1";
+
+// --- sign-in through a provider ---------------------------------------------
+
+pub const INSERT_PENDING_LOGIN: &str =
+    "INSERT INTO pending_logins (state_hash, provider, nonce, pkce_verifier, created_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+/// Taken once: a second callback with the same state finds nothing.
+pub const TAKE_PENDING_LOGIN: &str = "DELETE FROM pending_logins WHERE state_hash = $1 \
+     RETURNING state_hash, provider, nonce, pkce_verifier, created_at";
+pub const DELETE_PENDING_LOGINS_BEFORE: &str = "DELETE FROM pending_logins WHERE created_at < $1";
 
 /// One line of the kudos ledger; always paired with [`ADD_KUDOS`].
 pub const LEDGER_INSERT: &str =
@@ -246,5 +263,6 @@ pub const FINISHED_WORK_SINCE: &str = "SELECT r.kind, j.model, COUNT(*) AS jobs,
      FROM jobs j JOIN requests r ON r.id = j.request_id \
      WHERE j.finished_at >= $1 AND j.state IN ('ok', 'censored', 'csam') GROUP BY r.kind, j.model";
 pub const SETTING: &str = "SELECT value FROM settings WHERE key = $1";
+pub const DELETE_SETTINGS_IN: &str = "DELETE FROM settings WHERE key >= $1 AND key < $2";
 pub const INSERT_SETTING_IF_ABSENT: &str =
     "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";

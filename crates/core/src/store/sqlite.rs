@@ -174,6 +174,7 @@ impl Store for SqliteStore {
         username: &str,
         key_hash: &str,
         concurrency: u32,
+        login: Option<&Login>,
         now: i64,
     ) -> Result<UserRow> {
         Ok(sqlx::query_as(sql::CREATE_USER)
@@ -181,7 +182,53 @@ impl Store for SqliteStore {
             .bind(key_hash)
             .bind(i64::from(concurrency))
             .bind(now)
+            .bind(login.map(|l| l.provider.as_str()))
+            .bind(login.map(|l| l.subject.as_str()))
             .fetch_one(&self.write)
+            .await?)
+    }
+
+    async fn rename_user(&self, user_id: i64, username: &str) -> Result<()> {
+        sqlx::query(sql::RENAME_USER)
+            .bind(user_id)
+            .bind(username)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn key_hash(&self, user_id: i64) -> Result<Option<String>> {
+        let hash: Option<Option<String>> = sqlx::query_scalar(sql::KEY_HASH)
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(hash.flatten())
+    }
+
+    async fn user_by_login(&self, login: &Login) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as(sql::USER_BY_LOGIN)
+            .bind(&login.provider)
+            .bind(&login.subject)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    async fn insert_pending_login(&self, pending: &PendingLogin) -> Result<()> {
+        sqlx::query(sql::INSERT_PENDING_LOGIN)
+            .bind(&pending.state_hash)
+            .bind(&pending.provider)
+            .bind(&pending.nonce)
+            .bind(&pending.pkce_verifier)
+            .bind(pending.created_at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_pending_login(&self, state_hash: &str) -> Result<Option<PendingLogin>> {
+        Ok(sqlx::query_as(sql::TAKE_PENDING_LOGIN)
+            .bind(state_hash)
+            .fetch_optional(&self.write)
             .await?)
     }
 
@@ -780,6 +827,17 @@ impl Store for SqliteStore {
             .bind(p.history_before)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE requests SET client_hash = NULL \
+             WHERE client_hash IS NOT NULL AND created_at < $1",
+        )
+        .bind(p.client_hashes_before)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sql::DELETE_PENDING_LOGINS_BEFORE)
+            .bind(p.pending_logins_before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         if purged > 0 {
             self.fold_wal().await?;
@@ -810,6 +868,15 @@ impl Store for SqliteStore {
             .bind(key)
             .fetch_optional(&self.read)
             .await?)
+    }
+
+    async fn delete_settings_in(&self, from: &str, to: &str) -> Result<u64> {
+        Ok(sqlx::query(sql::DELETE_SETTINGS_IN)
+            .bind(from)
+            .bind(to)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
     }
 
     async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
