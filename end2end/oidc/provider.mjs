@@ -6,7 +6,7 @@
 // Usage: node end2end/oidc/provider.mjs [PORT]   (default 0: any free port)
 // Prints "oidc provider listening on http://127.0.0.1:PORT" once it accepts connections.
 // Its one client is CLIENT_ID / CLIENT_SECRET below, and it accepts any redirect URI of the
-// form http://127.0.0.1:PORT/auth/local/callback (the Potluck under test runs on a free port).
+// form http://127.0.0.1:PORT/auth/ID/callback (the Potluck under test runs on a free port).
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -15,7 +15,7 @@ export const CLIENT_SECRET = 'potluck-test-secret';
 /// What the provider knows of everyone, and Potluck must not keep.
 export const profile = (sub) => ({ sub, email: `${sub}@mail.example`, name: `Person ${sub}` });
 
-const REDIRECT = /^http:\/\/127\.0\.0\.1:\d+\/auth\/local\/callback$/;
+const REDIRECT = /^http:\/\/127\.0\.0\.1:\d+\/auth\/[a-z0-9-]+\/callback$/;
 
 export async function startProvider(port = 0) {
   const server = createServer();

@@ -1,10 +1,10 @@
 //! The server's configuration: one typed struct from CLI flags and `POTLUCK_*`
 //! environment variables.
 
-use crate::login::ProviderConfig;
+use crate::login::{self, Endpoints, Protocol, ProviderConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use openidconnect::{ClientId, ClientSecret, IssuerUrl};
+use openidconnect::{AuthUrl, ClientId, ClientSecret, IssuerUrl, TokenUrl};
 use potluck_core::Policy;
 use std::fmt;
 use std::net::SocketAddr;
@@ -175,6 +175,20 @@ pub struct Config {
         value_parser = parse_oidc_provider
     )]
     pub oidc_providers: Vec<OidcProvider>,
+
+    /// A plain OAuth2 provider to sign in with: `github`, `discord`, or an ID of your own whose
+    /// endpoints come from POTLUCK_OAUTH2_<ID>_AUTHORIZE_URL, _TOKEN_URL and _USER_URL (the user
+    /// endpoint's field with the id from _USER_ID_FIELD, default `id`; scopes from _SCOPES).
+    /// Repeat the flag for several, or separate them with spaces in the environment variable.
+    /// Its client comes from POTLUCK_OAUTH2_<ID>_CLIENT_ID and _CLIENT_SECRET, its label from
+    /// _LABEL. Register <public URL>/auth/<ID>/callback with the provider as the redirect URI.
+    #[arg(
+        long = "oauth2-provider",
+        env = "POTLUCK_OAUTH2_PROVIDERS",
+        value_delimiter = ' ',
+        value_parser = parse_provider_id
+    )]
+    pub oauth2_providers: Vec<String>,
 }
 
 /// `--oidc-provider ID=ISSUER_URL`.
@@ -188,22 +202,27 @@ fn parse_oidc_provider(value: &str) -> Result<OidcProvider, String> {
     let (id, issuer) = value
         .split_once('=')
         .ok_or_else(|| format!("{value:?}: use ID=ISSUER_URL"))?;
-    let id_ok = !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !id_ok {
-        return Err(format!(
-            "{id:?}: a provider's ID is lower-case letters, digits and '-'"
-        ));
-    }
+    let id = parse_provider_id(id)?;
     if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
         return Err(format!("{issuer:?}: the issuer is an http(s) URL"));
     }
     Ok(OidcProvider {
-        id: id.to_string(),
+        id,
         issuer: issuer.to_string(),
     })
+}
+
+fn parse_provider_id(id: &str) -> Result<String, String> {
+    let id_ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    match id_ok {
+        true => Ok(id.to_string()),
+        false => Err(format!(
+            "{id:?}: a provider's ID is lower-case letters, digits and '-'"
+        )),
+    }
 }
 
 impl Config {
@@ -226,36 +245,98 @@ impl Config {
 }
 
 impl Config {
-    /// The login providers, each completed from its `POTLUCK_OIDC_<ID>_*` variables.
+    /// The login providers, each completed from its environment variables.
     pub fn login_providers(&self) -> anyhow::Result<Vec<ProviderConfig>> {
-        self.oidc_providers
-            .iter()
-            .map(|provider| {
-                let var = |what: &str| {
-                    let name = format!(
-                        "POTLUCK_OIDC_{}_{what}",
-                        provider.id.to_uppercase().replace('-', "_")
-                    );
-                    (std::env::var(&name).ok().filter(|v| !v.is_empty()), name)
-                };
-                let (client_id, client_id_var) = var("CLIENT_ID");
-                let client_id = client_id.with_context(|| {
-                    format!(
-                        "login provider {:?}: {client_id_var} is not set",
-                        provider.id
-                    )
-                })?;
-                let issuer = IssuerUrl::new(provider.issuer.clone())
-                    .with_context(|| format!("login provider {:?}: bad issuer URL", provider.id))?;
-                Ok(ProviderConfig {
-                    id: provider.id.clone(),
-                    label: var("LABEL").0.unwrap_or_else(|| provider.id.clone()),
-                    issuer,
-                    client_id: ClientId::new(client_id),
-                    client_secret: var("CLIENT_SECRET").0.map(ClientSecret::new),
+        let oidc = self.oidc_providers.iter().map(|provider| {
+            let vars = ProviderVars::new("OIDC", &provider.id);
+            let issuer = IssuerUrl::new(provider.issuer.clone())
+                .with_context(|| format!("login provider {:?}: bad issuer URL", provider.id))?;
+            vars.config(provider.id.clone(), None, Protocol::OpenIdConnect(issuer))
+        });
+        let oauth2 = self.oauth2_providers.iter().map(|id| {
+            let vars = ProviderVars::new("OAUTH2", id);
+            let (preset, label) = match login::preset(id) {
+                Some((endpoints, label)) => (Some(endpoints), Some(label)),
+                None => (None, None),
+            };
+            let url = |what: &str, preset: Option<String>| {
+                vars.get(what).or(preset).with_context(|| {
+                    format!("login provider {id:?}: {} is not set", vars.name(what))
                 })
-            })
-            .collect()
+            };
+            let endpoints = Endpoints {
+                authorize: AuthUrl::new(url(
+                    "AUTHORIZE_URL",
+                    preset.as_ref().map(|p| p.authorize.to_string()),
+                )?)?,
+                token: TokenUrl::new(url(
+                    "TOKEN_URL",
+                    preset.as_ref().map(|p| p.token.to_string()),
+                )?)?,
+                user: url("USER_URL", preset.as_ref().map(|p| p.user.to_string()))?.parse()?,
+                id_field: vars
+                    .get("USER_ID_FIELD")
+                    .or(preset.as_ref().map(|p| p.id_field.clone()))
+                    .unwrap_or_else(|| "id".into()),
+                scopes: match vars.get("SCOPES") {
+                    Some(scopes) => scopes.split_whitespace().map(str::to_string).collect(),
+                    None => preset.map(|p| p.scopes).unwrap_or_default(),
+                },
+            };
+            vars.config(id.clone(), label, Protocol::OAuth2(Box::new(endpoints)))
+        });
+        oidc.chain(oauth2).collect()
+    }
+}
+
+/// A provider's environment variables: `POTLUCK_<KIND>_<ID>_<WHAT>`, the ID in capitals with
+/// '-' as '_'.
+struct ProviderVars {
+    prefix: String,
+    id: String,
+}
+
+impl ProviderVars {
+    fn new(kind: &str, id: &str) -> Self {
+        ProviderVars {
+            prefix: format!("POTLUCK_{kind}_{}_", id.to_uppercase().replace('-', "_")),
+            id: id.to_string(),
+        }
+    }
+
+    fn name(&self, what: &str) -> String {
+        format!("{}{what}", self.prefix)
+    }
+
+    fn get(&self, what: &str) -> Option<String> {
+        std::env::var(self.name(what))
+            .ok()
+            .filter(|v| !v.is_empty())
+    }
+
+    fn config(
+        &self,
+        id: String,
+        label: Option<&str>,
+        protocol: Protocol,
+    ) -> anyhow::Result<ProviderConfig> {
+        let client_id = self.get("CLIENT_ID").with_context(|| {
+            format!(
+                "login provider {:?}: {} is not set",
+                self.id,
+                self.name("CLIENT_ID")
+            )
+        })?;
+        Ok(ProviderConfig {
+            label: self
+                .get("LABEL")
+                .or(label.map(str::to_string))
+                .unwrap_or_else(|| id.clone()),
+            id,
+            client_id: ClientId::new(client_id),
+            client_secret: self.get("CLIENT_SECRET").map(ClientSecret::new),
+            protocol,
+        })
     }
 }
 
@@ -283,6 +364,7 @@ impl fmt::Debug for Config {
             .field("site_root", &self.site_root)
             .field("browser_model", &self.browser_model)
             .field("oidc_providers", &self.oidc_providers)
+            .field("oauth2_providers", &self.oauth2_providers)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
             .finish_non_exhaustive()
     }

@@ -1,17 +1,18 @@
-//! Sign-in through OpenID Connect providers: Google, GitLab, Microsoft, Keycloak, Authentik, or
-//! any issuer the operator configures. The flow is the authorization code flow with PKCE, a
-//! nonce, and a state bound to the browser by a short-lived cookie; `openidconnect` checks the ID
-//! token (signature against the provider's published keys, issuer, audience, expiry, nonce). Of
-//! its claims only the subject is used, and stored: an account linked to a provider is the pair
-//! (provider, subject), nothing of the profile.
-//!
-//! A provider is discovered (`/.well-known/openid-configuration`) when it is first used, not at
-//! start, so a provider that is down keeps nobody from using the rest of the server.
+//! Sign-in through login providers: OpenID Connect ones (Google, GitLab, Microsoft, Keycloak,
+//! Authentik, any issuer the operator configures) and plain OAuth2 ones with a user endpoint
+//! (GitHub, Discord). The flow is the authorization code flow with PKCE and a state bound to the
+//! browser by a short-lived cookie; OpenID Connect adds a nonce, and `openidconnect` checks the
+//! ID token (signature against the provider's published keys, issuer, audience, expiry, nonce).
+//! Only the provider's id for the user is used, and stored: an account linked to a provider is
+//! the pair (provider, subject), nothing of the profile.
 
+mod oauth2;
+mod oidc;
 mod provider;
 mod routes;
 
-pub use provider::{LoginError, Provider, ProviderConfig};
+pub use oauth2::{preset, Endpoints};
+pub use provider::{LoginError, Protocol, Provider, ProviderConfig};
 pub use routes::routes;
 
 use app::api::access::LoginOffer;
@@ -36,6 +37,11 @@ impl LoginProviders {
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(PROVIDER_TIMEOUT)
             .build()?;
+        let mut ids: Vec<&str> = configs.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(twice) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            anyhow::bail!("two login providers are named {:?}", twice[0]);
+        }
         Ok(LoginProviders {
             providers: configs.into_iter().map(Provider::new).collect(),
             http,

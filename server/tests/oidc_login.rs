@@ -110,7 +110,7 @@ async fn through_the_provider(
     let form_action = Regex::new(r#"<form[^>]*action="([^"]+)""#).unwrap();
     let mut url = start.to_string();
     for _ in 0..12 {
-        if url.contains("/auth/local/callback") {
+        if url.starts_with("http://127.0.0.1") && url.contains("/callback?") {
             return url;
         }
         let response = browser.get(&url).send().await.unwrap();
@@ -154,8 +154,19 @@ async fn sign_in(
     browser: &reqwest::Client,
     subject: &str,
 ) -> Response {
+    sign_in_with(PROVIDER, server, provider, browser, subject).await
+}
+
+/// The same through the provider that the server calls `id`.
+async fn sign_in_with(
+    id: &str,
+    server: &Server,
+    provider: &OidcProvider,
+    browser: &reqwest::Client,
+    subject: &str,
+) -> Response {
     let begin = browser
-        .get(format!("{}/auth/{PROVIDER}/login", server.base))
+        .get(format!("{}/auth/{id}/login", server.base))
         .send()
         .await
         .unwrap();
@@ -172,14 +183,15 @@ async fn sign_in(
     }
     let to_provider = location(&begin);
     assert!(to_provider.starts_with(&provider.issuer), "{to_provider}");
-    for part in [
-        "scope=openid",
-        "code_challenge_method=S256",
-        "nonce=",
-        "state=",
-    ] {
+    for part in ["scope=openid", "code_challenge_method=S256", "state="] {
         assert!(to_provider.contains(part), "{to_provider}");
     }
+    // OpenID Connect ties the ID token to this sign-in; plain OAuth2 has none.
+    assert_eq!(
+        to_provider.contains("nonce="),
+        id == PROVIDER,
+        "{to_provider}"
+    );
     assert!(!to_provider.contains("email") && !to_provider.contains("profile"));
     let callback = through_the_provider(browser, &provider.issuer, &to_provider, subject).await;
     browser.get(callback).send().await.unwrap()
@@ -453,4 +465,121 @@ async fn a_private_server_admits_whom_its_provider_signs_in() {
         StatusCode::FORBIDDEN,
         "RegistrationClosed",
     );
+}
+
+#[tokio::test]
+async fn a_plain_oauth2_provider_signs_in_through_its_user_endpoint() {
+    // The same provider, used as GitHub or Discord are: no ID token, the id read from the user
+    // endpoint (`/me`, whose `sub` is the id) with the access token.
+    let provider = OidcProvider::start();
+    let endpoint = |path: &str| format!("{}{path}", provider.issuer);
+    let (authorize, token, user) = (endpoint("/auth"), endpoint("/token"), endpoint("/me"));
+    let server = Server::start_with_env(
+        &["--oauth2-provider", "plain"],
+        &[
+            ("POTLUCK_OAUTH2_PLAIN_CLIENT_ID", CLIENT_ID),
+            ("POTLUCK_OAUTH2_PLAIN_CLIENT_SECRET", CLIENT_SECRET),
+            ("POTLUCK_OAUTH2_PLAIN_LABEL", "Plain"),
+            ("POTLUCK_OAUTH2_PLAIN_AUTHORIZE_URL", &authorize),
+            ("POTLUCK_OAUTH2_PLAIN_TOKEN_URL", &token),
+            ("POTLUCK_OAUTH2_PLAIN_USER_URL", &user),
+            ("POTLUCK_OAUTH2_PLAIN_USER_ID_FIELD", "sub"),
+            ("POTLUCK_OAUTH2_PLAIN_SCOPES", "openid"),
+        ],
+    );
+    let browser = browser();
+    let subject = "lin-5150";
+    let back = sign_in_with("plain", &server, &provider, &browser, subject).await;
+    assert_eq!(back.status(), StatusCode::OK);
+    let alias = signed_in_as(&server, &browser).await["alias"].clone();
+    assert!(
+        alias.as_str().unwrap().starts_with("Plain user#"),
+        "{alias}"
+    );
+    let (logins, _) = stored_logins(&server).await;
+    assert!(
+        logins
+            .iter()
+            .any(|l| l.1.as_deref() == Some("plain") && l.2.as_deref() == Some(subject)),
+        "{logins:?}"
+    );
+    let profile = [
+        format!("{subject}@mail.example"),
+        format!("Person {subject}"),
+    ];
+    let profile: Vec<&str> = profile.iter().map(String::as_str).collect();
+    assert_eq!(server.stored(&profile).await, Vec::<&str>::new());
+    // Again: the same account.
+    let other = self::browser();
+    sign_in_with("plain", &server, &provider, &other, subject).await;
+    assert_eq!(signed_in_as(&server, &other).await["alias"], alias);
+}
+
+#[tokio::test]
+async fn github_and_discord_are_known_by_name() {
+    let server = Server::start_with_env(
+        &["--oauth2-provider", "github discord"],
+        &[
+            ("POTLUCK_OAUTH2_GITHUB_CLIENT_ID", "gh-client"),
+            ("POTLUCK_OAUTH2_DISCORD_CLIENT_ID", "dc-client"),
+        ],
+    );
+    let login_page = common::browser()
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("<!>", "");
+    for label in ["Sign in with GitHub", "Sign in with Discord"] {
+        assert!(login_page.contains(label), "{label}");
+    }
+    // No request to either is needed to send the browser there.
+    for (id, to) in [
+        ("github", "https://github.com/login/oauth/authorize?"),
+        ("discord", "https://discord.com/oauth2/authorize?"),
+    ] {
+        let to_provider = location_of(&server, id).await;
+        assert!(to_provider.starts_with(to), "{to_provider}");
+        assert!(to_provider.contains("code_challenge_method=S256"));
+        assert!(to_provider.contains(&format!(
+            "redirect_uri={}",
+            urlencode(&format!("{}/auth/{id}/callback", server.base))
+        )));
+    }
+    assert!(location_of(&server, "discord")
+        .await
+        .contains("scope=identify"));
+
+    // A provider without its client does not start.
+    let refused = Command::new(env!("CARGO_BIN_EXE_potluck"))
+        .args(["--listen", "127.0.0.1:0", "--oauth2-provider", "github"])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", server.dir.path().join("other.db").display()),
+        ])
+        .env_remove("POTLUCK_OAUTH2_GITHUB_CLIENT_ID")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("POTLUCK_OAUTH2_GITHUB_CLIENT_ID is not set"),
+        "{said}"
+    );
+}
+
+async fn location_of(server: &Server, id: &str) -> String {
+    let begin = common::browser()
+        .get(format!("{}/auth/{id}/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    location(&begin)
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace(':', "%3A").replace('/', "%2F")
 }

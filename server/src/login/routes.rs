@@ -8,7 +8,7 @@
 //! sign a browser in as someone else (login CSRF). That cookie exists only once the visitor
 //! chose to sign in; anonymous visitors get none.
 
-use super::provider::LoginError;
+use super::provider::{Callback, LoginError};
 use super::LoginProviders;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -48,7 +48,7 @@ pub fn routes(horde: Arc<Horde>, login: Arc<LoginProviders>, secure_cookie: bool
 
 /// What a provider sends back: a code and the state, or an error (the user said no).
 #[derive(Deserialize)]
-struct Callback {
+struct Returned {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
@@ -91,16 +91,16 @@ async fn begin(
 async fn finish(
     State(s): State<LoginState>,
     Path(provider_id): Path<String>,
-    Query(callback): Query<Callback>,
+    Query(returned): Query<Returned>,
     headers: HeaderMap,
     session: Session,
 ) -> Response {
     let finished = async {
         let provider = s.login.provider(&provider_id)?;
-        if let Some(error) = callback.error {
+        if let Some(error) = returned.error {
             return Err(LoginError::Refused(error));
         }
-        let (Some(code), Some(state)) = (callback.code, callback.state) else {
+        let (Some(code), Some(state)) = (returned.code, returned.state) else {
             return Err(LoginError::Expired);
         };
         if cookie_state(&headers).as_deref() != Some(state.as_str()) {
@@ -113,15 +113,12 @@ async fn finish(
             .filter(|p| p.provider == provider_id)
             .ok_or(LoginError::Expired)?;
         let redirect = redirect_url(&s.login, &headers, &provider_id)?;
-        let subject = provider
-            .subject(
-                &s.login.http,
-                redirect,
-                code,
-                pending.pkce_verifier,
-                pending.nonce,
-            )
-            .await?;
+        let callback = Callback {
+            code,
+            pkce_verifier: pending.pkce_verifier,
+            nonce: pending.nonce,
+        };
+        let subject = provider.subject(&s.login.http, redirect, callback).await?;
         let login = Login {
             provider: provider_id.clone(),
             subject,
