@@ -247,46 +247,48 @@ impl Config {
 impl Config {
     /// The login providers, each completed from its environment variables.
     pub fn login_providers(&self) -> anyhow::Result<Vec<ProviderConfig>> {
-        let oidc = self.oidc_providers.iter().map(|provider| {
-            let vars = ProviderVars::new("OIDC", &provider.id);
-            let issuer = IssuerUrl::new(provider.issuer.clone())
-                .with_context(|| format!("login provider {:?}: bad issuer URL", provider.id))?;
-            vars.config(provider.id.clone(), None, Protocol::OpenIdConnect(issuer))
-        });
-        let oauth2 = self.oauth2_providers.iter().map(|id| {
-            let vars = ProviderVars::new("OAUTH2", id);
-            let (preset, label) = match login::preset(id) {
-                Some((endpoints, label)) => (Some(endpoints), Some(label)),
-                None => (None, None),
-            };
-            let url = |what: &str, preset: Option<String>| {
-                vars.get(what).or(preset).with_context(|| {
-                    format!("login provider {id:?}: {} is not set", vars.name(what))
-                })
-            };
-            let endpoints = Endpoints {
-                authorize: AuthUrl::new(url(
-                    "AUTHORIZE_URL",
-                    preset.as_ref().map(|p| p.authorize.to_string()),
-                )?)?,
-                token: TokenUrl::new(url(
-                    "TOKEN_URL",
-                    preset.as_ref().map(|p| p.token.to_string()),
-                )?)?,
-                user: url("USER_URL", preset.as_ref().map(|p| p.user.to_string()))?.parse()?,
-                id_field: vars
-                    .get("USER_ID_FIELD")
-                    .or(preset.as_ref().map(|p| p.id_field.clone()))
-                    .unwrap_or_else(|| "id".into()),
-                scopes: match vars.get("SCOPES") {
-                    Some(scopes) => scopes.split_whitespace().map(str::to_string).collect(),
-                    None => preset.map(|p| p.scopes).unwrap_or_default(),
-                },
-            };
-            vars.config(id.clone(), label, Protocol::OAuth2(Box::new(endpoints)))
-        });
+        let oidc = self.oidc_providers.iter().map(oidc_provider);
+        let oauth2 = self.oauth2_providers.iter().map(|id| oauth2_provider(id));
         oidc.chain(oauth2).collect()
     }
+}
+
+fn oidc_provider(provider: &OidcProvider) -> anyhow::Result<ProviderConfig> {
+    let issuer = IssuerUrl::new(provider.issuer.clone())
+        .with_context(|| format!("login provider {:?}: bad issuer URL", provider.id))?;
+    ProviderVars::new("OIDC", &provider.id).config(None, Protocol::OpenIdConnect(issuer))
+}
+
+/// A plain OAuth2 provider: a preset's endpoints unless the variables give others.
+fn oauth2_provider(id: &str) -> anyhow::Result<ProviderConfig> {
+    let vars = ProviderVars::new("OAUTH2", id);
+    let (preset, label) = match login::preset(id) {
+        Some((endpoints, label)) => (Some(endpoints), Some(label)),
+        None => (None, None),
+    };
+    let url = |what: &str, preset: Option<String>| {
+        vars.get(what)
+            .or(preset)
+            .with_context(|| format!("login provider {id:?}: {} is not set", vars.name(what)))
+    };
+    let preset = preset.as_ref();
+    let endpoints = Endpoints {
+        authorize: AuthUrl::new(url(
+            "AUTHORIZE_URL",
+            preset.map(|p| p.authorize.to_string()),
+        )?)?,
+        token: TokenUrl::new(url("TOKEN_URL", preset.map(|p| p.token.to_string()))?)?,
+        user: url("USER_URL", preset.map(|p| p.user.to_string()))?.parse()?,
+        id_field: vars
+            .get("USER_ID_FIELD")
+            .or(preset.map(|p| p.id_field.clone()))
+            .unwrap_or_else(|| "id".into()),
+        scopes: match vars.get("SCOPES") {
+            Some(scopes) => scopes.split_whitespace().map(str::to_string).collect(),
+            None => preset.map(|p| p.scopes.clone()).unwrap_or_default(),
+        },
+    };
+    vars.config(label, Protocol::OAuth2(Box::new(endpoints)))
 }
 
 /// A provider's environment variables: `POTLUCK_<KIND>_<ID>_<WHAT>`, the ID in capitals with
@@ -314,12 +316,7 @@ impl ProviderVars {
             .filter(|v| !v.is_empty())
     }
 
-    fn config(
-        &self,
-        id: String,
-        label: Option<&str>,
-        protocol: Protocol,
-    ) -> anyhow::Result<ProviderConfig> {
+    fn config(&self, label: Option<&str>, protocol: Protocol) -> anyhow::Result<ProviderConfig> {
         let client_id = self.get("CLIENT_ID").with_context(|| {
             format!(
                 "login provider {:?}: {} is not set",
@@ -331,8 +328,8 @@ impl ProviderVars {
             label: self
                 .get("LABEL")
                 .or(label.map(str::to_string))
-                .unwrap_or_else(|| id.clone()),
-            id,
+                .unwrap_or_else(|| self.id.clone()),
+            id: self.id.clone(),
             client_id: ClientId::new(client_id),
             client_secret: self.get("CLIENT_SECRET").map(ClientSecret::new),
             protocol,
