@@ -7,7 +7,9 @@
 //   POTLUCK_OIDC_PROVIDER  the provider's id on the server under test (scripts/test.sh: local)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, base, launch, openPage, skip, visit } from './browser.mjs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { api, artifacts, base, launch, openPage, skip, visit } from './browser.mjs';
 
 const provider = process.env.POTLUCK_OIDC_PROVIDER;
 const SUBJECT = `e2e-grace-${process.pid}`;
@@ -54,6 +56,8 @@ test('sign-in through a provider', { skip: skip || (!provider && 'POTLUCK_OIDC_P
   // A key for AI Horde clients, shown once; it is this account's.
   await page.locator('#reset-key').click();
   const key = (await page.locator('#apikey').innerText()).trim();
+  await mkdir(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'account-linked.png'), fullPage: true });
   const me = await api('GET', '/find_user', { key });
   assert.match(me.username, new RegExp(`^${name}#\\d+$`));
   // The browser is still signed in after its key changed.

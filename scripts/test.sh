@@ -5,7 +5,8 @@
 #
 # Suites, in this order, stopping at the first that fails:
 #   fmt            cargo fmt --all --check
-#   clippy         cargo clippy on the host (every crate but the wasm-only ones, all targets)
+#   clippy         cargo clippy on the host (every crate but the wasm-only ones, all targets),
+#                  and a check of the binaries alone, as serve.sh builds them
 #   clippy-wasm    cargo clippy of the browser side (frontend, app with `hydrate`, the browser
 #                  worker with the engine `infer` and the worker loop) on wasm32
 #   cargo-test     cargo test of the workspace (the wasm-only frontend and browser-worker
@@ -155,6 +156,10 @@ suite_clippy() {
   # browser side) on their real target.
   cargo clippy --locked --workspace --exclude frontend --exclude browser-worker --all-targets \
     -- -D warnings
+  # Each binary alone, as scripts/serve.sh builds the server: without the features that only
+  # the tests' dependencies or another package turn on (cargo unifies those within one build).
+  cargo check --locked -p server --bins
+  cargo check --locked -p worker --bins
 }
 
 suite_clippy_wasm() {

@@ -38,8 +38,8 @@ pub fn ProviderButtons() -> impl IntoView {
                         <div class="login-providers">
                             <ul class="actions">{buttons}</ul>
                             <p class="hint">
-                                "The provider tells this server only an opaque number that \
-                                 stands for you; your name, e-mail and profile stay with it."
+                                "Of what the provider knows about you, this server keeps only \
+                                 the opaque id it has for you: not your name, e-mail or profile."
                             </p>
                         </div>
                     }

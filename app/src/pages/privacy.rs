@@ -143,9 +143,9 @@ fn SignInFacts(providers: Vec<String>, login: String) -> impl IntoView {
     }
     view! {
         <li id="sign-in-facts">
-            "You can sign in with " {providers.join(", ")} ". The provider tells this server only \
-             the opaque id it has for you (its \"subject\"), and that id is all that is kept: not \
-             your name, e-mail or picture, even when the provider sends them along. While you \
+            "You can sign in with " {providers.join(", ")} ". Of what the provider knows about \
+             you, only the opaque id it has for you (its \"subject\") is kept: not your name, \
+             e-mail or picture, even when the provider sends them along. While you \
              sign in, one more cookie (HttpOnly, only for the sign-in's own addresses) holds a \
              random value for at most " {login} ", so that nobody else's sign-in can end in your \
              browser; it is deleted when you are back. Such an account can change its name and \

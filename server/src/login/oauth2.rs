@@ -91,7 +91,7 @@ pub async fn subject(
         .request_async(http)
         .await
         .map_err(|e| LoginError::provider(&e))?;
-    let user: Value = http
+    let answer = http
         .get(endpoints.user.clone())
         .bearer_auth(tokens.access_token().secret())
         .header("accept", "application/json")
@@ -101,9 +101,10 @@ pub async fn subject(
         .await
         .and_then(|r| r.error_for_status())
         .map_err(|e| LoginError::provider(&e))?
-        .json()
+        .bytes()
         .await
         .map_err(|e| LoginError::provider(&e))?;
+    let user: Value = serde_json::from_slice(&answer).map_err(|e| LoginError::provider(&e))?;
     match user.get(&endpoints.id_field) {
         Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
         Some(Value::Number(id)) => Ok(id.to_string()),
