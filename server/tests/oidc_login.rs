@@ -398,6 +398,15 @@ async fn a_callback_is_refused_unless_it_belongs_to_this_browser_and_is_fresh() 
         .await
         .unwrap();
     assert_eq!(location(&denied), "/login?login_failed=refused");
+    let repeated = victim
+        .get(format!(
+            "{}/auth/{PROVIDER}/callback?code=a&code=b&state={state}",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&repeated), "/login?login_failed=expired");
     let unknown = victim
         .get(format!("{}/auth/nobody/login", server.base))
         .send()

@@ -10,6 +10,7 @@
 
 use super::provider::{Callback, LoginError};
 use super::LoginProviders;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -91,12 +92,16 @@ async fn begin(
 async fn finish(
     State(s): State<LoginState>,
     Path(provider_id): Path<String>,
-    Query(returned): Query<Returned>,
+    returned: Result<Query<Returned>, QueryRejection>,
     headers: HeaderMap,
     session: Session,
 ) -> Response {
     let finished = async {
         let provider = s.login.provider(&provider_id)?;
+        // A query we cannot read (a repeated field) did not come from the provider's redirect.
+        let Ok(Query(returned)) = returned else {
+            return Err(LoginError::Expired);
+        };
         if let Some(error) = returned.error {
             return Err(LoginError::Refused(error));
         }
