@@ -220,25 +220,34 @@ suite_postgres() {
     --exclude browser-worker "${tests[@]}"
 }
 
+# Waits up to 60 s for process PID to print "WHO listening on http://…" to ${FILES}stdout, and
+# prints that URL; otherwise says so with ${FILES}stderr and fails.
+listening_on() {
+  local who=$1 pid=$2 files=$3 url="" i
+  for ((i = 0; i < 600; i++)); do
+    url="$(sed -n "s|^$who listening on \(http://[^ ]*\)\$|\1|p" "${files}stdout")"
+    [[ -n "$url" ]] && { echo "$url"; return 0; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$who did not start (no '$who listening on' line within 60 s); its log:" >&2
+  cat "${files}stderr" >&2
+  return 1
+}
+
 suite_end2end() {
   scripts/build-frontend.sh
-  local address="" i
+  local address
   server_tmp="$(mktemp -d "${TMPDIR:-/tmp}/potluck-end2end.XXXXXX")"
   # Stop the server and remove its database on every way out, failures included.
   trap stop_server EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   # A real OpenID Connect provider (oidc-provider from npm) to sign in with, as "Local ID".
-  local issuer=""
+  local issuer
   node end2end/oidc/provider.mjs >"$server_tmp/provider.stdout" 2>"$server_tmp/provider.stderr" </dev/null &
   provider_pid=$!
-  for ((i = 0; i < 300; i++)); do
-    issuer="$(sed -n 's|^oidc provider listening on \(http://[^ ]*\)$|\1|p' "$server_tmp/provider.stdout")"
-    [[ -n "$issuer" ]] && break
-    kill -0 "$provider_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n "$issuer" ]] || { echo "the OpenID Connect provider did not start:" >&2; cat "$server_tmp/provider.stderr" >&2; return 1; }
+  issuer="$(listening_on "oidc provider" "$provider_pid" "$server_tmp/provider")" || return 1
   # The Contribute page offers the engine's tiny fixture model to browsers.
   POTLUCK_OIDC_LOCAL_CLIENT_ID=potluck-test POTLUCK_OIDC_LOCAL_CLIENT_SECRET=potluck-test-secret \
   POTLUCK_OIDC_LOCAL_LABEL="Local ID" \
@@ -247,17 +256,7 @@ suite_end2end() {
     --browser-model-name tiny-llama --oidc-provider "local=$issuer" \
     >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
   server_pid=$!
-  for ((i = 0; i < 600; i++)); do
-    address="$(sed -n 's|^potluck listening on \(http://[^ ]*\)$|\1|p' "$server_tmp/stdout")"
-    [[ -n "$address" ]] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z "$address" ]]; then
-    echo "the server did not start (no 'potluck listening on' line within 60 s); its log:" >&2
-    cat "$server_tmp/stderr" >&2
-    return 1
-  fi
+  address="$(listening_on potluck "$server_pid" "$server_tmp/")" || return 1
   echo "server: $address"
   local artifacts="$workspace/target/end2end-artifacts"
   rm -rf -- "$artifacts"
