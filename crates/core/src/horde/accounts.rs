@@ -70,7 +70,8 @@ impl Horde {
         })
     }
 
-    /// Replaces a user's key with a fresh one (the admin CLI); the old key stops working.
+    /// Replaces a user's key with a fresh one (the admin CLI, and a linked account's own reset);
+    /// the old key stops working.
     pub async fn issue_key(&self, user_id: i64) -> Result<String> {
         self.existing_user(user_id).await?;
         if user_id == 0 {

@@ -112,11 +112,7 @@ impl Horde {
     /// and with it every web session that used it.
     pub async fn reset_key(&self, account: &Account) -> Result<String> {
         require_linked(account)?;
-        let key = keys::generate_key();
-        self.store
-            .set_key_hash(account.user.id, &keys::hash_key(&key))
-            .await?;
-        Ok(key)
+        self.issue_key(account.user.id).await
     }
 }
 
