@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_error, backend, close, Backend, Server, ANON};
+use common::{assert_error, close, Server, ANON};
 use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -15,29 +15,11 @@ const MODEL: &str = "example/Tiny-1B";
 
 /// One value of a one-row, one-column query on the server's database, with `bind` as `$1`.
 async fn scalar(server: &Server, sql: &str, bind: &str) -> i64 {
-    use sqlx::Connection;
-    match backend() {
-        Backend::Sqlite => {
-            let mut db = sqlx::SqliteConnection::connect(server.database())
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql)
-                .bind(bind)
-                .fetch_one(&mut db)
-                .await
-                .unwrap()
-        }
-        Backend::Postgres => {
-            let mut db = sqlx::PgConnection::connect(server.database())
-                .await
-                .unwrap();
-            sqlx::query_scalar(sql)
-                .bind(bind)
-                .fetch_one(&mut db)
-                .await
-                .unwrap()
-        }
-    }
+    sqlx::query_scalar(sql)
+        .bind(bind)
+        .fetch_one(&mut server.sql().await)
+        .await
+        .unwrap()
 }
 
 async fn export(server: &Server, key: &str) -> Value {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{assert_error, backend, Backend, Server};
+use common::{assert_error, Server};
 use regex::Regex;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
@@ -224,21 +224,10 @@ async fn stored_logins(server: &Server) -> (Vec<(i64, Option<String>, Option<Str
     type Row = (i64, Option<String>, Option<String>, i64);
     const USERS: &str = "SELECT id, login_provider, login_subject, \
          (SELECT COUNT(*) FROM pending_logins) FROM users ORDER BY id";
-    use sqlx::Connection;
-    let rows: Vec<Row> = match backend() {
-        Backend::Sqlite => {
-            let mut db = sqlx::SqliteConnection::connect(server.database())
-                .await
-                .unwrap();
-            sqlx::query_as(USERS).fetch_all(&mut db).await.unwrap()
-        }
-        Backend::Postgres => {
-            let mut db = sqlx::PgConnection::connect(server.database())
-                .await
-                .unwrap();
-            sqlx::query_as(USERS).fetch_all(&mut db).await.unwrap()
-        }
-    };
+    let rows: Vec<Row> = sqlx::query_as(USERS)
+        .fetch_all(&mut server.sql().await)
+        .await
+        .unwrap();
     let pending = rows.first().map_or(0, |row| row.3);
     let logins = rows.into_iter().map(|(id, p, s, _)| (id, p, s)).collect();
     (logins, pending)

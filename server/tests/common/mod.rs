@@ -233,6 +233,16 @@ impl Server {
         }
     }
 
+    /// A connection to this server's database, SQLite or PostgreSQL alike (sqlx's `Any`), for
+    /// tests that check with SQL what is stored.
+    pub async fn sql(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(self.database())
+            .await
+            .expect("connect to the test database")
+    }
+
     /// The tables with a row that contains `needle` anywhere (PostgreSQL only).
     pub async fn tables_containing(&self, needle: &str) -> Vec<String> {
         use sqlx::Connection;
