@@ -220,7 +220,7 @@ suite_postgres() {
     --exclude browser-worker "${tests[@]}"
 }
 
-# Waits up to 60 s for process PID to print "WHO listening on http://…" to ${FILES}stdout, and
+# listening_on WHO PID FILES: waits up to 60 s for process PID to print "WHO listening on http://…" to ${FILES}stdout, and
 # prints that URL; otherwise says so with ${FILES}stderr and fails.
 listening_on() {
   local who=$1 pid=$2 files=$3 url="" i
@@ -247,7 +247,7 @@ suite_end2end() {
   local issuer
   node end2end/oidc/provider.mjs >"$server_tmp/provider.stdout" 2>"$server_tmp/provider.stderr" </dev/null &
   provider_pid=$!
-  issuer="$(listening_on "oidc provider" "$provider_pid" "$server_tmp/provider")" || return 1
+  issuer="$(listening_on "oidc provider" "$provider_pid" "$server_tmp/provider.")" || return 1
   # The Contribute page offers the engine's tiny fixture model to browsers.
   POTLUCK_OIDC_LOCAL_CLIENT_ID=potluck-test POTLUCK_OIDC_LOCAL_CLIENT_SECRET=potluck-test-secret \
   POTLUCK_OIDC_LOCAL_LABEL="Local ID" \
