@@ -70,7 +70,7 @@ strip=()
 [ "$profile" = dev ] || strip=(--remove-name-section --remove-producers-section)
 wasm-bindgen "$wasm" --target web --out-dir "$site/pkg" --out-name potluck --no-typescript "${strip[@]}"
 wasm-bindgen "$worker_wasm" --target web --out-dir "$site/pkg" --no-typescript "${strip[@]}"
-cp browser-worker/worker.js "$site/pkg/worker.js"
+cp crates/browser-worker/worker.js "$site/pkg/worker.js"
 
 cp style/main.css "$site/pkg/potluck.css"
 if [ -d public ] && [ -n "$(ls -A public)" ]; then

@@ -150,7 +150,7 @@ pub async fn remember_sign_in(
     session.insert(SIGNED_IN, key_hash).await
 }
 
-/// What the server provides to every server function (server/src/ui.rs), called `what` in the
+/// What the server provides to every server function (server/src/ui/mod.rs), called `what` in the
 /// log if it is missing.
 pub fn server_context<T: Clone + 'static>(what: &str) -> Result<T, FormError> {
     use_context::<T>().ok_or_else(|| missing(what))

@@ -6,7 +6,7 @@ mod browser_model;
 mod config;
 mod logging;
 mod login;
-mod openai;
+mod openai_api;
 mod sweeper;
 mod ui;
 
@@ -110,7 +110,7 @@ async fn serve(
         settings,
     };
     let app = api::router(state.clone())
-        .merge(openai::router(state))
+        .merge(openai_api::router(state))
         .merge(browser_model::routes(browser_model))
         .merge(ui::routes(horde.clone(), ui_settings)?)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

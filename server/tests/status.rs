@@ -253,7 +253,7 @@ async fn performance_reflects_workers_and_queues() {
 /// path, methods).
 fn routes() -> Vec<(String, Vec<&'static str>)> {
     let mut routes = routes_of(include_str!("../src/api/mod.rs"), "/api/v2");
-    routes.extend(routes_of(include_str!("../src/openai/mod.rs"), "/v1"));
+    routes.extend(routes_of(include_str!("../src/openai_api/mod.rs"), "/v1"));
     routes
 }
 

@@ -8,7 +8,7 @@ mod common;
 pub mod contribute;
 mod data_rights;
 mod image;
-pub mod openai;
+pub mod openai_api;
 mod text;
 
 pub use common::*;

@@ -10,7 +10,7 @@ mod api;
 mod backend;
 mod engine;
 mod job;
-mod openai;
+mod openai_backend;
 mod stats;
 mod worker;
 
@@ -18,6 +18,6 @@ pub use api::{ApiError, HordeApi, HttpApi};
 pub use backend::{Backend, BackendError, Generated, JobControl, StopReason};
 pub use engine::EngineBackend;
 pub use job::{GenerationSettings, Limits, TextJob, DEFAULT_TTL};
-pub use openai::OpenAiBackend;
+pub use openai_backend::OpenAiBackend;
 pub use stats::{Outcome, SlotState, Snapshot, Stats};
 pub use worker::{Clock, Shutdown, Worker, WorkerError, WorkerOptions};

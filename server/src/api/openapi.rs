@@ -18,7 +18,7 @@ use utoipa::OpenApi;
         super::users::transfer,
         super::me::export, super::me::contact, super::me::freeze, super::me::unfreeze, super::me::erase,
         super::me::rename, super::me::reset_key,
-        crate::openai::models, crate::openai::model, crate::openai::chat_completions, crate::openai::completions,
+        crate::openai_api::models, crate::openai_api::model, crate::openai_api::chat_completions, crate::openai_api::completions,
     ),
     tags((name = "text"), (name = "image"), (name = "status"), (name = "workers"), (name = "users"),
          (name = "openai", description = "The OpenAI-compatible API, on the same queue"))

@@ -1,4 +1,30 @@
 //! The rules of the cluster, behind one type the HTTP layer calls.
+//!
+//! [`Horde`] holds the store, the operator's [`Policy`], the relay and a few short-lived caches.
+//! Every handler of `/api/v2`, `/v1` and the web UI calls one of its methods, which checks the
+//! caller ([`Account`], from `authenticate` in this file) and the input, applies the rules, and
+//! reads and writes through the store. Its methods are spread over one file per subject:
+//!
+//! - `requests.rs`: the requester's side: queue a request (`submit_text`, `submit_image`, both
+//!   through `enqueue`), its status (`text_status`, `image_status`), cancel. Start here.
+//! - `jobs.rs`: the worker's side: pop (`pop_text`, `pop_image`: `check_in`, then
+//!   `find_and_claim`), image uploads, submit (`submit_text_result`, `submit_image_result`).
+//! - `streaming.rs`: text as workers generate it (`text_progress`, relayed to whoever streams
+//!   the request), the end of each job announced, and the results as `/v1` reports them
+//!   (`text_outcome`).
+//! - `text_models.rs`: which text models are served now: their availability, the online
+//!   models, the chat templates their workers announced.
+//! - `workers.rs`: workers as owners, moderators and the public see them: listing, details,
+//!   whether one takes jobs now (`takes_jobs`), changes, deletion.
+//! - `accounts.rs`: accounts, keys and kudos: registration, details, moderators' changes,
+//!   transfers, the ledger and its audit.
+//! - `logins.rs`: accounts linked to a login provider: the sign-in, renaming, a new key.
+//! - `data_rights.rs`: an owner's data rights: export, contact, freeze, erasure.
+//! - `figures.rs`: the public figures: models served, queue sizes, throughput, modes.
+//! - `sweep.rs`: the housekeeping every instance runs (`sweep`).
+//! - `address_hash.rs`: keyed hashes of client addresses, and the secrets they rotate through.
+//! - `validate.rs`: input checks with the AI Horde's limits and `rc` codes.
+//! - `cache.rs`: a value read from the store and reused for a short while.
 
 mod accounts;
 mod address_hash;
@@ -6,17 +32,20 @@ mod cache;
 mod data_rights;
 mod figures;
 mod jobs;
-mod live;
 mod logins;
 mod requests;
+mod streaming;
 mod sweep;
+mod text_models;
 mod validate;
+mod workers;
 
 pub use jobs::{ImageUpload, StoredImage};
-pub use live::{ModelAvailability, TextOutcome, TextResult};
 pub use logins::{LinkedSignIn, PENDING_LOGIN_LIFETIME};
 pub use requests::TextMinimums;
+pub use streaming::{TextOutcome, TextResult};
 pub use sweep::SweepReport;
+pub use text_models::ModelAvailability;
 
 use crate::error::{Rejection, Result};
 use crate::keys;

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use potluck_core::{CoreError, RejectionKind};
-use protocol::openai::{OpenAiError, OpenAiErrorBody};
+use protocol::openai_api::{OpenAiError, OpenAiErrorBody};
 
 #[derive(Debug)]
 pub struct OpenAiApiError {

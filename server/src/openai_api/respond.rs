@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use potluck_core::relay::{RelayEvent, Subscription, TextFollower};
 use potluck_core::{Horde, TextOutcome};
-use protocol::openai::{
+use protocol::openai_api::{
     AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChunkDelta,
     TextChoice, TextCompletion, Usage,
 };

@@ -1,30 +1,15 @@
-//! What the OpenAI-compatible API needs beyond the AI Horde's: workers' live text relayed to
-//! waiting requesters, the models' chat templates, and results with their token counts.
-
-use std::collections::BTreeSet;
+//! Text as workers generate it, and as the OpenAI-compatible API reports it: a worker's progress
+//! relayed to whoever streams the request, the end of each job announced, and the finished
+//! results with the token counts the workers reported.
 
 use super::{Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::relay::RelayEvent;
 use crate::store::{job_state, request_state};
-use protocol::{ChatTemplateInfo, GenerationProgress, GenerationProgressAnswer, WorkerType};
+use protocol::{GenerationProgress, GenerationProgressAnswer, WorkerType};
 
 /// The most text one progress message may carry.
 const MAX_PROGRESS_BYTES: usize = 65_536;
-
-/// Whether any worker serves a model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelAvailability {
-    /// No worker ever said it serves it.
-    Unknown,
-    /// Workers served it, none is online now.
-    Offline,
-    /// Online workers serve it; the largest context and answer among them.
-    Online {
-        max_context_length: u32,
-        max_length: u32,
-    },
-}
 
 /// A finished (or ended) text request, as the OpenAI API reports it.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,52 +73,6 @@ impl Horde {
         if let Err(error) = self.relay.publish(request_id, event).await {
             tracing::warn!(%error, "could not announce the end of a job");
         }
-    }
-
-    /// The chat template the workers serving `model` announced most recently.
-    pub async fn chat_template_for(&self, model: &str) -> Result<Option<ChatTemplateInfo>> {
-        let templates = self.store.chat_templates().await?;
-        Ok(templates
-            .into_iter()
-            .filter(|(models, _)| models.iter().any(|m| m == model))
-            .find_map(|(_, json)| serde_json::from_str(&json).ok()))
-    }
-
-    pub async fn text_model_availability(&self, model: &str) -> Result<ModelAvailability> {
-        let workers = self.store.workers(Some(WorkerType::Text.as_str())).await?;
-        let serving: Vec<_> = workers
-            .iter()
-            .filter(|w| w.models.0.iter().any(|m| m == model))
-            .collect();
-        if serving.is_empty() {
-            return Ok(ModelAvailability::Unknown);
-        }
-        let online: Vec<_> = serving.iter().filter(|w| self.takes_jobs(w)).collect();
-        if online.is_empty() {
-            return Ok(ModelAvailability::Offline);
-        }
-        let largest = |f: fn(&crate::store::WorkerRow) -> i64| {
-            online
-                .iter()
-                .map(|w| f(w))
-                .max()
-                .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
-        };
-        Ok(ModelAvailability::Online {
-            max_context_length: largest(|w| w.max_context_length),
-            max_length: largest(|w| w.max_length),
-        })
-    }
-
-    /// The models that text workers taking jobs now serve, sorted.
-    pub async fn online_text_models(&self) -> Result<Vec<String>> {
-        let workers = self.store.workers(Some(WorkerType::Text.as_str())).await?;
-        let models: BTreeSet<&String> = workers
-            .iter()
-            .filter(|w| self.takes_jobs(w))
-            .flat_map(|w| &w.models.0)
-            .collect();
-        Ok(models.into_iter().cloned().collect())
     }
 
     /// The request's results so far, with what the workers reported of them.

@@ -18,7 +18,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use potluck_core::{Account, ModelAvailability, TextMinimums};
-use protocol::openai::{
+use protocol::openai_api::{
     ChatCompletionRequest, CompletionRequest, ModelList, ModelObject, OneOrMany, OpenAiError,
 };
 
@@ -128,7 +128,7 @@ fn model_object(id: String) -> ModelObject {
 /// A chat completion: the messages become a prompt through the model's chat template.
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest,
     params(("Authorization" = Option<String>, Header, description = "Bearer API key; none is anonymous")),
-    responses((status = 200, body = protocol::openai::ChatCompletion,
+    responses((status = 200, body = protocol::openai_api::ChatCompletion,
                description = "the completion, or with stream: true Server-Sent Events of chat.completion.chunk objects"),
               (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),
               (status = 404, body = OpenAiError), (status = 429, body = OpenAiError),
@@ -153,7 +153,7 @@ pub async fn chat_completions(
 /// A completion of a raw prompt.
 #[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest,
     params(("Authorization" = Option<String>, Header, description = "Bearer API key; none is anonymous")),
-    responses((status = 200, body = protocol::openai::TextCompletion,
+    responses((status = 200, body = protocol::openai_api::TextCompletion,
                description = "the completion, or with stream: true Server-Sent Events of text_completion objects"),
               (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),
               (status = 404, body = OpenAiError), (status = 429, body = OpenAiError),

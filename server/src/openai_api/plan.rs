@@ -10,7 +10,7 @@
 //! with `stream`.
 
 use chat::{ChatMessage, ChatTemplate, FALLBACK_TEMPLATE};
-use protocol::openai::{ChatMessageIn, MessageContent, SamplingFields};
+use protocol::openai_api::{ChatMessageIn, MessageContent, SamplingFields};
 use protocol::{ChatTemplateInfo, GenerationInputKobold, TextParams};
 use serde_json::{json, Map, Value};
 
