@@ -17,11 +17,12 @@
 //!   at a time runs the bulk ones (`pg_try_advisory_xact_lock`); all their
 //!   updates are conditional, so repeating one changes nothing.
 
+use super::common::impl_common;
 use super::shared::{self, SCAN_PAGE};
-use super::sql::{self, request_columns};
+use super::sql;
+use super::steps::transaction_steps;
 use super::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -29,6 +30,9 @@ use std::time::Duration;
 /// Advisory lock keys (per database) of the bulk sweeps.
 const EXPIRE_LOCK: i64 = 0x506f_746c_7563_6b01;
 const PURGE_LOCK: i64 = 0x506f_746c_7563_6b02;
+
+/// The schema's migrations, run by every instance at start.
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Expired leases one sweep handles; the rest wait for the next.
 const REQUEUE_BATCH: i64 = 1000;
@@ -48,12 +52,20 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(PostgresStore { pool })
     }
 
     /// The connections, for what else talks to the same database (the relay's notifications).
     pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
         &self.pool
     }
 
@@ -70,37 +82,6 @@ macro_rules! sessions_of_user {
         " FROM web_sessions \
          WHERE position(convert_to((SELECT key_hash FROM users WHERE id = $1), 'UTF8') IN data) > 0"
     };
-}
-
-/// Books one kudos movement: a ledger line and the balance, in the caller's
-/// transaction. The anonymous account keeps no kudos.
-async fn book(
-    tx: &mut Transaction<'_, Postgres>,
-    user_id: i64,
-    amount: Kudos,
-    reason: &str,
-    job_id: Option<&str>,
-    counterparty: Option<i64>,
-    now: i64,
-) -> Result<()> {
-    if user_id == 0 || amount == Kudos::ZERO {
-        return Ok(());
-    }
-    sqlx::query(sql::LEDGER_INSERT)
-        .bind(user_id)
-        .bind(amount.hundredths())
-        .bind(reason)
-        .bind(job_id)
-        .bind(counterparty)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(sql::ADD_KUDOS)
-        .bind(amount.hundredths())
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Locks these accounts, in ascending id order (the rows are locked as the
@@ -138,57 +119,10 @@ async fn try_sweep_lock(tx: &mut Transaction<'_, Postgres>, key: i64) -> Result<
         .await?)
 }
 
-/// Expects the request row to be locked already.
-async fn requeue_one(
-    tx: &mut Transaction<'_, Postgres>,
-    request_id: &str,
-    max_restarts: u32,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(sql::REQUEUE_ONE)
-        .bind(request_id)
-        .bind(i64::from(max_restarts))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Takes up to `pop.amount` waiting generations of the locked `request`.
-async fn claim(
-    tx: &mut Transaction<'_, Postgres>,
-    request: &RequestRow,
-    pop: &PopQuery<'_>,
-) -> Result<Claimed> {
-    let claimed = shared::new_jobs(request, pop);
-    sqlx::query(sql::TAKE_GENERATIONS)
-        .bind(&request.id)
-        .bind(claimed.jobs.len() as i64)
-        .bind(pop.now)
-        .execute(&mut **tx)
-        .await?;
-    for job in &claimed.jobs {
-        sqlx::query(sql::INSERT_JOB)
-            .bind(&job.id)
-            .bind(&job.request_id)
-            .bind(&job.worker_id)
-            .bind(&job.model)
-            .bind(job.popped_at)
-            .bind(job.lease_expires_at)
-            .bind(job.upload_token.as_deref())
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(claimed)
-}
-
-/// A worker's uptime bookkeeping, read under its row lock.
-type UptimeRow = (String, i64, i64, i64, bool);
-
 async fn lock_worker_by_name(
     tx: &mut Transaction<'_, Postgres>,
     name: &str,
-) -> Result<Option<UptimeRow>> {
+) -> Result<Option<shared::UptimeBefore>> {
     Ok(sqlx::query_as(
         "SELECT id, last_check_in, uptime_ms, last_reward_uptime_ms, maintenance \
          FROM workers WHERE lower(name) = lower($1) FOR NO KEY UPDATE",
@@ -198,141 +132,11 @@ async fn lock_worker_by_name(
     .await?)
 }
 
+transaction_steps!(Postgres);
+impl_common!(PostgresStore);
+
 #[async_trait]
 impl Store for PostgresStore {
-    async fn user_by_key_hash(&self, key_hash: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(sql::USER_BY_KEY_HASH)
-            .bind(key_hash)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn user(&self, id: i64) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(sql::USER_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn users(&self, sort: UserSort, offset: i64, limit: i64) -> Result<Vec<UserRow>> {
-        let sql = match sort {
-            UserSort::Kudos => sql::USERS_BY_KUDOS,
-            UserSort::Age => sql::USERS_BY_AGE,
-        };
-        Ok(sqlx::query_as(sql)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn create_user(
-        &self,
-        username: &str,
-        key_hash: &str,
-        concurrency: u32,
-        login: Option<&Login>,
-        now: i64,
-    ) -> Result<UserRow> {
-        Ok(sqlx::query_as(sql::CREATE_USER)
-            .bind(username)
-            .bind(key_hash)
-            .bind(i64::from(concurrency))
-            .bind(now)
-            .bind(login.map(|l| l.provider.as_str()))
-            .bind(login.map(|l| l.subject.as_str()))
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    async fn rename_user(&self, user_id: i64, username: &str) -> Result<()> {
-        sqlx::query(sql::RENAME_USER)
-            .bind(user_id)
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn key_hash(&self, user_id: i64) -> Result<Option<String>> {
-        let hash: Option<Option<String>> = sqlx::query_scalar(sql::KEY_HASH)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(hash.flatten())
-    }
-
-    async fn user_by_login(&self, login: &Login) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(sql::USER_BY_LOGIN)
-            .bind(&login.provider)
-            .bind(&login.subject)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn insert_pending_login(&self, pending: &PendingLogin) -> Result<()> {
-        sqlx::query(sql::INSERT_PENDING_LOGIN)
-            .bind(&pending.state_hash)
-            .bind(&pending.provider)
-            .bind(&pending.nonce)
-            .bind(&pending.pkce_verifier)
-            .bind(pending.created_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn take_pending_login(&self, state_hash: &str) -> Result<Option<PendingLogin>> {
-        Ok(sqlx::query_as(sql::TAKE_PENDING_LOGIN)
-            .bind(state_hash)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn set_key_hash(&self, user_id: i64, key_hash: &str) -> Result<()> {
-        sqlx::query(sql::SET_KEY_HASH)
-            .bind(key_hash)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn update_user(&self, user_id: i64, change: &UserChange, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(sql::UPDATE_USER)
-            .bind(user_id)
-            .bind(change.concurrency)
-            .bind(change.moderator)
-            .bind(change.trusted)
-            .bind(change.flagged)
-            .bind(change.worker_invited)
-            .bind(change.username.as_deref())
-            .bind(change.contact.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        if let Some(delta) = change.kudos_delta {
-            book(&mut tx, user_id, delta, "admin", None, None, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(sql::KUDOS_BY_REASON)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn kudos_history(&self, user_id: i64, limit: i64) -> Result<Vec<LedgerRow>> {
-        Ok(sqlx::query_as(sql::KUDOS_HISTORY)
-            .bind(user_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // Both accounts are locked before the balance is read, so two
@@ -347,21 +151,6 @@ impl Store for PostgresStore {
         book(&mut tx, from, -amount, "gifted", None, Some(to), now).await?;
         book(&mut tx, to, amount, "received", None, Some(from), now).await?;
         tx.commit().await?;
-        Ok(())
-    }
-
-    async fn kudos_mismatches(&self) -> Result<Vec<(i64, i64, i64)>> {
-        Ok(sqlx::query_as(sql::KUDOS_MISMATCHES)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn set_contact(&self, user_id: i64, contact: Option<&str>) -> Result<()> {
-        sqlx::query(sql::SET_CONTACT)
-            .bind(user_id)
-            .bind(contact)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
@@ -384,13 +173,6 @@ impl Store for PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(cancelled)
-    }
-
-    async fn requests_of(&self, user_id: i64) -> Result<Vec<RequestRow>> {
-        Ok(sqlx::query_as(sql::REQUESTS_OF_USER)
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?)
     }
 
     async fn web_sessions_of(&self, user_id: i64) -> Result<i64> {
@@ -456,42 +238,6 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn worker(&self, id: &str) -> Result<Option<WorkerRow>> {
-        Ok(sqlx::query_as(sql::WORKER_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn worker_by_name(&self, name: &str) -> Result<Option<WorkerRow>> {
-        Ok(sqlx::query_as(sql::WORKER_BY_NAME)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn workers(&self, kind: Option<&str>) -> Result<Vec<WorkerRow>> {
-        Ok(sqlx::query_as(sql::WORKERS_OF_KIND)
-            .bind(kind)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn chat_templates(&self) -> Result<Vec<(Vec<String>, String)>> {
-        let rows: Vec<(sqlx::types::Json<Vec<String>>, String)> =
-            sqlx::query_as(sql::CHAT_TEMPLATES)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|(models, t)| (models.0, t)).collect())
-    }
-
-    async fn worker_ids_of(&self, owner_id: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(sql::WORKER_IDS_OF)
-            .bind(owner_id)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
     async fn check_in_worker(&self, c: &WorkerCheckIn) -> Result<WorkerRow> {
         let mut tx = self.pool.begin().await?;
         // The uptime is read and written back under the worker's row lock:
@@ -515,81 +261,18 @@ impl Store for PostgresStore {
         }
         let id = match existing {
             None => c.new_id.clone(),
-            Some((id, last_check_in, uptime_ms, last_reward_uptime_ms, maintenance)) => {
-                let uptime = shared::uptime_after_check_in(
-                    c,
-                    last_check_in,
-                    uptime_ms,
-                    last_reward_uptime_ms,
-                    maintenance,
-                );
-                book(
-                    &mut tx,
-                    c.owner_id,
-                    uptime.reward,
-                    "uptime",
-                    None,
-                    None,
-                    c.now,
-                )
-                .await?;
-                sqlx::query(sql::RECORD_UPTIME)
-                    .bind(&id)
-                    .bind(uptime.uptime_ms)
-                    .bind(uptime.last_reward_uptime_ms)
-                    .bind(uptime.reward.hundredths())
-                    .execute(&mut *tx)
-                    .await?;
-                id
+            Some(before) => {
+                record_uptime(&mut tx, &before.id, c, before.clone()).await?;
+                before.id
             }
         };
-        sqlx::query(sql::REFRESH_WORKER)
-            .bind(&id)
-            .bind(Json(&c.models))
-            .bind(c.max_length)
-            .bind(c.max_context_length)
-            .bind(c.max_pixels)
-            .bind(c.nsfw)
-            .bind(c.allow_img2img)
-            .bind(c.allow_painting)
-            .bind(c.allow_post_processing)
-            .bind(c.allow_lora)
-            .bind(c.allow_controlnet)
-            .bind(c.threads)
-            .bind(&c.bridge_agent)
-            .bind(c.now)
-            .bind(c.chat_template.as_deref())
-            .bind(c.browser)
-            .bind(c.keeps_prompts)
-            .execute(&mut *tx)
-            .await?;
+        refresh_worker(&mut tx, &id, c).await?;
         let row = sqlx::query_as(sql::WORKER_BY_ID)
             .bind(&id)
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(row)
-    }
-
-    async fn modify_worker(&self, id: &str, change: &WorkerChange) -> Result<()> {
-        let result = sqlx::query(sql::MODIFY_WORKER)
-            .bind(id)
-            .bind(change.maintenance)
-            .bind(change.maintenance_msg.as_deref())
-            .bind(change.paused)
-            .bind(change.info.as_deref())
-            .bind(change.name.as_deref())
-            .execute(&self.pool)
-            .await;
-        shared::renamed(result)
-    }
-
-    async fn delete_worker(&self, id: &str) -> Result<()> {
-        sqlx::query(sql::DELETE_WORKER)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     async fn insert_request(&self, r: &NewRequest, limit: u32) -> Result<()> {
@@ -608,80 +291,9 @@ impl Store for PostgresStore {
             .fetch_one(&mut *tx)
             .await?;
         shared::check_concurrency(active, limit)?;
-        sqlx::query(sql::INSERT_REQUEST)
-            .bind(&r.id)
-            .bind(&r.kind)
-            .bind(r.user_id)
-            .bind(r.client_hash.as_deref())
-            .bind(&r.prompt)
-            .bind(Json(&r.params))
-            .bind(Json(&r.models))
-            .bind(Json(&r.workers))
-            .bind(r.worker_blacklist)
-            .bind(r.trusted_workers)
-            .bind(r.nsfw)
-            .bind(r.r2)
-            .bind(r.shared)
-            .bind(r.max_length)
-            .bind(r.max_context_length)
-            .bind(r.width)
-            .bind(r.height)
-            .bind(r.steps)
-            .bind(r.img2img)
-            .bind(r.post_processors)
-            .bind(r.loras)
-            .bind(r.n)
-            .bind(r.priority)
-            .bind(r.kudos_estimate.hundredths())
-            .bind(r.now)
-            .bind(r.workers_keep_nothing)
-            .execute(&mut *tx)
-            .await?;
+        insert_request_row(&mut tx, r).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn request(&self, id: &str) -> Result<Option<RequestRow>> {
-        Ok(sqlx::query_as(sql::REQUEST_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn jobs_of(&self, request_id: &str) -> Result<Vec<JobRow>> {
-        Ok(sqlx::query_as(sql::JOBS_OF_REQUEST)
-            .bind(request_id)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn touch_request(&self, id: &str, now: i64, delivered: bool) -> Result<()> {
-        sqlx::query(sql::TOUCH_REQUEST)
-            .bind(id)
-            .bind(now)
-            .bind(delivered)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn cancel_request(&self, id: &str, now: i64) -> Result<()> {
-        sqlx::query(sql::CANCEL_REQUEST)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn queue_position(&self, r: &RequestRow) -> Result<u32> {
-        let ahead: i64 = sqlx::query_scalar(sql::QUEUE_POSITION)
-            .bind(&r.kind)
-            .bind(r.priority)
-            .bind(r.created_at)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u32::try_from(ahead).unwrap_or(u32::MAX))
     }
 
     async fn pop(&self, pop: &PopQuery<'_>) -> Result<PopOutcome> {
@@ -694,10 +306,7 @@ impl Store for PostgresStore {
         // serves, for any model, and for several models (the migration's
         // queue indexes): each part is an ordered index scan that stops after
         // `limit + offset` rows. `id` breaks ties so that pages never overlap.
-        const QUEUE_PAGE: &str = concat!(
-            "SELECT ",
-            request_columns!(),
-            " FROM ( \
+        const QUEUE_PAGE: &str = "SELECT * FROM ( \
                SELECT r.* FROM (SELECT DISTINCT unnest($2::text[]) AS model) served \
                CROSS JOIN LATERAL ( \
                  SELECT * FROM requests \
@@ -715,16 +324,12 @@ impl Store for PostgresStore {
                   AND jsonb_array_length(models) > 1 AND models ?| $2 \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
              ) candidates \
-             ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4"
-        );
+             ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";
         // Re-checks the queue conditions on the current row: another pop may
         // have taken the last generation since the page was read.
-        const LOCK_WAITING: &str = concat!(
-            "SELECT ",
-            request_columns!(),
-            " FROM requests WHERE id = $1 AND state = 'active' AND n_waiting > 0 \
-             FOR NO KEY UPDATE SKIP LOCKED"
-        );
+        const LOCK_WAITING: &str =
+            "SELECT * FROM requests WHERE id = $1 AND state = 'active' AND n_waiting > 0 \
+             FOR NO KEY UPDATE SKIP LOCKED";
         let mut skipped = protocol::NoValidRequestFound::default();
         let mut tx = self.pool.begin().await?;
         let mut offset = 0;
@@ -765,30 +370,6 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn job(&self, id: &str) -> Result<Option<JobRow>> {
-        Ok(sqlx::query_as(sql::JOB_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn attach_image(&self, job_id: &str, upload_token: &str, image: &[u8]) -> Result<bool> {
-        let result = sqlx::query(sql::ATTACH_IMAGE)
-            .bind(job_id)
-            .bind(upload_token)
-            .bind(image)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn image(&self, job_id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(sql::IMAGE_OF_JOB)
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
     async fn complete_job(&self, c: &Completion) -> Result<CompletionOutcome> {
         let mut tx = self.pool.begin().await?;
         // Lock order: the request first (a job never changes request), then
@@ -817,70 +398,23 @@ impl Store for PostgresStore {
             return Ok(outcome);
         }
         if c.state == protocol::SubmitState::Faulted {
-            sqlx::query(sql::FAULT_JOB)
-                .bind(&c.job_id)
-                .bind(c.now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(sql::COUNT_UNCOMPLETED)
-                .bind(&worker_id)
-                .execute(&mut *tx)
-                .await?;
-            requeue_one(&mut tx, &request_id, c.max_restarts, c.now).await?;
+            fault_job(&mut tx, c, &request_id).await?;
             tx.commit().await?;
             return Ok(CompletionOutcome::Requeued);
         }
         // A request purged while this job ran has nobody left to deliver to:
         // its result is not stored, which spares the purge from looking for
         // late results among all purged requests.
-        let keep = !purged;
-        sqlx::query(sql::FINISH_JOB)
-            .bind(&c.job_id)
-            .bind(c.state.as_str())
-            .bind(c.generation.as_deref().filter(|_| keep))
-            .bind(c.image.as_deref().filter(|_| keep))
-            .bind(&c.seed)
-            .bind(keep.then_some(Json(&c.gen_metadata)))
-            .bind(c.reward.hundredths())
-            .bind(c.things)
-            .bind(c.now)
-            .bind(c.prompt_tokens)
-            .bind(c.completion_tokens)
-            .bind(c.finish_reason.as_deref())
-            .execute(&mut *tx)
-            .await?;
         let delivered = shared::delivered(&kind, c.things);
-        sqlx::query(sql::CREDIT_WORKER)
-            .bind(&worker_id)
-            .bind(c.reward.hundredths())
-            .bind(delivered.tokens)
-            .bind(delivered.mps)
-            .execute(&mut *tx)
-            .await?;
+        finish_job(&mut tx, c, !purged, &delivered).await?;
         let accounts: Vec<i64> = owner.into_iter().chain([requester]).collect();
         lock_users(&mut tx, &accounts).await?;
-        let job_id = Some(c.job_id.as_str());
-        if let Some(owner) = owner {
-            book(&mut tx, owner, c.reward, "generated", job_id, None, c.now).await?;
-            sqlx::query(delivered.credit_owner_sql)
-                .bind(owner)
-                .bind(delivered.tokens)
-                .bind(delivered.mps)
-                .execute(&mut *tx)
-                .await?;
-        }
-        book(&mut tx, requester, -c.cost, "spent", job_id, None, c.now).await?;
-        sqlx::query(sql::CHARGE_USAGE)
-            .bind(requester)
-            .bind(delivered.tokens)
-            .bind(delivered.mps)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sql::COUNT_DONE)
-            .bind(&request_id)
-            .bind(c.now)
-            .execute(&mut *tx)
-            .await?;
+        let parties = shared::JobParties {
+            request_id,
+            requester,
+            owner,
+        };
+        settle_job(&mut tx, c, &parties, &delivered).await?;
         tx.commit().await?;
         Ok(CompletionOutcome::Rewarded(c.reward))
     }
@@ -1016,51 +550,5 @@ impl Store for PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(purged.len() as u64)
-    }
-
-    async fn queued_work(&self) -> Result<Vec<QueuedWork>> {
-        Ok(sqlx::query_as(sql::QUEUED_WORK)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn finished_work_since(
-        &self,
-        since: i64,
-        minute_since: i64,
-    ) -> Result<Vec<FinishedWork>> {
-        Ok(sqlx::query_as(sql::FINISHED_WORK_SINCE)
-            .bind(since)
-            .bind(minute_since)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(sql::SETTING)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn delete_settings_in(&self, from: &str, to: &str) -> Result<u64> {
-        Ok(sqlx::query(sql::DELETE_SETTINGS_IN)
-            .bind(from)
-            .bind(to)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
-    }
-
-    async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
-        sqlx::query(sql::INSERT_SETTING_IF_ABSENT)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(sqlx::query_scalar(sql::SETTING)
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?)
     }
 }

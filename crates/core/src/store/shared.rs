@@ -16,15 +16,26 @@ pub struct Uptime {
     pub reward: Kudos,
 }
 
+/// A known worker's uptime bookkeeping as its check-in finds it (read under its row lock).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UptimeBefore {
+    pub id: String,
+    pub last_check_in: i64,
+    pub uptime_ms: i64,
+    pub last_reward_uptime_ms: i64,
+    pub maintenance: bool,
+}
+
 /// Counts the time since the last check-in as uptime unless the worker was
 /// silent for too long, and pays a reward for every full interval online.
-pub fn uptime_after_check_in(
-    c: &WorkerCheckIn,
-    last_check_in: i64,
-    uptime_ms: i64,
-    last_reward_uptime_ms: i64,
-    maintenance: bool,
-) -> Uptime {
+pub fn uptime_after_check_in(c: &WorkerCheckIn, before: &UptimeBefore) -> Uptime {
+    let UptimeBefore {
+        last_check_in,
+        uptime_ms,
+        last_reward_uptime_ms,
+        maintenance,
+        ..
+    } = *before;
     let since = c.now - last_check_in;
     let (uptime_ms, mut last_reward_uptime_ms) = if since <= c.stale_ms {
         (uptime_ms + since.max(0), last_reward_uptime_ms)
@@ -101,6 +112,14 @@ pub fn refused_completion(
     } else {
         CompletionOutcome::Aborted
     })
+}
+
+/// Who a finished job's kudos move between, and the request it belongs to.
+pub struct JobParties {
+    pub request_id: String,
+    pub requester: i64,
+    /// The worker's owner; none once the worker was deleted.
+    pub owner: Option<i64>,
 }
 
 /// What a finished job delivered, as the records count it.

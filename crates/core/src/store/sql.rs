@@ -1,9 +1,10 @@
-//! Statements that read the same on SQLite and PostgreSQL. Both schemas
-//! share table and column names; where the dialects differ (JSON, booleans,
-//! locking) each implementation keeps its own text.
+//! Statements that read the same on SQLite and PostgreSQL and are used by more than one method,
+//! or by the transactions of both stores. Both schemas share table and column names; where the
+//! dialects differ (JSON, booleans, locking) each store keeps its own text. A request is read
+//! whole (`SELECT *`, by column name), so a new request column needs no list here.
 //!
-//! The column lists are macros so that whole statements stay `&'static str`
-//! constants, built with `concat!`.
+//! The column lists are macros so that whole statements stay `&'static str` constants, built
+//! with `concat!`.
 
 macro_rules! user_columns {
     () => {
@@ -27,16 +28,6 @@ macro_rules! worker_select {
     };
 }
 
-macro_rules! request_columns {
-    () => {
-        "id, kind, user_id, prompt, params, models, workers, worker_blacklist, \
-         trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, height, steps, \
-         img2img, post_processors, loras, n, n_waiting, n_done, restarts, priority, \
-         kudos_estimate, state, created_at, last_activity, delivered_at, purged, \
-         workers_keep_nothing"
-    };
-}
-
 macro_rules! job_select {
     () => {
         "SELECT j.id, j.request_id, j.worker_id, w.name AS worker_name, j.model, j.state, \
@@ -46,8 +37,6 @@ macro_rules! job_select {
          FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id"
     };
 }
-
-pub(crate) use request_columns;
 
 // --- accounts ---------------------------------------------------------------
 
@@ -77,37 +66,27 @@ pub const USER_BY_LOGIN: &str = concat!(
     user_columns!(),
     " FROM users WHERE login_provider = $1 AND login_subject = $2"
 );
-pub const KEY_HASH: &str = "SELECT key_hash FROM users WHERE id = $1";
-pub const RENAME_USER: &str = "UPDATE users SET username = $2 WHERE id = $1 AND id != 0";
-pub const SET_KEY_HASH: &str = "UPDATE users SET key_hash = $1 WHERE id = $2 AND id != 0";
-pub const UPDATE_USER: &str =
-    "UPDATE users SET concurrency = COALESCE($2, concurrency), moderator = COALESCE($3, moderator), \
-     trusted = COALESCE($4, trusted), flagged = COALESCE($5, flagged), \
-     worker_invited = COALESCE($6, worker_invited), username = COALESCE($7, username), \
-     contact = COALESCE($8, contact) WHERE id = $1";
-pub const KUDOS_BY_REASON: &str = "SELECT reason, CAST(SUM(amount) AS BIGINT) FROM kudos_ledger \
-     WHERE user_id = $1 GROUP BY reason";
-pub const KUDOS_HISTORY: &str =
-    "SELECT id, amount, reason, job_id, counterparty, created_at FROM kudos_ledger \
-     WHERE user_id = $1 ORDER BY id DESC LIMIT $2";
-pub const KUDOS_MISMATCHES: &str =
-    "SELECT u.id, u.kudos, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS ledger FROM users u \
-     LEFT JOIN kudos_ledger l ON l.user_id = u.id GROUP BY u.id, u.kudos \
-     HAVING u.kudos != COALESCE(SUM(l.amount), 0)";
 
 // --- data rights ------------------------------------------------------------
 
-pub const SET_CONTACT: &str = "UPDATE users SET contact = $2 WHERE id = $1 AND id != 0";
 pub const SET_FROZEN: &str = "UPDATE users SET frozen = $2 WHERE id = $1 AND id != 0";
-pub const REQUESTS_OF_USER: &str = concat!(
-    "SELECT ",
-    request_columns!(),
-    " FROM requests WHERE user_id = $1 ORDER BY created_at, id"
+pub const REQUESTS_OF_USER: &str =
+    "SELECT * FROM requests WHERE user_id = $1 ORDER BY created_at, id";
+/// Cancels requests: nothing more is handed out, and what they have is delivered as it is.
+/// Binds `$2`, the time; the caller adds the WHERE clause.
+macro_rules! cancel_requests {
+    () => {
+        "UPDATE requests SET state = 'cancelled', n_waiting = 0, finished_at = $2, \
+         last_activity = $2, delivered_at = COALESCE(delivered_at, $2)"
+    };
+}
+pub(crate) use cancel_requests;
+
+/// Stops handing out every active request of an account.
+pub const CANCEL_REQUESTS_OF_USER: &str = concat!(
+    cancel_requests!(),
+    " WHERE user_id = $1 AND state = 'active'"
 );
-/// Stops handing out every active request of an account, as [`CANCEL_REQUEST`] does one.
-pub const CANCEL_REQUESTS_OF_USER: &str =
-    "UPDATE requests SET state = 'cancelled', n_waiting = 0, finished_at = $2, last_activity = $2, \
-     delivered_at = COALESCE(delivered_at, $2) WHERE user_id = $1 AND state = 'active'";
 /// Jobs of an erased account's requests still with a worker: their submit is refused, since
 /// nobody is left to deliver the result to or charge for it.
 pub const ABORT_JOBS_OF_USER: &str =
@@ -128,12 +107,6 @@ pub const ERASE_USER: &str =
 
 // --- sign-in through a provider ---------------------------------------------
 
-pub const INSERT_PENDING_LOGIN: &str =
-    "INSERT INTO pending_logins (state_hash, provider, nonce, pkce_verifier, created_at) \
-     VALUES ($1, $2, $3, $4, $5)";
-/// Taken once: a second callback with the same state finds nothing.
-pub const TAKE_PENDING_LOGIN: &str = "DELETE FROM pending_logins WHERE state_hash = $1 \
-     RETURNING state_hash, provider, nonce, pkce_verifier, created_at";
 pub const DELETE_PENDING_LOGINS_BEFORE: &str = "DELETE FROM pending_logins WHERE created_at < $1";
 
 /// One line of the kudos ledger; always paired with [`ADD_KUDOS`].
@@ -150,7 +123,6 @@ pub const WORKERS_OF_KIND: &str = concat!(
     worker_select!(),
     " WHERE ($1 IS NULL OR w.kind = $1) ORDER BY w.name"
 );
-pub const WORKER_IDS_OF: &str = "SELECT id FROM workers WHERE owner_id = $1 ORDER BY name";
 /// Does nothing when the name is taken, which only a concurrent first pop
 /// under the same name (on another instance) can cause.
 pub const INSERT_WORKER: &str =
@@ -164,13 +136,6 @@ pub const REFRESH_WORKER: &str =
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
      last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16, \
      keeps_prompts = $17 WHERE id = $1";
-/// The chat templates text workers announced, the most recent first, with their models.
-pub const CHAT_TEMPLATES: &str = "SELECT models, chat_template FROM workers \
-     WHERE kind = 'text' AND chat_template IS NOT NULL ORDER BY last_check_in DESC LIMIT 200";
-pub const MODIFY_WORKER: &str = "UPDATE workers SET maintenance = COALESCE($2, maintenance), \
-     maintenance_msg = COALESCE($3, maintenance_msg), paused = COALESCE($4, paused), \
-     info = COALESCE($5, info), name = COALESCE($6, name) WHERE id = $1";
-pub const DELETE_WORKER: &str = "DELETE FROM workers WHERE id = $1";
 pub const COUNT_UNCOMPLETED: &str =
     "UPDATE workers SET uncompleted_jobs = uncompleted_jobs + 1 WHERE id = $1";
 pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = requests_fulfilled + 1, \
@@ -182,44 +147,21 @@ pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = request
 pub const COUNT_ACTIVE_REQUESTS: &str =
     "SELECT COUNT(*) FROM requests WHERE user_id = $1 AND state = 'active' \
      AND ($2 IS NULL OR client_hash = $2)";
-pub const INSERT_REQUEST: &str =
-    "INSERT INTO requests (id, kind, user_id, client_hash, prompt, params, models, workers, \
-     worker_blacklist, trusted_workers, nsfw, r2, shared, max_length, max_context_length, width, \
-     height, steps, img2img, post_processors, loras, n, n_waiting, priority, kudos_estimate, \
-     created_at, last_activity, workers_keep_nothing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $25, \
-     $26)";
 pub const COUNT_TEXT_REQUEST: &str =
     "UPDATE users SET requests_text = requests_text + 1 WHERE id = $1";
 pub const COUNT_IMAGE_REQUEST: &str =
     "UPDATE users SET requests_image = requests_image + 1 WHERE id = $1";
-pub const REQUEST_BY_ID: &str = concat!(
-    "SELECT ",
-    request_columns!(),
-    " FROM requests WHERE id = $1"
-);
+pub const REQUEST_BY_ID: &str = "SELECT * FROM requests WHERE id = $1";
 pub const JOBS_OF_REQUEST: &str = concat!(
     job_select!(),
     " WHERE j.request_id = $1 ORDER BY j.popped_at, j.id"
 );
 pub const JOB_BY_ID: &str = concat!(job_select!(), " WHERE j.id = $1");
-pub const TOUCH_REQUEST: &str =
-    "UPDATE requests SET last_activity = CASE WHEN state = 'active' THEN $2 ELSE last_activity END, \
-     delivered_at = CASE WHEN $3 THEN COALESCE(delivered_at, $2) ELSE delivered_at END WHERE id = $1";
-pub const CANCEL_REQUEST: &str =
-    "UPDATE requests SET state = 'cancelled', n_waiting = 0, finished_at = $2, last_activity = $2, \
-     delivered_at = COALESCE(delivered_at, $2) WHERE id = $1 AND state = 'active'";
-pub const QUEUE_POSITION: &str =
-    "SELECT COUNT(*) FROM requests WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
-     AND (priority > $2 OR (priority = $2 AND created_at < $3))";
 pub const TAKE_GENERATIONS: &str =
     "UPDATE requests SET n_waiting = n_waiting - $2, last_activity = $3 WHERE id = $1";
 pub const INSERT_JOB: &str =
     "INSERT INTO jobs (id, request_id, worker_id, model, popped_at, lease_expires_at, upload_token) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub const ATTACH_IMAGE: &str =
-    "UPDATE jobs SET image = $3 WHERE id = $1 AND upload_token = $2 AND state = 'processing'";
-pub const IMAGE_OF_JOB: &str = "SELECT image FROM jobs WHERE id = $1 AND image IS NOT NULL";
 pub const FAULT_JOB: &str = "UPDATE jobs SET state = 'faulted', finished_at = $2 WHERE id = $1";
 pub const FINISH_JOB: &str =
     "UPDATE jobs SET state = $2, generation = $3, image = COALESCE($4, image), seed = $5, \
@@ -252,17 +194,4 @@ pub const REQUEUE_ONE: &str = "UPDATE requests SET \
 
 // --- figures ----------------------------------------------------------------
 
-pub const QUEUED_WORK: &str = "SELECT kind, models, COUNT(*) AS requests, \
-     CAST(SUM(n_waiting) AS BIGINT) AS generations, \
-     CAST(SUM(n_waiting * max_length) AS BIGINT) AS tokens, \
-     CAST(SUM(n_waiting * width * height * steps) / 1000000.0 AS DOUBLE PRECISION) AS mps \
-     FROM requests WHERE state = 'active' AND n_waiting > 0 GROUP BY kind, models";
-pub const FINISHED_WORK_SINCE: &str = "SELECT r.kind, j.model, COUNT(*) AS jobs, \
-     SUM(j.things) AS things, CAST(SUM(j.finished_at - j.popped_at) AS BIGINT) AS busy_ms, \
-     SUM(CASE WHEN j.finished_at >= $2 THEN j.things ELSE 0.0 END) AS last_minute_things \
-     FROM jobs j JOIN requests r ON r.id = j.request_id \
-     WHERE j.finished_at >= $1 AND j.state IN ('ok', 'censored', 'csam') GROUP BY r.kind, j.model";
 pub const SETTING: &str = "SELECT value FROM settings WHERE key = $1";
-pub const DELETE_SETTINGS_IN: &str = "DELETE FROM settings WHERE key >= $1 AND key < $2";
-pub const INSERT_SETTING_IF_ABSENT: &str =
-    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
