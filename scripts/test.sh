@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what is missing first. The one command for CI.
 #
-# Usage: scripts/test.sh
+# Usage: scripts/test.sh [SUITE...]
+#   With no argument every suite runs; otherwise only those named, in the order below (e.g.
+#   `scripts/test.sh clippy cargo-test`). Setup runs either way.
 #
 # Suites, in this order, stopping at the first that fails:
 #   fmt            cargo fmt --all --check
@@ -12,7 +14,8 @@
 #   cargo-test     cargo test of the workspace (the wasm-only frontend and browser-worker
 #                  aside); the engine's tests run on Mesa's software Vulkan (lavapipe) and need
 #                  SmolLM2's weights
-#   postgres       the server's integration tests again with POTLUCK_TEST_BACKEND=postgres: each
+#   postgres       the server's integration tests (server/tests/integration) again with
+#                  POTLUCK_TEST_BACKEND=postgres: each
 #                  test server on a fresh PostgreSQL database (on POTLUCK_TEST_POSTGRES, default
 #                  postgres://postgres@127.0.0.1:5432/postgres)
 #   end2end        the frontend and the browser worker (debug) built, a fresh server on an
@@ -43,11 +46,22 @@
 #   POTLUCK_MODELS    where model weights are cached (default ~/.cache/potluck-models)
 set -uo pipefail
 
+all_suites=(fmt clippy clippy-wasm cargo-test postgres end2end compat compat-postgres)
 case "${1:-}" in
-  "") ;;
-  -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
+  -h | --help) sed -n '2,46p' "$0"; exit 0 ;;
 esac
+suites=()
+for name in "${all_suites[@]}"; do
+  if [[ $# = 0 ]] || [[ " $* " = *" $name "* ]]; then
+    suites+=("$name")
+  fi
+done
+for name in "$@"; do
+  [[ " ${all_suites[*]} " = *" $name "* ]] || {
+    echo "unknown suite: $name (suites: ${all_suites[*]})" >&2
+    exit 2
+  }
+done
 
 workspace="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$workspace"
@@ -59,15 +73,16 @@ wasm_triple=wasm32-unknown-unknown
 potluck_bin="$CARGO_TARGET_DIR/debug/potluck"
 worker_bin="$CARGO_TARGET_DIR/debug/potluck-worker"
 browser_model="$workspace/crates/infer/fixtures/tiny-llama.q8_0.gguf"
-# The engine's model tests fail rather than skip when their weights are missing.
+# The engine's model tests fail rather than skip when their weights are missing, and the store
+# tests when PostgreSQL cannot be reached.
 export POTLUCK_REQUIRE_MODELS=1
+export POTLUCK_REQUIRE_POSTGRES=1
 # The Vulkan loader looks for a display server there, and complains when it is unset.
 if [[ -z "${XDG_RUNTIME_DIR:-}" ]]; then
   export XDG_RUNTIME_DIR="$CARGO_TARGET_DIR/xdg-runtime"
   mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 fi
 
-suites=(fmt clippy clippy-wasm cargo-test postgres end2end compat compat-postgres)
 passed=0
 failed=0
 started=$SECONDS
@@ -171,12 +186,19 @@ suite_clippy_wasm() {
     --target "$wasm_triple" -- -D warnings
 }
 
-suite_cargo_test() {
-  # Also builds the potluck binary (the server's integration tests run it) that end2end and
-  # compat use. app's unit tests run here with `ssr`, as the server builds it.
-  cargo test --locked --workspace --exclude frontend --exclude browser-worker
+# The host's tests: app's unit tests run here with `ssr`, as the server builds it.
+host_tests=(cargo test --locked --workspace --exclude frontend --exclude browser-worker)
+
+# The potluck and potluck-worker binaries that end2end and compat run, built as cargo-test
+# builds them (so after it, nothing is compiled again).
+build_binaries() {
+  "${host_tests[@]}" --no-run
   [[ -x "$potluck_bin" ]] || { echo "cargo test left no $potluck_bin" >&2; return 1; }
   [[ -x "$worker_bin" ]] || { echo "cargo test left no $worker_bin" >&2; return 1; }
+}
+
+suite_cargo_test() {
+  "${host_tests[@]}"
 }
 
 # The end2end server and its login provider, global so that the EXIT trap still sees them after
@@ -209,15 +231,10 @@ stop_server() {
 }
 
 suite_postgres() {
-  # The server's integration tests (server/tests/*.rs) again. The same packages as cargo-test, so
-  # the same build: nothing is compiled again. The store tests in crates/core need no second run:
+  # The server's integration tests again. The same packages and features as cargo-test, so the
+  # same build: nothing is compiled again. The store tests in crates/core need no second run:
   # they run on both back ends every time.
-  local tests=() file
-  for file in server/tests/*.rs; do
-    tests+=(--test "$(basename "$file" .rs)")
-  done
-  POTLUCK_TEST_BACKEND=postgres cargo test --locked --workspace --exclude frontend \
-    --exclude browser-worker "${tests[@]}"
+  POTLUCK_TEST_BACKEND=postgres "${host_tests[@]}" --test integration
 }
 
 # listening_on WHO PID FILES: waits up to 60 s for process PID to print "WHO listening on http://…" to ${FILES}stdout, and
@@ -236,6 +253,7 @@ listening_on() {
 }
 
 suite_end2end() {
+  build_binaries
   scripts/build-frontend.sh
   local address
   server_tmp="$(mktemp -d "${TMPDIR:-/tmp}/potluck-end2end.XXXXXX")"
@@ -273,6 +291,7 @@ suite_end2end() {
 }
 
 suite_compat() {
+  build_binaries
   POTLUCK_BIN="$potluck_bin" scripts/test-compat.sh
 }
 
@@ -280,6 +299,7 @@ suite_compat_postgres() {
   # The same horde-sdk suite on a fresh PostgreSQL database, dropped afterwards.
   local admin="${POTLUCK_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
   local name="potluck_compat_$$" status
+  build_binaries
   psql "$admin" -qc "CREATE DATABASE $name" || return 1
   POTLUCK_BIN="$potluck_bin" POTLUCK_COMPAT_DATABASE_URL="${admin%/*}/$name" scripts/test-compat.sh
   status=$?

@@ -87,14 +87,15 @@ impl Fixture {
     async fn postgres() -> Option<Fixture> {
         let database = match ScratchDatabase::create(&ScratchDatabase::admin_url()).await {
             Ok(database) => database,
-            Err(ScratchError::Unreachable { server, cause }) => {
+            Err(ScratchError::Unreachable { server, cause }) if !ScratchDatabase::required() => {
                 static SAID: std::sync::Once = std::sync::Once::new();
                 // Straight to stderr: the test harness would swallow println! of a passing test.
                 SAID.call_once(|| {
                     let _ = writeln!(
                         std::io::stderr(),
                         "store_behaviour: skipped: PostgreSQL not reachable at {server} ({cause}); \
-                         its tests pass without running (set POTLUCK_TEST_POSTGRES to point at one)"
+                         its tests pass without running (set POTLUCK_TEST_POSTGRES to point at one, or \
+                         POTLUCK_REQUIRE_POSTGRES=1 to fail instead)"
                     );
                 });
                 return None;

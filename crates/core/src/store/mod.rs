@@ -11,13 +11,14 @@
 //!   request's row), generated into each store's module.
 //! - `shared.rs`: the decisions both stores make alike (uptime rewards, refusals);
 //!   `sql.rs`: statements and column lists both use; `rows.rs`: what goes in and comes out.
-//! - `scratch.rs`: throwaway PostgreSQL databases for tests.
+//! - `scratch.rs`: throwaway PostgreSQL databases for tests (feature `test-support`).
 //!
 //! The behaviour suite (`tests/store_behaviour.rs`) runs every method against both.
 
 mod common;
 mod postgres;
 mod rows;
+#[cfg(feature = "test-support")]
 mod scratch;
 mod shared;
 mod sql;
@@ -27,6 +28,7 @@ mod steps;
 pub use common::Common;
 pub use postgres::PostgresStore;
 pub use rows::*;
+#[cfg(feature = "test-support")]
 pub use scratch::{ScratchDatabase, ScratchError, DEFAULT_TEST_POSTGRES};
 pub use sqlite::SqliteStore;
 

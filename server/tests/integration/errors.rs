@@ -2,9 +2,7 @@
 //! text requests, concurrency limits, unknown ids. Every error has the AI
 //! Horde shape and nothing answers 500.
 
-mod common;
-
-use common::{assert_error, Server, ANON};
+use crate::common::{assert_error, Server, ANON};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

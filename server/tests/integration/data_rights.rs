@@ -3,9 +3,7 @@
 //! withdrawn, a frozen account is processed no more until unfrozen, and an erased account leaves
 //! no personal field (checked with SQL) while every other balance and the kudos audit hold.
 
-mod common;
-
-use common::{assert_error, close, Server, ANON};
+use crate::common::{assert_error, close, Server, ANON};
 use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -4,9 +4,8 @@
 //! form errors with the API's status and field. The pages themselves are driven in a browser by
 //! end2end/.
 
-mod common;
-
-use common::{browser, Server, TEXT_FORM};
+use crate::common;
+use crate::common::{browser, Server, TEXT_FORM};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,8 +1,6 @@
 //! The public status endpoints and the OpenAPI document.
 
-mod common;
-
-use common::{assert_error, close, Server, ANON};
+use crate::common::{assert_error, close, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -252,8 +250,11 @@ async fn performance_reflects_workers_and_queues() {
 /// The routes of the API routers (AI Horde and OpenAI), read from their source, as (full
 /// path, methods).
 fn routes() -> Vec<(String, Vec<&'static str>)> {
-    let mut routes = routes_of(include_str!("../src/api/mod.rs"), "/api/v2");
-    routes.extend(routes_of(include_str!("../src/openai_api/mod.rs"), "/v1"));
+    let mut routes = routes_of(include_str!("../../src/api/mod.rs"), "/api/v2");
+    routes.extend(routes_of(
+        include_str!("../../src/openai_api/mod.rs"),
+        "/v1",
+    ));
     routes
 }
 

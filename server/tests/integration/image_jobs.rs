@@ -1,9 +1,7 @@
 //! The image job cycle: upload to the server's own r2_upload URL, or inline.
 
-mod common;
-
+use crate::common::{assert_error, close, Server, ANON};
 use base64::{engine::general_purpose::STANDARD, Engine};
-use common::{assert_error, close, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

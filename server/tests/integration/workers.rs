@@ -1,9 +1,7 @@
 //! Workers: the list and details, changes by owners and moderators,
 //! deletion, and the credential checks of pop and submit.
 
-mod common;
-
-use common::{assert_error, Server, ANON};
+use crate::common::{assert_error, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;

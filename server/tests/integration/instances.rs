@@ -3,9 +3,7 @@
 //! sweeps do not get in each other's way. SQLite is served by one process, so
 //! without `POTLUCK_TEST_BACKEND=postgres` these tests say they skipped.
 
-mod common;
-
-use common::{assert_error, postgres_or_skip, Server, ANON};
+use crate::common::{assert_error, postgres_or_skip, Server, ANON};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

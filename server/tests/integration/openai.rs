@@ -3,11 +3,10 @@
 //! errors. The same with the real `openai` client and a real potluck-worker is in
 //! compat/test_openai.py.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{postgres_or_skip, Server};
+use crate::common;
+use crate::common::{postgres_or_skip, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,8 +1,6 @@
 //! The text job cycle end to end, with kudos.
 
-mod common;
-
-use common::{assert_error, close, Server, ANON};
+use crate::common::{assert_error, close, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -6,8 +6,6 @@
 //! `POTLUCK_TEST_POSTGRES` (default postgres://postgres@127.0.0.1:5432/postgres),
 //! dropped when the test ends. Run the suite once per back end.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 use potluck_core::store::ScratchDatabase;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

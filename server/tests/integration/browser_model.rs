@@ -2,9 +2,7 @@
 //! byte-exact, with its SHA-256 as a strong entity tag to revalidate with, in ranges, and 404s in
 //! the API's shape; and the server function that tells the page about it.
 
-mod common;
-
-use common::{assert_error, Server};
+use crate::common::{assert_error, Server};
 use reqwest::header::{
     HeaderName, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
     IF_NONE_MATCH, IF_RANGE, RANGE,

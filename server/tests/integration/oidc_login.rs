@@ -6,9 +6,8 @@
 //!
 //! Needs Node and `end2end/node_modules` (`npm ci` in `end2end/`; `scripts/test.sh` runs it).
 
-mod common;
-
-use common::{assert_error, Server};
+use crate::common;
+use crate::common::{assert_error, Server};
 use regex::Regex;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};

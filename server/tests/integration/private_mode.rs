@@ -2,9 +2,7 @@
 //! UI's server functions, no self-registration, keys from the operator's admin CLI that work,
 //! and a banner on every page. Without the flag, nothing of it.
 
-mod common;
-
-use common::{assert_error, Server, ANON, TEXT_FORM};
+use crate::common::{assert_error, Server, ANON, TEXT_FORM};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

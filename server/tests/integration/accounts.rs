@@ -1,9 +1,7 @@
 //! Accounts: registration, keys, the user endpoints, moderation, kudos
 //! transfers, and the admin CLI's key and audit commands.
 
-mod common;
-
-use common::{assert_error, close, Server, ANON};
+use crate::common::{assert_error, close, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! Time-driven behaviour: lease expiry and re-queue, request expiry, purge
 //! after delivery, and durability across a killed server.
 
-mod common;
-
-use common::{assert_error, Server, ANON};
+use crate::common::{assert_error, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;

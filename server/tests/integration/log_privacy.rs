@@ -2,9 +2,7 @@
 //! (at its most verbose) nor its database holds the prompt or the generation, and neither ever
 //! holds an API key or the client's address.
 
-mod common;
-
-use common::{Server, ANON};
+use crate::common::{Server, ANON};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
