@@ -4,6 +4,29 @@
 //! applies the queue and kudos rules, and keeps all state in a [`Store`], so
 //! that a restart loses nothing and several server instances can share one
 //! database.
+//!
+//! # Layout
+//!
+//! Start with [`Horde`] (`horde/mod.rs`), then follow a request through `horde/requests.rs`
+//! (queued) and `horde/jobs.rs` (popped, submitted). `ARCHITECTURE.md`, at the workspace root,
+//! traces a text job from the handler to the store to the worker and back.
+//!
+//! - `horde`: the rules, as methods of [`Horde`], one file per subject (requests, jobs,
+//!   workers, accounts, streaming, ...); its header lists them.
+//! - `store`: where the state lives: the [`Store`] trait and its supertrait `Common`,
+//!   implemented for SQLite ([`SqliteStore`]) and PostgreSQL ([`PostgresStore`]); the
+//!   migrations are in `migrations/sqlite` and `migrations/postgres`. Its header lists its
+//!   files.
+//! - `relay`: live events between instances (text as workers stream it, ends of jobs), in
+//!   memory or through PostgreSQL's LISTEN/NOTIFY; nothing of it is stored.
+//! - `matching`: which worker may take which request, one predicate for pops and for telling a
+//!   requester whether any worker could serve them.
+//! - `kudos`: the [`Kudos`] amount and every formula that produces one.
+//! - `keys`: API keys: random, high-entropy, stored only as a hash.
+//! - `policy`: the operator's knobs ([`Policy`]): private mode, timeouts, limits, retention.
+//! - `error`: [`CoreError`], and [`Rejection`] for a refusal that is the caller's fault, with
+//!   its AI Horde `rc`; the server maps it to HTTP, once per wire format.
+//! - `time`: [`now_ms`], the clock every stored time comes from.
 
 mod error;
 mod horde;
