@@ -4,6 +4,7 @@
 //! (`shared/spec/horde-api-v2-models.json`) so that unmodified clients work.
 //! Everything here is plain serde; validation rules live in `potluck-core`.
 
+mod checks;
 mod common;
 pub mod contribute;
 mod data_rights;
@@ -11,6 +12,7 @@ mod image;
 pub mod openai_api;
 mod text;
 
+pub use checks::*;
 pub use common::*;
 pub use data_rights::*;
 pub use image::*;

@@ -1,5 +1,6 @@
 //! Text generation (`/api/v2/generate/text/*`), the "Kobold" models of the original.
 
+use crate::checks::{ScoreCheck, TextScores};
 use crate::common::{GenerationMetadata, NoValidRequestFound, RequestStatusCheck, SubmitState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -131,6 +132,10 @@ pub struct PopInputKobold {
     /// Requests with `workers_keep_nothing` pass such a worker by.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keeps_prompts: bool,
+    /// Potluck: the worker can score other workers' generations (check jobs, whose payload
+    /// carries `score_check`). Only trusted workers are given them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub can_score: bool,
 }
 
 /// A model's chat template as a worker announces it.
@@ -162,6 +167,7 @@ impl Default for PopInputKobold {
             chat_template: None,
             browser: false,
             keeps_prompts: false,
+            can_score: false,
         }
     }
 }
@@ -179,6 +185,10 @@ pub struct GenerationPayloadKobold {
     pub model: Option<String>,
     /// Seconds the worker has to submit before the job is given to another.
     pub ttl: Option<u64>,
+    /// Potluck: this job is a check: score this generation of the payload's prompt and
+    /// parameters, and submit `scores` instead of a generation. Only for `can_score` workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_check: Option<ScoreCheck>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -199,6 +209,14 @@ pub struct SubmitInputKobold {
     /// Potluck: why generation ended, `stop` (end of text or a stop sequence) or `length`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// Potluck: the ids of the tokens generated (the end of text included, when generation
+    /// stopped there), of which `generation` is the decoded and formatted text. A check scores
+    /// exactly these.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
+    /// Potluck: a check job's answer, in place of a generation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<TextScores>,
 }
 
 /// Potluck: text a worker generated so far for a job it holds, relayed to a requester who

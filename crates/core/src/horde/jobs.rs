@@ -125,6 +125,7 @@ impl Horde {
             softprompt: None,
             model: Some(model),
             ttl: Some(self.policy.text_ttl_secs()),
+            score_check: None,
         })
     }
 
