@@ -35,6 +35,7 @@ START_TIMEOUT_SECS = 60
 FIXTURES = WORKSPACE / "crates" / "infer" / "fixtures"
 MODEL_FILE = FIXTURES / "tiny-llama.q8_0.gguf"
 MODEL_DIR = FIXTURES / "tiny-llama"
+MODEL_REFERENCE = Path(__file__).resolve().parent / "model-reference.json"
 # The fixture model's context; the worker may not announce more.
 MAX_CONTEXT = "512"
 SUBMITTED = re.compile(r"submitted job=(\S+) tokens=(\d+) reward=([0-9.]+)")
@@ -126,6 +127,8 @@ class Potluck:
             "--listen", self.listen,
             "--database-url", self.database_url,
             "--site-root", str(self.workdir / "site"),
+            # The sizes of the models the tests name (their rewards follow the reference).
+            "--model-reference", str(MODEL_REFERENCE),
             *self.extra_args,
         ]
         # Restarts append to the same log; the listening line looked for is the newest.
@@ -351,8 +354,9 @@ def potluck() -> Potluck:
 
 @pytest.fixture(scope="session")
 def worker_owner(potluck: Potluck) -> str:
-    """API key of the account that runs the workers, made with the operator CLI."""
-    return potluck.create_user("compat-worker-owner")
+    """API key of the account that runs the workers, made with the operator CLI. Trusted, so
+    that its rewards are paid at once (an untrusted owner's are held until checked)."""
+    return potluck.create_user("compat-worker-owner", trusted=True)
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ class ModelWorker:
 def worker(potluck: Potluck, tmp_path_factory: pytest.TempPathFactory):
     """One engine worker serving MODEL on the session's server, for the whole module (its first
     pop announces the model's chat template)."""
-    owner = potluck.create_user("openai-owner")
+    owner = potluck.create_user("openai-owner", trusted=True)
     log = tmp_path_factory.mktemp("openai-worker") / "worker.log"
     process = WorkerProcess(engine_worker(potluck, owner, "openai-box", MODEL), log).start()
     wait_for("the worker comes online", lambda: online(potluck, "openai-box"), 60, process.log_text)

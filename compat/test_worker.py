@@ -66,7 +66,7 @@ def own_server(tmp_path: Path):
 
 
 def test_the_engine_worker_serves_a_horde_sdk_requester(potluck: Potluck, workers: Workers) -> None:
-    owner = potluck.create_user("engine-owner")
+    owner = potluck.create_user("engine-owner", trusted=True)
     _, requester = potluck.register("engine-requester")
     model = "tiny-llama-engine"
     workers.start(*engine_worker(potluck, owner, "engine-box", model))
@@ -166,7 +166,7 @@ class RunningJob:
 
 def a_long_job_running(server: Potluck, workers: Workers, name: str) -> RunningJob:
     """A worker of a new account on `server`, busy with a job of some seconds."""
-    owner = server.create_user(f"{name}-owner")
+    owner = server.create_user(f"{name}-owner", trusted=True)
     worker = workers.start(*engine_worker(server, owner, name, "tiny-llama"))
     wait_for("the worker comes online", lambda: online(server, name), 60, workers.logs)
     request_id = queue(server, "Once upon a time", LONG_JOB, "tiny-llama")

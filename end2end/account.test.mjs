@@ -1,16 +1,18 @@
 // An account in a real browser: register and copy the key shown once, log out, log in with it,
-// watch the kudos change when one's worker (run by the test through the worker API) does a job,
-// pause that worker, and give kudos away. The session cookie exists only while logged in.
+// watch the kudos change when one's worker (run by the test through the worker API) does a job
+// (held at first, released when a trusted worker's check passes), pause that worker, and give
+// kudos away. The session cookie exists only while logged in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, assertClean, base, kudosOf, launch, openPage, register, skip, startTextWorker, visit,
+  api, assertClean, base, heldOf, kudosOf, launch, openPage, passCheck, register, skip,
+  startTextWorker, trustedKey, visit,
 } from './browser.mjs';
 
 const MODEL = `e2e/account-${process.pid}`;
 const NAME = `e2e-alice-${process.pid}`;
 
-test('an account', { skip, timeout: 180_000 }, async (t) => {
+test('an account', { skip: skip || (!trustedKey && 'POTLUCK_TRUSTED_KEY is not set'), timeout: 180_000 }, async (t) => {
   const browser = await launch();
   const context = await browser.newContext();
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
@@ -70,12 +72,23 @@ test('an account', { skip, timeout: 180_000 }, async (t) => {
   for (let i = 0; i < 100 && !(await api('GET', `/generate/text/status/${id}`)).done; i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Her worker is not trusted: its reward is held until a check verifies its work.
+  const held = await heldOf(key);
+  assert.ok(held > 0, `the worker earned held kudos (${held})`);
+  assert.equal(await kudosOf(key), 0);
+  await visit(page, '/account');
+  assert.equal(Number(await page.locator('#held-kudos').innerText()), held, 'the page shows the held kudos');
+  await page.locator('#held-why').waitFor();
+  const history = page.locator('#history tbody tr');
+  assert.match(await history.first().innerText(), /Earned by a worker \(held\)\s+\+/);
+  // A trusted worker checks her result; it passes, and the reward is hers to spend.
+  await passCheck({ name: `e2e-checker-${process.pid}`, model: MODEL });
   const earned = await kudosOf(key);
-  assert.ok(earned > 0, `the worker earned kudos (${earned})`);
+  assert.equal(earned, held, 'the check released the held reward');
+  assert.equal(await heldOf(key), 0);
   await visit(page, '/account');
   assert.equal(Number(await page.locator('#kudos').innerText()), earned, 'the page shows the new balance');
-  const history = page.locator('#history tbody tr');
-  assert.match(await history.first().innerText(), /Earned by a worker\s+\+/);
+  assert.match(await history.first().innerText(), /Verified: released\s+\+/);
   const row = page.locator(`#my-workers tr[data-worker="e2e-alice-box-${process.pid}"]`);
   assert.match(await row.innerText(), new RegExp(`${MODEL.replace('/', '\\/')}\\s+1\\s+online`));
 

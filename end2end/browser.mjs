@@ -107,6 +107,40 @@ export async function kudosOf(key) {
   return (await api('GET', '/find_user', { key })).kudos;
 }
 
+/// Kudos an account's workers earned that wait for verification.
+export async function heldOf(key) {
+  return (await api('GET', '/find_user', { key })).evaluating_kudos;
+}
+
+/// The key of an account the operator made trusted for the tests (`scripts/test.sh` makes it
+/// with `potluck admin create-user --trusted` and passes it as POTLUCK_TRUSTED_KEY).
+export const trustedKey = process.env.POTLUCK_TRUSTED_KEY;
+
+/// Checks one result of a worker serving `model`, as a trusted scoring worker named `name` of
+/// the trusted account: pops until it is given the check (a plain job it is given meanwhile it
+/// answers), then submits scores that find every token within the request's limits.
+export async function passCheck({ name, model }) {
+  const pop = () =>
+    popJob('/generate/text/pop', trustedKey, {
+      name, models: [model], max_length: 512, max_context_length: 4096, can_score: true,
+      bridge_agent: 'end2end:1',
+    });
+  for (let i = 0; i < 100; i++) {
+    const job = await pop();
+    if (job.score_check) {
+      const token = { token: 1, rank: 0, logprob: -1, entropy: 2, nll_variance: 1, greedy_margin: 0 };
+      const scores = { tokens: 'reported', text_matches: true, greedy: false, scores: [token, token] };
+      return api('POST', '/generate/text/submit', { key: trustedKey, body: { id: job.id, scores } });
+    }
+    if (job.id) {
+      await api('POST', '/generate/text/submit', { key: trustedKey, body: { id: job.id, generation: 'x' } });
+    } else {
+      await sleep(100);
+    }
+  }
+  assert.fail(`no check of a ${model} result came`);
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /// A text worker run by the test through the worker API: it pops jobs for `model` and answers

@@ -266,6 +266,11 @@ suite_end2end() {
   node end2end/oidc/provider.mjs >"$server_tmp/provider.stdout" 2>"$server_tmp/provider.stderr" </dev/null &
   provider_pid=$!
   issuer="$(listening_on "oidc provider" "$provider_pid" "$server_tmp/provider.")" || return 1
+  # An account the operator trusts, whose workers check others' work in the tests.
+  local trusted_key
+  trusted_key="$("$potluck_bin" --database-url "sqlite://$server_tmp/potluck.db" admin create-user \
+    --name e2e-trusted --trusted | sed -n 's/^API key.*: \([^ ]*\)$/\1/p')"
+  [[ -n "$trusted_key" ]] || { echo "could not make the trusted account" >&2; return 1; }
   # The Contribute page offers the engine's tiny fixture model to browsers.
   POTLUCK_OIDC_LOCAL_CLIENT_ID=potluck-test POTLUCK_OIDC_LOCAL_CLIENT_SECRET=potluck-test-secret \
   POTLUCK_OIDC_LOCAL_LABEL="Local ID" \
@@ -281,7 +286,7 @@ suite_end2end() {
   # One file at a time: they share the server, and two browsers at once crowd two cores.
   if ! POTLUCK_URL="$address" CHROMIUM_PATH="$chromium" POTLUCK_ARTIFACTS="$artifacts" \
     POTLUCK_WORKER_BIN="$worker_bin" POTLUCK_BROWSER_MODEL="$browser_model" \
-    POTLUCK_OIDC_PROVIDER=local \
+    POTLUCK_OIDC_PROVIDER=local POTLUCK_TRUSTED_KEY="$trusted_key" \
     node --test --test-concurrency=1 end2end/*.test.mjs </dev/null; then
     echo "--- the server's log (last 50 lines) ---" >&2
     tail -n 50 "$server_tmp/stderr" >&2

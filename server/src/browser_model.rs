@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use headers::{CacheControl, ContentType, ETag, HeaderMapExt, IfNoneMatch, IfRange};
+use potluck_core::model_reference::ModelReference;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -79,6 +80,27 @@ impl ModelFile {
             },
             file: ServeFile::new(path),
         })
+    }
+
+    /// Warns when the model reference knows the model by this name as another file: browsers
+    /// would serve requests for it with a model that is not the one requesters asked for.
+    pub fn compare_with(&self, reference: &ModelReference) {
+        let expected = reference
+            .text_model(&self.offer.name)
+            .and_then(|m| m.sha256.as_deref());
+        let digest = self
+            .offer
+            .etag
+            .trim_matches('"')
+            .trim_start_matches("sha256-");
+        if let Some(expected) = expected.filter(|e| !e.eq_ignore_ascii_case(digest)) {
+            tracing::warn!(
+                name = %self.offer.name,
+                expected,
+                digest,
+                "the model reference knows this model as another file"
+            );
+        }
     }
 
     /// What the Contribute page is told of it.

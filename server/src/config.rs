@@ -5,10 +5,12 @@ use crate::login::{self, Endpoints, Protocol, ProviderConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use openidconnect::{AuthUrl, ClientId, ClientSecret, IssuerUrl, TokenUrl};
-use potluck_core::Policy;
+use potluck_core::model_reference::ModelReference;
+use potluck_core::{Policy, TrustPolicy};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -189,6 +191,56 @@ pub struct Config {
         value_parser = parse_provider_id
     )]
     pub oauth2_providers: Vec<String>,
+
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// How untrusted workers' results are verified before they are paid (docs/trust.md).
+#[derive(Args, Clone, Debug)]
+pub struct TrustArgs {
+    /// The model reference: the models the cluster knows and their sizes, which rewards read
+    /// (a JSON file in the format of crates/core/data/model-reference.json). Default: the one
+    /// shipped with Potluck.
+    #[arg(long, env = "POTLUCK_MODEL_REFERENCE")]
+    pub model_reference: Option<PathBuf>,
+
+    /// Checks a worker must pass (since its last failed one) before not every one of its jobs
+    /// is checked.
+    #[arg(long, env = "POTLUCK_INITIAL_CHECKS", default_value_t = 10)]
+    pub initial_checks: u32,
+
+    /// The least share of an untrusted worker's jobs that is checked, however clean its record.
+    #[arg(long, env = "POTLUCK_CHECK_RATE_FLOOR", default_value_t = 0.05,
+          value_parser = parse_share)]
+    pub check_rate_floor: f64,
+
+    /// Passed checks, with none failed, after which a worker is trusted automatically.
+    #[arg(long, env = "POTLUCK_AUTO_TRUST_CHECKS", default_value_t = 50)]
+    pub auto_trust_checks: u32,
+
+    /// ... if it exists for at least this many seconds.
+    #[arg(long, env = "POTLUCK_AUTO_TRUST_AGE", default_value_t = 7 * 24 * 60 * 60)]
+    pub auto_trust_age_secs: u64,
+
+    /// Failed checks at which a worker is paused.
+    #[arg(long, env = "POTLUCK_PAUSE_AFTER_FAILED_CHECKS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub pause_after_failed_checks: u32,
+
+    /// Seconds a check waits for a trusted checker before it is given up (the checked job's
+    /// reward stays held until a later check of its worker passes). A check holds a copy of the
+    /// prompt and result until it is done or given up.
+    #[arg(long, env = "POTLUCK_CHECK_EXPIRY", default_value_t = 20 * 60)]
+    pub check_expiry_secs: u64,
+}
+
+/// A share between 0 and 1.
+fn parse_share(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("{value:?} is not a number from 0 to 1")),
+    }
 }
 
 /// `--oidc-provider ID=ISSUER_URL`.
@@ -226,8 +278,21 @@ fn parse_provider_id(id: &str) -> Result<String, String> {
 }
 
 impl Config {
-    pub fn policy(&self) -> Policy {
-        Policy {
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        let model_reference = match &self.trust.model_reference {
+            Some(path) => Arc::new(ModelReference::load(path)?),
+            None => ModelReference::bundled(),
+        };
+        let trust = TrustPolicy {
+            initial_checks: self.trust.initial_checks,
+            check_rate_floor: self.trust.check_rate_floor,
+            auto_trust_checks: self.trust.auto_trust_checks,
+            auto_trust_age: Duration::from_secs(self.trust.auto_trust_age_secs),
+            pause_after_failed_checks: self.trust.pause_after_failed_checks,
+            check_expiry: Duration::from_secs(self.trust.check_expiry_secs),
+            ..TrustPolicy::default()
+        };
+        Ok(Policy {
             private: self.private,
             text_job_ttl: Duration::from_secs(self.text_job_ttl_secs),
             job_ttl_override: self.job_ttl_override_secs.map(Duration::from_secs),
@@ -239,8 +304,10 @@ impl Config {
             worker_stale: Duration::from_secs(self.worker_stale_secs),
             anonymous_concurrency: self.anonymous_concurrency,
             default_concurrency: self.default_concurrency,
+            model_reference,
+            trust,
             ..Policy::default()
-        }
+        })
     }
 }
 

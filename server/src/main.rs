@@ -18,7 +18,7 @@ use axum::response::IntoResponse;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, Config};
 use potluck_core::relay::Relay;
-use potluck_core::{Horde, PostgresStore, SqliteStore, Store};
+use potluck_core::{Horde, Kudos, PostgresStore, SqliteStore, Store};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ async fn open(config: &Config, serving: bool) -> anyhow::Result<(Horde, ui::Sess
             config::redacted(url)
         );
     };
-    Ok((Horde::new(store, config.policy(), relay), sessions))
+    Ok((Horde::new(store, config.policy()?, relay), sessions))
 }
 
 async fn serve(
@@ -83,9 +83,12 @@ async fn serve(
         config.public_url.clone(),
     )?);
     let browser_model = match config.browser_model.clone() {
-        Some(path) => Some(Arc::new(
-            browser_model::ModelFile::open(path, config.browser_model_name.clone()).await?,
-        )),
+        Some(path) => {
+            let model =
+                browser_model::ModelFile::open(path, config.browser_model_name.clone()).await?;
+            model.compare_with(&horde.policy().model_reference);
+            Some(Arc::new(model))
+        }
         None => None,
     };
     let ui_settings = ui::UiSettings {
@@ -189,10 +192,17 @@ async fn admin(command: AdminCommand, horde: &Horde) -> anyhow::Result<()> {
         AdminCommand::AuditKudos => {
             let mismatches = horde.audit_kudos().await?;
             if mismatches.is_empty() {
-                println!("every balance equals its ledger");
+                println!("every balance equals its ledger (spendable and held)");
             } else {
-                for (user, balance, ledger) in &mismatches {
-                    println!("user {user}: balance {balance}, ledger {ledger}");
+                for m in &mismatches {
+                    println!(
+                        "user {}: balance {}, ledger {}; held {}, held ledger {}",
+                        m.user_id,
+                        Kudos(m.kudos),
+                        Kudos(m.ledger),
+                        Kudos(m.held_kudos),
+                        Kudos(m.held_ledger)
+                    );
                 }
                 anyhow::bail!("{} accounts disagree with their ledger", mismatches.len());
             }

@@ -37,6 +37,8 @@ pub struct LedgerLine {
     /// The job it paid for, or the other account of a transfer (as its id).
     pub job: Option<String>,
     pub counterparty: Option<i64>,
+    /// It moved held kudos (rewards waiting for verification), not spendable ones.
+    pub held: bool,
 }
 
 /// Everything the account page shows.
@@ -50,6 +52,8 @@ pub struct AccountView {
     /// The label of the login provider it signs in with; None for a pseudonymous account.
     pub login_provider: Option<String>,
     pub kudos: f64,
+    /// Rewards of its workers that wait for verification.
+    pub held_kudos: f64,
     pub history: Vec<LedgerLine>,
     pub workers: Vec<WorkerDetails>,
 }
@@ -114,6 +118,7 @@ pub async fn account_overview() -> Result<Option<AccountView>, FormError> {
             reason: line.reason,
             job: line.job_id,
             counterparty: line.counterparty,
+            held: line.held,
         })
         .collect();
     let mut workers = caller.horde.workers_of(&account).await.map_err(report)?;
@@ -125,6 +130,7 @@ pub async fn account_overview() -> Result<Option<AccountView>, FormError> {
         frozen: account.user.frozen,
         login_provider: account.user.login_provider.as_deref().map(provider_label),
         kudos: potluck_core::Kudos(account.user.kudos).as_f64(),
+        held_kudos: potluck_core::Kudos(account.user.held_kudos).as_f64(),
         history,
         workers,
     }))

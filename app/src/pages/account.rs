@@ -24,6 +24,7 @@ const WORKER_COLUMNS: &[(&str, bool)] = &[
     ("Name", false),
     ("Models", false),
     ("Jobs done", true),
+    ("Checks passed / failed", true),
     ("State", false),
     ("Maintenance", false),
 ];
@@ -210,12 +211,14 @@ fn Account(account: AccountView, actions: AccountActions) -> impl IntoView {
         <h1>{account.alias.clone()}</h1>
         <dl class="stats">
             <Stat label="Kudos" value=format_kudos(account.kudos) id="kudos" />
+            <Stat label="Held" value=format_kudos(account.held_kudos) id="held-kudos" />
             <Stat label="Workers" value=account.workers.len().to_string() id="worker-count" />
         </dl>
         <p class="hint">
             "Kudos are earned by your workers and spent by your requests; they buy a better place \
              in the queue, nothing else. Others send you kudos as " <code>{alias}</code> "."
         </p>
+        <HeldKudos held=account.held_kudos />
         {linked}
         <Workers workers=account.workers.clone() maintenance />
         <Transfer transfer />
@@ -247,6 +250,7 @@ fn Workers(
                     <th scope="row">{w.name}</th>
                     <td>{w.models.join(", ")}</td>
                     <td class="num">{w.requests_fulfilled}</td>
+                    <td class="num">{w.checks_passed} " / " {w.checks_failed}</td>
                     <td>{if w.online { "online" } else { "offline" }}</td>
                     <td>
                         <ActionForm action=maintenance attr:class="inline">
@@ -267,6 +271,22 @@ fn Workers(
         <Table columns=WORKER_COLUMNS id="my-workers">{rows}</Table>
     }
     .into_any()
+}
+
+/// Why some kudos are held, when some are.
+#[component]
+fn HeldKudos(held: f64) -> impl IntoView {
+    (held > 0.0).then(|| {
+        view! {
+            <p class="hint" id="held-why">
+                "Your workers' rewards are held until their work is verified: another, trusted \
+                 worker checks some of their results (every one at first, fewer as their record \
+                 grows). A result that passes releases what it earned, and what your worker \
+                 earned before it; one that fails forfeits them. Held kudos cannot be spent or \
+                 given. A worker whose record stays clean long enough is trusted and paid at once."
+            </p>
+        }
+    })
 }
 
 #[component]
@@ -305,8 +325,15 @@ fn History(lines: Vec<LedgerLine>) -> impl IntoView {
         .map(|line| {
             let at = UtcTime::from_unix(line.at);
             let what = match (line.reason.as_str(), line.counterparty) {
+                ("generated", _) if line.held => "Earned by a worker (held)".to_string(),
                 ("generated", _) => "Earned by a worker".to_string(),
+                ("uptime", _) if line.held => "Uptime reward (held)".to_string(),
                 ("uptime", _) => "Uptime reward".to_string(),
+                ("released", _) if line.held => "Verified: released from held".to_string(),
+                ("released", _) => "Verified: released".to_string(),
+                ("forfeited", _) => "Forfeited: a check failed".to_string(),
+                ("refunded", _) => "Refunded: a result failed its check".to_string(),
+                ("checked", _) => "Checked another worker's result".to_string(),
                 ("spent", _) => "Spent on a request".to_string(),
                 ("gifted", Some(to)) => format!("Given to account #{to}"),
                 ("received", Some(from)) => format!("Received from account #{from}"),

@@ -105,6 +105,8 @@ fn WorkerTable(workers: Vec<WorkerDetails>) -> impl IntoView {
                     <td>{w.kind.as_str()}</td>
                     <td>{w.models.join(", ")}</td>
                     <td class="num">{w.requests_fulfilled}</td>
+                    <td class="num">{w.checks_passed} " / " {w.checks_failed}</td>
+                    <td>{if w.trusted { "trusted" } else { "verified by checks" }}</td>
                     <td class="num">{w.performance}</td>
                     <td class="num">{format_uptime(w.uptime)}</td>
                     <td>{state}{w.keeps_prompts.then_some(", keeps prompts")}</td>
@@ -117,6 +119,8 @@ fn WorkerTable(workers: Vec<WorkerDetails>) -> impl IntoView {
         ("Kind", false),
         ("Models", false),
         ("Jobs done", true),
+        ("Checks passed / failed", true),
+        ("Trust", false),
         ("Speed", true),
         ("Uptime", true),
         ("State", false),

@@ -90,6 +90,14 @@ fn Facts(retention: RetentionPolicy) -> impl IntoView {
                  nothing\" on a request, or send " <code>"workers_keep_nothing"</code> " in the \
                  API, and the others never see it."
             </li>
+            <li id="checks">
+                "A result from a worker that is not yet trusted may be checked by one more worker: \
+                 a trusted one, run by someone other than the first worker's owner, scores it (or \
+                 generates it again) for the same prompt. That worker also sees the prompt, without \
+                 your name, account or address, and it too keeps nothing when you asked for \
+                 workers that keep nothing. What a check stores is numbers, no text, and it goes \
+                 with your request."
+            </li>
         </ul>
         <h2>"With an account"</h2>
         <ul>

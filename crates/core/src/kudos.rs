@@ -7,8 +7,10 @@
 //! - text, per generation of `tokens` tokens with model `m` billion parameters
 //!   and a requested context of `ctx` tokens:
 //!   `tokens × (max(m, 13) / 13)^0.2 × m / 100 × clamp(1.2 + 2.2^log2(ctx / 1024), 0.1, 30)`.
-//!   `m` is read from the model name (`…-7B…`, `…135M…`); unknown sizes count as 2.7.
-//!   The estimate shown up front uses `max_length` tokens (and 13B when no model
+//!   `m` comes from the model reference (`model_reference.rs`), never from the name a
+//!   worker gives its model. A model outside the reference earns the AI Horde's floor: the
+//!   context term alone, whatever the tokens; its owner being trusted, the rate of a 2.7B
+//!   model. The estimate shown up front uses `max_length` tokens (and 13B when no model
 //!   was named); the worker's reward uses the tokens it delivered, counted as
 //!   `max(ceil(characters / 4), 20)` and at most `max_length`.
 //! - image, per image: `1.25 × megapixelsteps` where megapixelsteps is
@@ -20,6 +22,7 @@
 //!   every 10 minutes: text `25 + 15 × min(max_context_length, 262144) / 1024`,
 //!   image `50 + 2 × models served`.
 
+use crate::model_reference::ModelReference;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::{Add, AddAssign, Neg, Sub};
@@ -92,38 +95,8 @@ pub const UPTIME_REWARD_INTERVAL_SECS: i64 = 600;
 
 /// Model size assumed when no model is named.
 const DEFAULT_REQUEST_BILLIONS: f64 = 13.0;
-/// Model size assumed when the name does not tell.
-const UNKNOWN_MODEL_BILLIONS: f64 = 2.7;
-
-/// Reads a parameter count in billions from a model name such as
-/// `koboldcpp/Llama-3-8B-Instruct` or `SmolLM2-135M-Instruct`.
-pub fn model_billions(model: &str) -> Option<f64> {
-    let bytes = model.as_bytes();
-    let mut best = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let starts_number =
-            bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
-        if !starts_number {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
-            i += 1;
-        }
-        let unit = bytes.get(i).map(|b| b.to_ascii_lowercase());
-        let unit_ends = bytes.get(i + 1).is_none_or(|b| !b.is_ascii_alphabetic());
-        if let (Ok(number), Some(unit), true) = (model[start..i].parse::<f64>(), unit, unit_ends) {
-            match unit {
-                b'b' => best = Some(number),
-                b'm' => best = best.or(Some(number / 1000.0)),
-                _ => {}
-            }
-        }
-    }
-    best.filter(|b| *b > 0.0)
-}
+/// The rate of a model outside the reference served by a trusted owner's worker.
+const TRUSTED_UNKNOWN_BILLIONS: f64 = 2.7;
 
 fn context_multiplier(max_context_length: u32) -> f64 {
     let ratio = f64::from(max_context_length.max(1)) / 1024.0;
@@ -139,12 +112,24 @@ fn text_kudos(tokens: u32, billions: f64, max_context_length: u32) -> Kudos {
 }
 
 /// The cost of one text generation shown before it runs.
-pub fn text_estimate(max_length: u32, max_context_length: u32, models: &[String]) -> Kudos {
-    let billions = match models.first() {
-        Some(model) => model_billions(model).unwrap_or(UNKNOWN_MODEL_BILLIONS),
-        None => DEFAULT_REQUEST_BILLIONS,
-    };
-    text_kudos(max_length, billions, max_context_length)
+pub fn text_estimate(
+    max_length: u32,
+    max_context_length: u32,
+    models: &[String],
+    reference: &ModelReference,
+) -> Kudos {
+    match models.first() {
+        Some(model) => match reference.text_billions(model) {
+            Some(billions) => text_kudos(max_length, billions, max_context_length),
+            None => unknown_model_floor(max_context_length),
+        },
+        None => text_kudos(max_length, DEFAULT_REQUEST_BILLIONS, max_context_length),
+    }
+}
+
+/// What a generation of a model outside the reference earns: the AI Horde's floor.
+fn unknown_model_floor(max_context_length: u32) -> Kudos {
+    Kudos::from_f64(context_multiplier(max_context_length))
 }
 
 /// Tokens a text generation counts for: a quick estimate from its length.
@@ -153,10 +138,20 @@ pub fn delivered_tokens(generation: &str, max_length: u32) -> u32 {
     chars.div_ceil(4).max(20).min(max_length)
 }
 
-/// The worker's reward for one text generation.
-pub fn text_reward(tokens: u32, model: &str, max_context_length: u32) -> Kudos {
-    let billions = model_billions(model).unwrap_or(UNKNOWN_MODEL_BILLIONS);
-    text_kudos(tokens, billions, max_context_length)
+/// The worker's reward for one text generation. `trusted_owner`: the worker's owner is
+/// trusted, which lifts a model outside the reference from the floor to a small model's rate.
+pub fn text_reward(
+    tokens: u32,
+    model: &str,
+    max_context_length: u32,
+    reference: &ModelReference,
+    trusted_owner: bool,
+) -> Kudos {
+    match reference.text_billions(model) {
+        Some(billions) => text_kudos(tokens, billions, max_context_length),
+        None if trusted_owner => text_kudos(tokens, TRUSTED_UNKNOWN_BILLIONS, max_context_length),
+        None => unknown_model_floor(max_context_length),
+    }
 }
 
 /// The amount of image work: width × height × steps in millions.
@@ -200,30 +195,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn model_sizes_are_read_from_names() {
-        assert_eq!(model_billions("koboldcpp/Llama-3-8B-Instruct"), Some(8.0));
-        assert_eq!(model_billions("SmolLM2-135M-Instruct"), Some(0.135));
-        assert_eq!(model_billions("mistral-7b-v0.1"), Some(7.0));
-        assert_eq!(model_billions("Qwen2.5-0.5B"), Some(0.5));
-        assert_eq!(model_billions("stable_diffusion"), None);
-        assert_eq!(model_billions("gpt2"), None);
-    }
-
-    #[test]
     fn context_multiplier_is_clamped() {
         assert!((context_multiplier(1024) - 2.2).abs() < 1e-9);
         assert!((context_multiplier(2048) - 3.4).abs() < 1e-9);
         assert_eq!(context_multiplier(1_048_576), 30.0);
     }
 
+    fn reference() -> ModelReference {
+        ModelReference::parse(
+            r#"{"format": "potluck-model-reference/1",
+                "text": [{"name": "x/Model-13B", "parameters": 13000000000}]}"#,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn text_formulas() {
+        let reference = reference();
         // 80 tokens of a 13B model at 2048 context: 80 × 1 × 13/100 × 3.4.
-        assert_eq!(text_estimate(80, 2048, &[]), Kudos(3536));
-        assert_eq!(text_reward(80, "x/Model-13B", 2048), Kudos(3536));
+        assert_eq!(text_estimate(80, 2048, &[], &reference), Kudos(3536));
+        let known = ["x/Model-13B".to_string()];
+        assert_eq!(text_estimate(80, 2048, &known, &reference), Kudos(3536));
+        assert_eq!(
+            text_reward(80, "x/Model-13B", 2048, &reference, false),
+            Kudos(3536)
+        );
         assert_eq!(delivered_tokens("short", 80), 20);
         assert_eq!(delivered_tokens(&"a".repeat(400), 80), 80);
         assert_eq!(delivered_tokens(&"a".repeat(200), 80), 50);
+    }
+
+    #[test]
+    fn a_model_outside_the_reference_earns_the_floor_whatever_its_name() {
+        let reference = reference();
+        // The context term alone (3.4 at 2048), however many tokens and whatever size the
+        // name claims.
+        let farm = "Farm-Llama-405B";
+        assert_eq!(text_reward(400, farm, 2048, &reference, false), Kudos(340));
+        assert_eq!(text_reward(20, farm, 2048, &reference, false), Kudos(340));
+        assert_eq!(
+            text_estimate(400, 2048, &[farm.into()], &reference),
+            Kudos(340)
+        );
+        // A trusted owner's worker earns a 2.7B model's rate: 100 × 2.7/100 × 3.4.
+        assert_eq!(text_reward(100, farm, 2048, &reference, true), Kudos(918));
     }
 
     #[test]

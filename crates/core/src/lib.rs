@@ -22,28 +22,34 @@
 //! - `matching`: which worker may take which request, one predicate for pops and for telling a
 //!   requester whether any worker could serve them.
 //! - `kudos`: the [`Kudos`] amount and every formula that produces one.
+//! - `model_reference`: the models the cluster knows and their sizes, which rewards read.
+//! - `image_hash`: perceptual hashes, to tell an image generated again from another picture.
 //! - `keys`: API keys: random, high-entropy, stored only as a hash.
 //! - `policy`: the operator's knobs ([`Policy`]): private mode, timeouts, limits, retention.
 //! - `error`: [`CoreError`], and [`Rejection`] for a refusal that is the caller's fault, with
 //!   its AI Horde `rc`; the server maps it to HTTP, once per wire format.
 //! - `time`: [`now_ms`], the clock every stored time comes from.
+//! - `verdict`: what a check's findings mean: passed, failed or undecided.
 
 mod error;
 mod horde;
+pub mod image_hash;
 pub mod keys;
 pub mod kudos;
 pub mod matching;
+pub mod model_reference;
 mod policy;
 pub mod relay;
 pub mod store;
 mod time;
+pub mod verdict;
 
 pub use error::{CoreError, Rejection, RejectionKind};
 pub use horde::{
-    Account, Horde, ImageUpload, LinkedSignIn, ModelAvailability, StoredImage, SweepReport,
-    TextMinimums, TextOutcome, TextResult, PENDING_LOGIN_LIFETIME,
+    Account, Horde, ImageUpload, LinkedSignIn, ModelAvailability, ModelFilter, ModelState,
+    StoredImage, SweepReport, TextMinimums, TextOutcome, TextResult, PENDING_LOGIN_LIFETIME,
 };
 pub use kudos::Kudos;
-pub use policy::Policy;
+pub use policy::{Policy, TrustPolicy};
 pub use store::{PostgresStore, SqliteStore, Store};
 pub use time::now_ms;

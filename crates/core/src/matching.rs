@@ -1,7 +1,7 @@
 //! Which worker may take which request: one predicate used both to pick jobs
 //! on pop and to tell a requester whether any worker could serve them.
 
-use crate::store::{RequestRow, WorkerRow};
+use crate::store::{check_kind, RequestRow, WorkerRow};
 use protocol::NoValidRequestFound;
 
 /// Why a worker cannot take a request.
@@ -51,7 +51,12 @@ const LIMITED_MAX_STEPS: i64 = 100;
 pub struct Capabilities {
     pub worker_id: String,
     pub worker_name: String,
+    pub owner_id: i64,
     pub trusted: bool,
+    /// It may check others' work (`WorkerRow::may_check`).
+    pub may_check: bool,
+    /// It can score text (check jobs of kind `score`).
+    pub can_score: bool,
     pub keeps_prompts: bool,
     pub models: Vec<String>,
     pub max_length: i64,
@@ -70,7 +75,10 @@ impl Capabilities {
         Capabilities {
             worker_id: worker.id.clone(),
             worker_name: worker.name.clone(),
+            owner_id: worker.owner_id,
             trusted: worker.trusted(),
+            may_check: worker.may_check(),
+            can_score: worker.can_score,
             keeps_prompts: worker.keeps_prompts,
             models: worker.models.0.clone(),
             max_length: worker.max_length,
@@ -108,6 +116,15 @@ impl Capabilities {
                 .any(|w| w == &self.worker_id || w == &self.worker_name);
             if listed == request.worker_blacklist {
                 return Err(Skip::WorkerId);
+            }
+        }
+        if let Some(kind) = request.check_kind.as_deref() {
+            // A check goes to a worker a moderator vouched for, never the checked one's owner's.
+            if request.exclude_owner == Some(self.owner_id) {
+                return Err(Skip::WorkerId);
+            }
+            if !self.may_check || (kind == check_kind::SCORE && !self.can_score) {
+                return Err(Skip::Untrusted);
             }
         }
         if request.trusted_workers && !self.trusted {
@@ -196,6 +213,8 @@ mod tests {
             last_activity: 0,
             delivered_at: None,
             purged: false,
+            check_kind: None,
+            exclude_owner: None,
         }
     }
 

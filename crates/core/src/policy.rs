@@ -1,5 +1,8 @@
-//! The operator's knobs: who may use the server, and the queue's timeouts, limits and retention.
+//! The operator's knobs: who may use the server, the queue's timeouts, limits and retention, the
+//! models it knows, and how untrusted work is verified.
 
+use crate::model_reference::ModelReference;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,59 @@ pub struct Policy {
     pub anonymous_concurrency: u32,
     /// Active requests a registered user may have at once, unless a moderator sets another value.
     pub default_concurrency: u32,
+    /// The models the cluster knows, with their sizes.
+    pub model_reference: Arc<ModelReference>,
+    pub trust: TrustPolicy,
+}
+
+/// How untrusted workers' results are checked and paid (`horde/trust.rs`).
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    /// Until a worker has passed this many checks since its last failure, every one of its jobs
+    /// is checked; after that about this many of every N (N: its passed checks).
+    pub initial_checks: u32,
+    /// The share of a worker's jobs checked at the least, however long its clean record.
+    pub check_rate_floor: f64,
+    /// Passed checks without a failure after which a worker is trusted automatically.
+    pub auto_trust_checks: u32,
+    /// ... if it exists for at least this long.
+    pub auto_trust_age: Duration,
+    /// Failed checks at which a worker is paused.
+    pub pause_after_failed_checks: u32,
+    /// A check no checker took within this time is given up (the job's reward stays held, and
+    /// may be released by a later passed check). It holds a copy of the prompt and the result,
+    /// so it lives no longer than a waiting request does.
+    pub check_expiry: Duration,
+    /// How far (in logits) a token may sit outside a limit of the request before it counts as
+    /// a violation: differences between devices are far smaller.
+    pub logit_tolerance: f32,
+    /// The same for top-p, in probability.
+    pub mass_tolerance: f32,
+    /// How improbable (in standard deviations) the generation may be under the model.
+    pub max_surprise: f64,
+    /// The share of tokens outside the limits a re-tokenized text (from a worker that reports
+    /// no token ids) may have.
+    pub tokenized_violation_share: f64,
+    /// Bits of the 64-bit perceptual hashes two images of the same seed may differ in.
+    pub image_hash_distance: u32,
+}
+
+impl Default for TrustPolicy {
+    fn default() -> Self {
+        TrustPolicy {
+            initial_checks: 10,
+            check_rate_floor: 0.05,
+            auto_trust_checks: 50,
+            auto_trust_age: Duration::from_secs(7 * 24 * 60 * 60),
+            pause_after_failed_checks: 2,
+            check_expiry: Duration::from_secs(20 * 60),
+            logit_tolerance: 0.5,
+            mass_tolerance: 0.02,
+            max_surprise: 5.0,
+            tokenized_violation_share: 0.1,
+            image_hash_distance: 10,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -47,6 +103,8 @@ impl Default for Policy {
             worker_stale: Duration::from_secs(5 * 60),
             anonymous_concurrency: 10,
             default_concurrency: 30,
+            model_reference: ModelReference::bundled(),
+            trust: TrustPolicy::default(),
         }
     }
 }

@@ -8,8 +8,9 @@
 use potluck_core::kudos::Kudos;
 use potluck_core::matching::Capabilities;
 use potluck_core::store::{
-    Claimed, Completion, CompletionOutcome, Login, NewRequest, PendingLogin, PopQuery,
-    PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError, Store, UserChange, WorkerCheckIn,
+    verification, Claimed, Completion, CompletionOutcome, ExpiryCutoffs, Login, NewCheck,
+    NewRequest, PendingLogin, PopQuery, PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError,
+    SettleOutcome, Settlement, Store, UserChange, WorkerCheckIn,
 };
 use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
@@ -57,6 +58,12 @@ on_both_back_ends!(
     client_hashes_and_stale_sign_ins_go_with_age,
     a_login_links_one_account_until_it_is_erased,
     settings_are_deleted_by_key_range,
+    a_passed_check_releases_held_kudos_and_pays_the_checker,
+    a_failed_check_forfeits_refunds_withdraws_and_pauses,
+    checks_go_to_vouched_workers_of_other_owners_only,
+    a_long_clean_record_earns_trust_and_releases_everything,
+    held_uptime_and_erasure_keep_the_ledger_balanced,
+    checks_nobody_takes_expire_and_release_waits_for_a_later_pass,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -145,6 +152,8 @@ fn check_in(owner: i64, now: i64) -> WorkerCheckIn {
         bridge_agent: "test:1:none".into(),
         browser: false,
         keeps_prompts: false,
+        can_score: false,
+        hold_rewards: false,
         chat_template: None,
         now,
         stale_ms: 5 * MINUTE,
@@ -179,6 +188,8 @@ fn request(id: &str, user_id: i64, n: i64, now: i64) -> NewRequest {
         n,
         priority: 0,
         kudos_estimate: Kudos(100),
+        check_kind: None,
+        exclude_owner: None,
         now,
     }
 }
@@ -213,6 +224,9 @@ fn completion(job_id: &str, worker_id: &str, reward: i64, cost: i64, now: i64) -
         prompt_tokens: Some(12),
         completion_tokens: Some(5),
         finish_reason: Some("length".into()),
+        token_ids: None,
+        hold: false,
+        check: None,
         now,
     }
 }
@@ -391,7 +405,11 @@ async fn idle_requests_expire_and_finished_ones_are_purged_then_deleted(db: Fixt
         .unwrap();
     assert_eq!(
         store
-            .expire_idle_requests(10 * MINUTE, 20 * MINUTE)
+            .expire_idle_requests(&ExpiryCutoffs {
+                idle_before: 10 * MINUTE,
+                checks_before: 0,
+                now: 20 * MINUTE,
+            })
             .await
             .unwrap(),
         1
@@ -569,9 +587,13 @@ async fn sweeps_on_several_instances_settle_each_lease_once(db: Fixture) {
     assert_eq!(vanishing.uncompleted_jobs, 20);
 
     let expired = at_once(&instances, |s| async move {
-        s.expire_idle_requests(10 * MINUTE, 10 * MINUTE)
-            .await
-            .unwrap()
+        s.expire_idle_requests(&ExpiryCutoffs {
+            idle_before: 10 * MINUTE,
+            checks_before: 0,
+            now: 10 * MINUTE,
+        })
+        .await
+        .unwrap()
     })
     .await;
     assert_eq!(expired, 20);
@@ -959,4 +981,430 @@ async fn settings_are_deleted_by_key_range(db: Fixture) {
     assert_eq!(store.setting("k:1").await.unwrap(), None);
     assert_eq!(store.setting("k:3").await.unwrap().as_deref(), Some("v"));
     assert_eq!(store.setting("l:1").await.unwrap().as_deref(), Some("v"));
+}
+
+// --- verification ---------------------------------------------------------------------------
+
+/// An account a moderator vouched for.
+async fn vouched_account(store: &dyn Store, name: &str) -> potluck_core::store::UserRow {
+    let user = account(store, name).await;
+    let trusted = UserChange {
+        trusted: Some(true),
+        ..UserChange::default()
+    };
+    store.update_user(user.id, &trusted, 0).await.unwrap();
+    store.user(user.id).await.unwrap().unwrap()
+}
+
+/// A worker of `owner` that can score, checked in at `now`.
+async fn scorer(store: &dyn Store, owner: i64, name: &str, now: i64) -> Capabilities {
+    let check_in = WorkerCheckIn {
+        new_id: format!("id-{name}"),
+        name: name.into(),
+        can_score: true,
+        ..check_in(owner, now)
+    };
+    Capabilities::of(&store.check_in_worker(&check_in).await.unwrap())
+}
+
+/// A score check of a job of `owner`'s worker.
+fn score_check(id: &str, owner: i64, now: i64) -> NewCheck {
+    NewCheck {
+        request: NewRequest {
+            trusted_workers: true,
+            check_kind: Some("score".into()),
+            exclude_owner: Some(owner),
+            ..request(id, 0, 1, now)
+        },
+        expected: serde_json::json!({"text": "text", "token_ids": [1, 2, 3]}),
+    }
+}
+
+/// Completes `job` of `worker` with its reward held, and queues its check `check_id`.
+async fn complete_checked(
+    store: &dyn Store,
+    job: &str,
+    worker: &Capabilities,
+    check_id: Option<&str>,
+    now: i64,
+) {
+    let completion = Completion {
+        hold: true,
+        check: check_id.map(|id| score_check(id, worker.owner_id, now)),
+        token_ids: Some(vec![1, 2, 3]),
+        ..completion(job, &worker.worker_id, 250, 350, now)
+    };
+    let outcome = store.complete_job(&completion).await.unwrap();
+    assert_eq!(outcome, CompletionOutcome::Rewarded(Kudos(250)));
+}
+
+fn settlement(
+    check_job: &str,
+    checker: &Capabilities,
+    outcome: &'static str,
+    now: i64,
+) -> Settlement {
+    Settlement {
+        check_job_id: check_job.into(),
+        checker_worker_id: checker.worker_id.clone(),
+        checker_reward: Kudos(60),
+        things: 3.0,
+        outcome,
+        pause_after_failed_checks: 2,
+        auto_trust_checks: 1_000,
+        auto_trust_created_before: 0,
+        now,
+    }
+}
+
+async fn balances(store: &dyn Store, user: i64) -> (i64, i64) {
+    let user = store.user(user).await.unwrap().unwrap();
+    (user.kudos, user.held_kudos)
+}
+
+async fn a_passed_check_releases_held_kudos_and_pays_the_checker(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let requester = account(store, "requester").await;
+    let vouched = vouched_account(store, "vouched").await;
+    let untrusted = worker(store, owner.id, "untrusted").await;
+    let checker = scorer(store, vouched.id, "checker", 0).await;
+    for i in 1..=2 {
+        store
+            .insert_request(&request(&format!("r{i}"), requester.id, 1, i), 10)
+            .await
+            .unwrap();
+    }
+    // r1 is checked; r2 is not, and waits for a later passed check.
+    let checked = pop(store, &untrusted, 3).await.unwrap().jobs.remove(0);
+    complete_checked(store, &checked.id, &untrusted, Some("check-1"), 4).await;
+    let unchecked = pop(store, &untrusted, 5).await.unwrap().jobs.remove(0);
+    complete_checked(store, &unchecked.id, &untrusted, None, 6).await;
+    assert_eq!(balances(store, owner.id).await, (0, 500));
+    assert_eq!(balances(store, requester.id).await, (-700, 0));
+    assert_eq!(
+        store
+            .job(&checked.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .verification
+            .as_deref(),
+        Some(verification::PENDING)
+    );
+    // The check is a request of its own, for the vouched scorer.
+    let claimed = pop(store, &checker, 7).await.expect("the check");
+    assert_eq!(claimed.request.id, "check-1");
+    assert_eq!(claimed.request.user_id, 0);
+    let check = store.check_of_request("check-1").await.unwrap().unwrap();
+    assert_eq!(
+        (check.job_id.as_str(), check.cost, check.held),
+        (checked.id.as_str(), 350, true)
+    );
+    let outcome = store
+        .settle_check(&settlement(
+            &claimed.jobs[0].id,
+            &checker,
+            verification::PASSED,
+            8,
+        ))
+        .await
+        .unwrap();
+    // Only the checked job's reward: the unchecked one was earned after it.
+    let SettleOutcome::Settled {
+        released,
+        forfeited,
+        refunded,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(
+        (released, forfeited, refunded),
+        (Kudos(250), Kudos::ZERO, Kudos::ZERO)
+    );
+    assert_eq!(balances(store, owner.id).await, (250, 250));
+    assert_eq!(balances(store, vouched.id).await.0, 60);
+    let record = store.worker(&untrusted.worker_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            record.checks_passed,
+            record.clean_streak,
+            record.checks_failed
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        store
+            .job(&checked.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .verification
+            .as_deref(),
+        Some(verification::PASSED)
+    );
+    assert_eq!(
+        store.request("check-1").await.unwrap().unwrap().state,
+        "done"
+    );
+    // A second submit of the check changes nothing.
+    let again = store
+        .settle_check(&settlement(
+            &claimed.jobs[0].id,
+            &checker,
+            verification::PASSED,
+            9,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        SettleOutcome::Refused(CompletionOutcome::AlreadySubmitted)
+    );
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn a_failed_check_forfeits_refunds_withdraws_and_pauses(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let requester = account(store, "requester").await;
+    let vouched = vouched_account(store, "vouched").await;
+    let cheater = worker(store, owner.id, "cheater").await;
+    let checker = scorer(store, vouched.id, "checker", 0).await;
+    for round in 0..2_i64 {
+        let (request_id, check_id) = (format!("r{round}"), format!("check-{round}"));
+        let t = 10 * round;
+        store
+            .insert_request(&request(&request_id, requester.id, 1, t), 10)
+            .await
+            .unwrap();
+        let job = pop(store, &cheater, t + 1).await.unwrap().jobs.remove(0);
+        complete_checked(store, &job.id, &cheater, Some(&check_id), t + 2).await;
+        if round == 1 {
+            // The requester fetched this one: it stays delivered, only the kudos move.
+            store.touch_request(&request_id, t + 3, true).await.unwrap();
+        }
+        let claimed = pop(store, &checker, t + 4).await.expect("the check");
+        assert_eq!(claimed.request.id, check_id);
+        let outcome = store
+            .settle_check(&settlement(
+                &claimed.jobs[0].id,
+                &checker,
+                verification::FAILED,
+                t + 5,
+            ))
+            .await
+            .unwrap();
+        let SettleOutcome::Settled {
+            forfeited,
+            refunded,
+            requeued,
+            paused,
+            ..
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!((forfeited, refunded), (Kudos(250), Kudos(350)));
+        assert_eq!(
+            requeued,
+            round == 0,
+            "only a result not yet fetched is withdrawn"
+        );
+        assert_eq!(paused, round == 1, "paused at the second failure");
+        let job = store.job(&job.id).await.unwrap().unwrap();
+        assert_eq!(job.verification.as_deref(), Some(verification::FAILED));
+        let state = if round == 0 { "rejected" } else { "ok" };
+        assert_eq!(job.state, state);
+        if round == 0 {
+            let request = store.request(&request_id).await.unwrap().unwrap();
+            assert_eq!((request.state.as_str(), request.n_waiting), ("active", 1));
+            assert!(job.generation.is_none());
+            // The withdrawn generation is served again, by someone else.
+            let other = worker(store, vouched.id, "honest").await;
+            let again = pop(store, &other, t + 6)
+                .await
+                .expect("the generation again");
+            assert_eq!(again.request.id, request_id);
+            store
+                .complete_job(&completion(
+                    &again.jobs[0].id,
+                    &other.worker_id,
+                    250,
+                    350,
+                    t + 7,
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(balances(store, owner.id).await, (0, 0));
+    // Charged three times (one result served again), refunded twice.
+    assert_eq!(balances(store, requester.id).await, (-350, 0));
+    let record = store.worker(&cheater.worker_id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.checks_failed, record.clean_streak, record.paused),
+        (2, 0, true)
+    );
+    assert_eq!(store.user(owner.id).await.unwrap().unwrap().suspicion, 2);
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn checks_go_to_vouched_workers_of_other_owners_only(db: Fixture) {
+    let store = db.store();
+    let owner = vouched_account(store, "owner").await;
+    let stranger = account(store, "stranger").await;
+    let vouched = vouched_account(store, "vouched").await;
+    // The checked worker is its owner's browser tab: untrusted whoever owns it.
+    let tab = WorkerCheckIn {
+        new_id: "id-tab".into(),
+        name: "tab".into(),
+        browser: true,
+        can_score: true,
+        ..check_in(owner.id, 0)
+    };
+    let tab = Capabilities::of(&store.check_in_worker(&tab).await.unwrap());
+    assert!(!tab.may_check);
+    store
+        .insert_request(&request("r", 0, 1, 0), 10)
+        .await
+        .unwrap();
+    let job = pop(store, &tab, 1).await.unwrap().jobs.remove(0);
+    complete_checked(store, &job.id, &tab, Some("check"), 2).await;
+    // Not the owner's own vouched scorer, not an untrusted one, not one that cannot score.
+    let own = scorer(store, owner.id, "own scorer", 3).await;
+    let untrusted = scorer(store, stranger.id, "untrusted scorer", 3).await;
+    let no_scoring = worker(store, vouched.id, "no scoring").await;
+    for caps in [&own, &untrusted, &no_scoring] {
+        assert!(pop(store, caps, 4).await.is_none(), "{}", caps.worker_name);
+    }
+    let checker = scorer(store, vouched.id, "checker", 3).await;
+    assert_eq!(pop(store, &checker, 5).await.unwrap().request.id, "check");
+}
+
+async fn a_long_clean_record_earns_trust_and_releases_everything(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let vouched = vouched_account(store, "vouched").await;
+    let honest = worker(store, owner.id, "honest").await;
+    let checker = scorer(store, vouched.id, "checker", 0).await;
+    for i in 0..3_i64 {
+        store
+            .insert_request(&request(&format!("r{i}"), 0, 1, i), 10)
+            .await
+            .unwrap();
+        let job = pop(store, &honest, 10 + i).await.unwrap().jobs.remove(0);
+        let check = (i < 2).then(|| format!("check-{i}"));
+        complete_checked(store, &job.id, &honest, check.as_deref(), 20 + i).await;
+    }
+    assert_eq!(balances(store, owner.id).await, (0, 750));
+    let trust_after_two = Settlement {
+        auto_trust_checks: 2,
+        auto_trust_created_before: 1_000,
+        ..settlement("", &checker, verification::PASSED, 0)
+    };
+    for i in 0..2 {
+        let claimed = pop(store, &checker, 30 + i).await.unwrap();
+        let outcome = store
+            .settle_check(&Settlement {
+                check_job_id: claimed.jobs[0].id.clone(),
+                now: 40 + i,
+                ..trust_after_two.clone()
+            })
+            .await
+            .unwrap();
+        let SettleOutcome::Settled { auto_trusted, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(auto_trusted, i == 1);
+    }
+    // Trusted now: the unchecked third job's reward, earned after the last check, is released
+    // too, and the worker may take trusted-only requests but never check.
+    assert_eq!(balances(store, owner.id).await, (750, 0));
+    let record = store.worker(&honest.worker_id).await.unwrap().unwrap();
+    assert!(record.auto_trusted && record.trusted() && !record.may_check());
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn held_uptime_and_erasure_keep_the_ledger_balanced(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let held = |now| WorkerCheckIn {
+        hold_rewards: true,
+        ..check_in(owner.id, now)
+    };
+    for step in 0..=3 {
+        store
+            .check_in_worker(&held(step * 4 * MINUTE))
+            .await
+            .unwrap();
+    }
+    assert_eq!(balances(store, owner.id).await, (0, 5_000));
+    store
+        .insert_request(&request("r", 0, 1, 0), 10)
+        .await
+        .unwrap();
+    let worker = Capabilities::of(&store.worker("worker-1").await.unwrap().unwrap());
+    let job = pop(store, &worker, 20 * MINUTE)
+        .await
+        .unwrap()
+        .jobs
+        .remove(0);
+    complete_checked(store, &job.id, &worker, Some("check"), 21 * MINUTE).await;
+    assert_eq!(balances(store, owner.id).await, (0, 5_250));
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+    let erased = store.erase_user(owner.id, 22 * MINUTE).await.unwrap();
+    assert_eq!(erased.kudos_forfeited, Kudos(5_250));
+    assert_eq!(balances(store, owner.id).await, (0, 0));
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn checks_nobody_takes_expire_and_release_waits_for_a_later_pass(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let vouched = vouched_account(store, "vouched").await;
+    let honest = worker(store, owner.id, "honest").await;
+    store
+        .insert_request(&request("r0", 0, 1, 0), 10)
+        .await
+        .unwrap();
+    let job = pop(store, &honest, 1).await.unwrap().jobs.remove(0);
+    complete_checked(store, &job.id, &honest, Some("check-0"), 2).await;
+    // Nobody checks it for a day: it expires, and its reward stays held.
+    let expired = store
+        .expire_idle_requests(&ExpiryCutoffs {
+            idle_before: 0,
+            checks_before: 3,
+            now: 4,
+        })
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    assert_eq!(
+        store.request("check-0").await.unwrap().unwrap().state,
+        "expired"
+    );
+    assert_eq!(balances(store, owner.id).await, (0, 250));
+    // A later job's check passes: the earlier reward, waiting for no check any more, goes too.
+    let checker = scorer(store, vouched.id, "checker", 5).await;
+    store
+        .insert_request(&request("r1", 0, 1, 5), 10)
+        .await
+        .unwrap();
+    let job = pop(store, &honest, 6).await.unwrap().jobs.remove(0);
+    complete_checked(store, &job.id, &honest, Some("check-1"), 7).await;
+    let claimed = pop(store, &checker, 8).await.unwrap();
+    store
+        .settle_check(&settlement(
+            &claimed.jobs[0].id,
+            &checker,
+            verification::PASSED,
+            9,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(balances(store, owner.id).await, (500, 0));
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }

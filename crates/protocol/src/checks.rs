@@ -44,6 +44,9 @@ pub struct TextScores {
     /// With reported ids: whether they decode, formatted as the job's parameters ask, to the
     /// submitted text. Always true for tokenized text.
     pub text_matches: bool,
+    /// The request's sampling is greedy (temperature 0 or top-k 1): every token must be the
+    /// best one.
+    pub greedy: bool,
     /// One per scored token, in order.
     pub scores: Vec<TokenScore>,
 }

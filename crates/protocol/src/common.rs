@@ -199,6 +199,11 @@ pub struct WorkerDetails {
     pub flagged: bool,
     pub suspicious: i64,
     pub uncompleted_jobs: i64,
+    /// Potluck: how many of its results a check verified, and how many failed one.
+    #[serde(default)]
+    pub checks_passed: i64,
+    #[serde(default)]
+    pub checks_failed: i64,
     pub models: Vec<String>,
     pub bridge_agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -315,7 +320,13 @@ pub struct UserDetails {
     pub username: String,
     pub id: i64,
     pub kudos: f64,
-    pub evaluating_kudos: f64,
+    /// Rewards of the account's workers that wait for verification; only its owner and
+    /// moderators see them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluating_kudos: Option<f64>,
+    /// How many checks its workers failed; only its owner and moderators see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicious: Option<i64>,
     pub concurrency: i64,
     pub worker_invited: i64,
     pub moderator: bool,

@@ -5,6 +5,7 @@ use super::extract::{PathParam, QueryParams};
 use super::AppState;
 use axum::extract::State;
 use axum::Json;
+use potluck_core::{ModelFilter, ModelState};
 use protocol::{ActiveModel, Heartbeat, HordeModes, HordePerformance, RequestError, WorkerType};
 use serde::Deserialize;
 
@@ -21,17 +22,49 @@ pub async fn heartbeat() -> Json<Heartbeat> {
 pub struct ModelsQuery {
     #[serde(rename = "type")]
     kind: Option<WorkerType>,
+    min_count: Option<u32>,
+    max_count: Option<u32>,
+    #[serde(default)]
+    model_state: ModelStateParam,
+}
+
+/// `model_state`, as the AI Horde spells it.
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ModelStateParam {
+    Known,
+    Custom,
+    #[default]
+    All,
 }
 
 /// Models that online workers serve.
 #[utoipa::path(get, path = "/api/v2/status/models", tag = "status",
-    params(("type" = Option<String>, Query, description = "text or image")),
+    params(("type" = Option<String>, Query, description = "text or image"),
+        ("min_count" = Option<u32>, Query, description = "only models at least this many workers serve"),
+        ("max_count" = Option<u32>, Query, description = "only models at most this many workers serve"),
+        ("model_state" = Option<String>, Query,
+            description = "known (in the model reference), custom (not in it) or all (default)")),
     responses((status = 200, body = Vec<ActiveModel>), (status = 400, body = RequestError)))]
 pub async fn models(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ModelsQuery>,
 ) -> ApiResult<Json<Vec<ActiveModel>>> {
-    Ok(Json(state.horde.active_models(query.kind).await?))
+    let filter = ModelFilter {
+        state: match query.model_state {
+            ModelStateParam::Known => ModelState::Known,
+            ModelStateParam::Custom => ModelState::Custom,
+            ModelStateParam::All => ModelState::All,
+        },
+        min_count: query.min_count,
+        max_count: query.max_count,
+    };
+    Ok(Json(
+        state
+            .horde
+            .active_models_filtered(query.kind, &filter)
+            .await?,
+    ))
 }
 
 /// One model (a list with one entry, or empty when nobody serves it).

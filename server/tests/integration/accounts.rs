@@ -587,7 +587,8 @@ async fn issue_key_replaces_the_old_key() {
 #[tokio::test]
 async fn audit_holds_after_jobs_grants_and_transfers() {
     let server = Server::start(&[]);
-    let (_, worker) = server.register("worker-owner").await;
+    // Trusted: its reward is paid at once (an untrusted one's is held; see trust.rs).
+    let (_, worker) = server.admin_user("worker-owner", &["--trusted"]);
     let (requester_id, requester) = server.register("requester").await;
     let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
     grant(&server, &moderator, requester_id, 5.0).await;

@@ -88,6 +88,13 @@ impl Database {
     }
 }
 
+/// The model reference every test server gets unless told otherwise: the test models, with the
+/// sizes their names say.
+pub const MODEL_REFERENCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/integration/model-reference.json"
+);
+
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_potluck"))
 }
@@ -500,6 +507,8 @@ fn spawn(
         .arg(database_url)
         .arg("--site-root")
         .arg(dir.path().join("no-site"))
+        // The test models' sizes; a test that gives --model-reference overrides it.
+        .env("POTLUCK_MODEL_REFERENCE", MODEL_REFERENCE)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("POTLUCK_LOG", filter)
@@ -549,6 +558,58 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, rc: &str) 
         "{}",
         answer.1
     );
+}
+
+/// The model of the scoring worker `pop_check` runs.
+pub const CHECKED_MODEL: &str = "test/Tiny-1B";
+
+/// Pops the next check for `key`'s trusted scoring worker "checker" (serving CHECKED_MODEL):
+/// a job whose payload carries `score_check`. A plain job it is given meanwhile (checks queue
+/// behind older requests) it serves with a text of its own.
+pub async fn pop_check(server: &Server, key: &str) -> Value {
+    for _ in 0..10 {
+        let (status, job) = server
+            .post(
+                "/generate/text/pop",
+                Some(key),
+                json!({"name": "checker", "models": [CHECKED_MODEL], "can_score": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        if job["score_check"].is_object() {
+            return job;
+        }
+        let id = job["id"].as_str().expect("a check or a job").to_string();
+        let (status, _) = server
+            .post(
+                "/generate/text/submit",
+                Some(key),
+                json!({"id": id, "generation": "served by the checker"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    panic!("no check for the checker");
+}
+
+/// Scores as a checker finds an honest text: every token inside the request's limits and
+/// about as probable as the model expects.
+pub fn honest_scores() -> Value {
+    token_scores(0.5)
+}
+
+/// Scores of a text with a token far outside the request's top-k.
+pub fn failing_scores() -> Value {
+    token_scores(-6.0)
+}
+
+fn token_scores(last_margin: f64) -> Value {
+    let token = |margin: f64| {
+        json!({"token": 5, "rank": 0, "logprob": -1.0, "entropy": 2.0, "nll_variance": 1.0,
+               "greedy_margin": 0.0, "top_k_margin": margin})
+    };
+    json!({"tokens": "reported", "text_matches": true, "greedy": false,
+           "scores": [token(1.0), token(2.0), token(0.1), token(last_margin)]})
 }
 
 pub fn close(a: f64, b: f64) -> bool {

@@ -48,7 +48,8 @@ async fn submit(server: &Server, key: &str, job: &str, text: &str) -> (StatusCod
 /// A worker owner whose worker `box` is online, and a requester whose first request that worker
 /// finished (so both have ledger lines), then who got 0.5 kudos from the owner.
 async fn owner_and_requester(server: &Server, worker: &str) -> ((i64, String), (i64, String)) {
-    let owner = server.register("owner-with-worker").await;
+    // Trusted, so that its reward is spendable at once (an untrusted one's is held).
+    let owner = server.admin_user("owner-with-worker", &["--trusted"]);
     let requester = server.register("requester-of-jobs").await;
     assert_eq!(
         server.pop_text(&owner.1, worker, MODEL).await.0,

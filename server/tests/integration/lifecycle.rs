@@ -107,7 +107,8 @@ async fn idle_requests_expire() {
 #[tokio::test]
 async fn results_are_purged_after_delivery_and_retention() {
     let server = Server::start(&["--result-retention-secs", "1", "--sweep-interval-ms", "100"]);
-    let (_, key) = server.register("owner").await;
+    // Trusted, so no check copies the prompt (log_privacy.rs covers checks).
+    let (_, key) = server.admin_user("owner", &["--trusted"]);
     server.pop_text(&key, "worker", MODEL).await;
     let id = server
         .submit_text_request(ANON, json!({"prompt": "secret prompt"}))

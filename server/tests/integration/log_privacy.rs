@@ -2,7 +2,7 @@
 //! (at its most verbose) nor its database holds the prompt or the generation, and neither ever
 //! holds an API key or the client's address.
 
-use crate::common::{Server, ANON};
+use crate::common::{honest_scores, pop_check, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -26,6 +26,8 @@ async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresse
     .forwarded_for(&format!("{CLIENT}, {PROXY}"));
     let (_, worker_key) = server.register("owner").await;
     let (_, requester_key) = server.register("requester").await;
+    // Its results are checked: the checks copy the prompts and texts, and must go too.
+    let (_, checker_key) = server.admin_user("checker", &["--trusted"]);
     server.pop_text(&worker_key, "worker", MODEL).await;
 
     // From an account and anonymously: only the anonymous request has its client's address
@@ -64,6 +66,17 @@ async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresse
             "{delivered}"
         );
         statuses.push(path);
+        let check = pop_check(&server, &checker_key).await;
+        assert_eq!(check["payload"]["prompt"], prompt, "{check}");
+        assert_eq!(check["score_check"]["text"], generation, "{check}");
+        let (status, _) = server
+            .post(
+                "/generate/text/submit",
+                Some(&checker_key),
+                json!({"id": check["id"], "scores": honest_scores()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
     }
     let never = [worker_key.as_str(), requester_key.as_str(), CLIENT, PROXY];
     assert_eq!(server.stored(&never).await, Vec::<&str>::new());
@@ -85,7 +98,7 @@ async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresse
 
     let log = server.log();
     // The log did see the cycle, request handling and the purge included.
-    for event in ["request queued", "generation submitted"] {
+    for event in ["request queued", "generation submitted", "check settled"] {
         assert!(log.contains(event), "no {event:?} in the server's log");
     }
     assert!(

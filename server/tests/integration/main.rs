@@ -21,5 +21,6 @@ mod openai;
 mod private_mode;
 mod status;
 mod text_jobs;
+mod trust;
 mod ui;
 mod workers;

@@ -141,7 +141,8 @@ async fn models_are_those_online_workers_serve() {
 #[tokio::test]
 async fn a_chat_completion_is_an_ordinary_job_through_the_models_template() {
     let server = Server::start(&[]);
-    let (_, owner) = server.register("owner").await;
+    // Trusted: its reward is paid at once (an untrusted one's is held; see trust.rs).
+    let (_, owner) = server.admin_user("owner", &["--trusted"]);
     let (_, requester) = server.register("requester").await;
     pop(&server, &owner).await;
     let request = json!({

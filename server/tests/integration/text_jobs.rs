@@ -9,7 +9,8 @@ const MODEL: &str = "test/Tiny-1B";
 #[tokio::test]
 async fn text_job_cycle_moves_kudos_exactly() {
     let server = Server::start(&[]);
-    let (_, worker_key) = server.register("owner").await;
+    // Trusted: its reward is paid at once (an untrusted one's is held; see trust.rs).
+    let (_, worker_key) = server.admin_user("owner", &["--trusted"]);
     let (_, requester_key) = server.register("requester").await;
     server.admin(&["audit-kudos"]);
     // The worker announces its model before anyone can ask for it.

@@ -6,7 +6,7 @@ use crate::error::{Rejection, Result};
 use crate::keys;
 use crate::kudos::Kudos;
 use crate::now_ms;
-use crate::store::{LedgerRow, UserChange, UserRow, UserSort};
+use crate::store::{KudosMismatch, LedgerRow, UserChange, UserRow, UserSort};
 use protocol::{
     ContributionsDetails, KudosTransferred, ModifyUser, ModifyUserInput, Registered, UsageDetails,
     UserAmountRecords, UserDetails, UserKudosDetails, UserRecords, UserThingRecords,
@@ -126,7 +126,8 @@ impl Horde {
         for (reason, amount) in self.store.kudos_by_reason(user.id).await? {
             let amount = Kudos(amount).as_f64();
             match reason.as_str() {
-                "generated" | "spent" | "uptime" => kudos_details.accumulated += amount,
+                "generated" | "spent" | "uptime" | "released" | "checked" | "refunded"
+                | "forfeited" => kudos_details.accumulated += amount,
                 "gifted" => kudos_details.gifted -= amount,
                 "received" => kudos_details.received += amount,
                 _ => kudos_details.admin += amount,
@@ -137,7 +138,8 @@ impl Horde {
             username: user.alias(),
             id: user.id,
             kudos: Kudos(user.kudos).as_f64(),
-            evaluating_kudos: 0.0,
+            evaluating_kudos: privileged.then(|| Kudos(user.held_kudos).as_f64()),
+            suspicious: privileged.then_some(user.suspicion),
             concurrency: user.concurrency,
             worker_invited: user.worker_invited,
             moderator: user.moderator,
@@ -334,14 +336,8 @@ impl Horde {
 
     /// Accounts whose balance differs from their ledger: always empty unless
     /// something is badly wrong. Used by the admin CLI and the tests.
-    pub async fn audit_kudos(&self) -> Result<Vec<(i64, Kudos, Kudos)>> {
-        Ok(self
-            .store
-            .kudos_mismatches()
-            .await?
-            .into_iter()
-            .map(|(id, balance, ledger)| (id, Kudos(balance), Kudos(ledger)))
-            .collect())
+    pub async fn audit_kudos(&self) -> Result<Vec<KudosMismatch>> {
+        self.store.kudos_mismatches().await
     }
 
     /// The latest lines of the caller's kudos ledger, newest first.

@@ -9,6 +9,23 @@ use std::collections::BTreeMap;
 /// The window over which throughput is measured.
 const PERFORMANCE_WINDOW_MS: i64 = 10 * 60 * 1000;
 
+/// Which served models `/status/models` lists.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFilter {
+    pub state: ModelState,
+    pub min_count: Option<u32>,
+    pub max_count: Option<u32>,
+}
+
+/// Models in the model reference, outside it, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ModelState {
+    Known,
+    Custom,
+    #[default]
+    All,
+}
+
 #[derive(Default)]
 struct ModelFigures {
     workers: u32,
@@ -31,6 +48,29 @@ impl Horde {
             models.extend(self.models_of_kind(kind).await?);
         }
         Ok(models)
+    }
+
+    /// Models that online workers serve, as `/status/models` filters them: known to the model
+    /// reference or not (`model_state`), and served by at least `min_count` and at most
+    /// `max_count` workers.
+    pub async fn active_models_filtered(
+        &self,
+        kind: Option<WorkerType>,
+        filter: &ModelFilter,
+    ) -> Result<Vec<ActiveModel>> {
+        let reference = &self.policy.model_reference;
+        Ok(self
+            .active_models(kind)
+            .await?
+            .into_iter()
+            .filter(|m| match filter.state {
+                ModelState::All => true,
+                ModelState::Known => reference.knows(m.kind, &m.name),
+                ModelState::Custom => !reference.knows(m.kind, &m.name),
+            })
+            .filter(|m| filter.min_count.is_none_or(|min| m.count >= min))
+            .filter(|m| filter.max_count.is_none_or(|max| m.count <= max))
+            .collect())
     }
 
     /// One model by name (a list, as the AI Horde answers), empty when nobody serves it.

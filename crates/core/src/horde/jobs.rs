@@ -89,6 +89,7 @@ impl Horde {
             c.chat_template = chat_template.clone();
             c.browser = input.browser;
             c.keeps_prompts = input.keeps_prompts;
+            c.can_score = input.can_score && !input.browser;
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities::of(&worker);
@@ -117,6 +118,7 @@ impl Horde {
             "prompt".into(),
             json!(request.prompt.clone().unwrap_or_default()),
         );
+        let score_check = self.score_check_of(&request).await?;
         Ok(GenerationPayloadKobold {
             payload: Some(payload),
             id: jobs.first().map(|j| j.id.clone()),
@@ -125,7 +127,7 @@ impl Horde {
             softprompt: None,
             model: Some(model),
             ttl: Some(self.policy.text_ttl_secs()),
-            score_check: None,
+            score_check,
         })
     }
 
@@ -241,7 +243,8 @@ impl Horde {
         validate::in_range("amount", common.amount.into(), 1, 20)?;
         validate::in_range("threads", common.threads.into(), 1, 50)?;
         validate::no_nul("bridge_agent", common.bridge_agent)?;
-        if let Some(existing) = self.store.worker_by_name(&name).await? {
+        let existing = self.store.worker_by_name(&name).await?;
+        if let Some(existing) = &existing {
             if existing.owner_id != account.user.id {
                 return Err(Rejection::forbidden(
                     "WrongCredentials",
@@ -277,11 +280,17 @@ impl Horde {
             bridge_agent: common.bridge_agent.chars().take(1000).collect(),
             browser: false,
             keeps_prompts: false,
+            can_score: false,
+            hold_rewards: false,
             now: now_ms(),
             stale_ms: self.policy.worker_stale.as_millis() as i64,
             uptime_reward: Kudos::ZERO,
         };
         kind_specific(&mut check_in);
+        // A moderator vouched for its owner (and it is no browser tab), or it earned trust.
+        let vouched = account.user.trusted && !check_in.browser;
+        let earned = existing.as_ref().is_some_and(|w| w.auto_trusted);
+        check_in.hold_rewards = !vouched && !earned;
         let worker = self.store.check_in_worker(&check_in).await?;
         if worker.maintenance {
             let message = worker.maintenance_msg.clone().unwrap_or_else(|| {
@@ -355,9 +364,16 @@ impl Horde {
         account: &Account,
         input: SubmitInputKobold,
     ) -> Result<GenerationSubmitted> {
-        let (job, request) = self
+        let CallersJob {
+            job,
+            request,
+            worker,
+        } = self
             .job_of_caller(account, input.id.as_deref(), WorkerType::Text)
             .await?;
+        if request.is_check() && input.state != SubmitState::Faulted {
+            return self.submit_text_check(&job, &request, input).await;
+        }
         let generation = match (input.state, input.generation) {
             (SubmitState::Faulted, generation) => generation,
             (_, Some(generation)) => Some(generation.replace('\0', "\u{fffd}")),
@@ -370,11 +386,33 @@ impl Horde {
                 .into());
             }
         };
+        let token_ids = validate::token_ids(input.token_ids)?;
         let tokens = kudos::delivered_tokens(
             generation.as_deref().unwrap_or_default(),
             request.max_length as u32,
         );
-        let reward = kudos::text_reward(tokens, &job.model, request.max_context_length as u32);
+        let reward = kudos::text_reward(
+            tokens,
+            &job.model,
+            request.max_context_length as u32,
+            &self.policy.model_reference,
+            worker.owner_trusted,
+        );
+        let verification = self.verification_for(&worker);
+        let check = match (&generation, input.state) {
+            (Some(text), SubmitState::Ok) if verification.check => Some(
+                self.text_check_of(
+                    &job,
+                    &request,
+                    &worker,
+                    text,
+                    token_ids.as_deref(),
+                    &input.seed.to_string(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let completion = Completion {
             generation,
             image: None,
@@ -385,6 +423,9 @@ impl Horde {
             finish_reason: input
                 .finish_reason
                 .filter(|r| matches!(r.as_str(), "stop" | "length")),
+            token_ids,
+            hold: verification.hold,
+            check,
             ..self.completion(&job, &request, input.state, input.gen_metadata, reward)
         };
         let submitted = self.complete(completion).await;
@@ -399,7 +440,11 @@ impl Horde {
         account: &Account,
         input: SubmitInputStable,
     ) -> Result<GenerationSubmitted> {
-        let (job, request) = self
+        let CallersJob {
+            job,
+            request,
+            worker,
+        } = self
             .job_of_caller(account, input.id.as_deref(), WorkerType::Image)
             .await?;
         let state = match input.state {
@@ -428,6 +473,32 @@ impl Horde {
                 .into());
             }
         };
+        let things = kudos::megapixelsteps(
+            request.width as u32,
+            request.height as u32,
+            request.steps as u32,
+        );
+        let verification = self.verification_for(&worker);
+        let checking = request.is_check() || (verification.check && state == SubmitState::Ok);
+        // The picture a check compares: the one submitted inline, or the one uploaded.
+        let picture = match (&image, checking && state != SubmitState::Faulted) {
+            (Some(inline), true) => Some(inline.clone()),
+            (None, true) => self.store.image(&job.id).await?,
+            _ => None,
+        };
+        if request.is_check() && state != SubmitState::Faulted {
+            let picture = picture.unwrap_or_default();
+            return self
+                .submit_image_check(&job, &request, &picture, things)
+                .await;
+        }
+        let check = picture
+            .as_deref()
+            .and_then(crate::image_hash::perceptual_hash)
+            .map(|hash| {
+                let seed = input.seed.unwrap_or_default().to_string();
+                self.image_check_of(&job, &request, &worker, &seed, hash)
+            });
         let reward = kudos::image_kudos(
             request.width as u32,
             request.height as u32,
@@ -439,11 +510,9 @@ impl Horde {
             generation: None,
             image,
             seed: input.seed.unwrap_or_default().to_string(),
-            things: kudos::megapixelsteps(
-                request.width as u32,
-                request.height as u32,
-                request.steps as u32,
-            ),
+            things,
+            hold: verification.hold,
+            check,
             ..self.completion(&job, &request, state, input.gen_metadata, reward)
         };
         self.complete(completion).await
@@ -455,7 +524,7 @@ impl Horde {
         account: &Account,
         id: Option<&str>,
         kind: WorkerType,
-    ) -> Result<(JobRow, RequestRow)> {
+    ) -> Result<CallersJob> {
         account.require_registered("AnonForbiddenWorker", "run workers")?;
         let id = id
             .map(str::trim)
@@ -477,14 +546,18 @@ impl Horde {
             return Err(not_found().into());
         }
         let worker = self.store.worker(&job.worker_id).await?;
-        if worker.is_none_or(|w| w.owner_id != account.user.id) {
-            return Err(Rejection::forbidden(
+        match worker {
+            Some(worker) if worker.owner_id == account.user.id => Ok(CallersJob {
+                job,
+                request,
+                worker,
+            }),
+            _ => Err(Rejection::forbidden(
                 "WrongCredentials",
                 "This job was given to a worker you do not own",
             )
-            .into());
+            .into()),
         }
-        Ok((job, request))
     }
 
     fn completion(
@@ -521,6 +594,9 @@ impl Horde {
             prompt_tokens: None,
             completion_tokens: None,
             finish_reason: None,
+            token_ids: None,
+            hold: false,
+            check: None,
             now: now_ms(),
         }
     }
@@ -538,21 +614,7 @@ impl Horde {
                 tracing::info!(job = %id, "worker reported a fault; generation re-queued");
                 Ok(GenerationSubmitted { reward: 0.0 })
             }
-            CompletionOutcome::AlreadySubmitted => Err(Rejection::bad_request(
-                "DuplicateGen",
-                format!("Processing generation {id} was already submitted"),
-            )
-            .into()),
-            CompletionOutcome::Aborted => Err(Rejection::bad_request(
-                "AbortedGen",
-                format!("Processing generation {id} took too long and was given to another worker"),
-            )
-            .into()),
-            CompletionOutcome::NotFound => Err(Rejection::not_found(
-                "InvalidJobID",
-                format!("Processing generation {id} not found"),
-            )
-            .into()),
+            refused => Err(refusal(&id, refused)),
         }
     }
 
@@ -599,6 +661,32 @@ impl Horde {
             content_type,
         })
     }
+}
+
+/// A job the caller's worker holds, with its request and that worker.
+pub(super) struct CallersJob {
+    pub job: JobRow,
+    pub request: RequestRow,
+    pub worker: WorkerRow,
+}
+
+/// Why a submit of job `id` changed nothing, as the AI Horde says it.
+pub(super) fn refusal(id: &str, outcome: CompletionOutcome) -> crate::error::CoreError {
+    match outcome {
+        CompletionOutcome::AlreadySubmitted => Rejection::bad_request(
+            "DuplicateGen",
+            format!("Processing generation {id} was already submitted"),
+        ),
+        CompletionOutcome::Aborted => Rejection::bad_request(
+            "AbortedGen",
+            format!("Processing generation {id} took too long and was given to another worker"),
+        ),
+        _ => Rejection::not_found(
+            "InvalidJobID",
+            format!("Processing generation {id} not found"),
+        ),
+    }
+    .into()
 }
 
 fn into_object(value: Value) -> Option<Map<String, Value>> {

@@ -37,9 +37,11 @@ mod requests;
 mod streaming;
 mod sweep;
 mod text_models;
+mod trust;
 mod validate;
 mod workers;
 
+pub use figures::{ModelFilter, ModelState};
 pub use jobs::{ImageUpload, StoredImage};
 pub use logins::{LinkedSignIn, PENDING_LOGIN_LIFETIME};
 pub use requests::TextMinimums;

@@ -75,7 +75,12 @@ impl Horde {
         )?;
         let models = validate::models("models", &input.models)?;
         self.require_known_models(WorkerType::Text, &models).await?;
-        let estimate = kudos::text_estimate(params.max_length, params.max_context_length, &models);
+        let estimate = kudos::text_estimate(
+            params.max_length,
+            params.max_context_length,
+            &models,
+            &self.policy.model_reference,
+        );
         let mut payload = params.sampling.clone();
         payload.insert("n".into(), json!(1));
         payload.insert("max_length".into(), json!(params.max_length));
@@ -249,6 +254,8 @@ impl Horde {
             n: 1,
             priority,
             kudos_estimate: estimate,
+            check_kind: None,
+            exclude_owner: None,
             now: now_ms(),
         }
     }

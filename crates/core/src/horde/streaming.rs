@@ -47,7 +47,7 @@ impl Horde {
             )
             .into());
         }
-        let (job, request) = self
+        let super::jobs::CallersJob { job, request, .. } = self
             .job_of_caller(account, input.id.as_deref(), WorkerType::Text)
             .await?;
         if request.state != request_state::ACTIVE || job.state != job_state::PROCESSING {

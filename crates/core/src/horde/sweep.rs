@@ -4,7 +4,7 @@
 use super::Horde;
 use crate::error::Result;
 use crate::now_ms;
-use crate::store::PurgeCutoffs;
+use crate::store::{ExpiryCutoffs, PurgeCutoffs};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -25,10 +25,12 @@ impl Horde {
             .store
             .requeue_expired_leases(now, self.policy.max_restarts)
             .await?;
-        let expired = self
-            .store
-            .expire_idle_requests(now - ms(self.policy.request_expiry), now)
-            .await?;
+        let expiry = ExpiryCutoffs {
+            idle_before: now - ms(self.policy.request_expiry),
+            checks_before: now - ms(self.policy.trust.check_expiry),
+            now,
+        };
+        let expired = self.store.expire_idle_requests(&expiry).await?;
         let cutoffs = PurgeCutoffs {
             delivered_before: now - ms(self.policy.result_retention),
             finished_before: now - ms(self.policy.request_expiry),

@@ -144,6 +144,23 @@ pub fn contact(value: &str) -> Result<String> {
     Ok(value)
 }
 
+/// The most token ids one submit may report: more than the longest generation allows.
+const MAX_TOKEN_IDS: usize = 16_384;
+
+/// A submit's reported token ids, bounded; an empty list is as good as none.
+pub fn token_ids(ids: Option<Vec<u32>>) -> Result<Option<Vec<u32>>> {
+    match ids {
+        Some(ids) if ids.len() > MAX_TOKEN_IDS => Err(Rejection::invalid_field(
+            "token_ids",
+            "BadRequest",
+            format!("token_ids may have at most {MAX_TOKEN_IDS} entries"),
+        )
+        .into()),
+        Some(ids) if ids.is_empty() => Ok(None),
+        ids => Ok(ids),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

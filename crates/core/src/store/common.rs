@@ -35,8 +35,9 @@ pub trait Common: Send + Sync + 'static {
     async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>>;
     /// The latest `limit` lines of an account's ledger, newest first.
     async fn kudos_history(&self, user_id: i64, limit: i64) -> Result<Vec<LedgerRow>>;
-    /// Accounts whose balance differs from the sum of their ledger (should be none).
-    async fn kudos_mismatches(&self) -> Result<Vec<(i64, i64, i64)>>;
+    /// Accounts whose spendable or held balance differs from the sum of their ledger lines of
+    /// that balance (should be none).
+    async fn kudos_mismatches(&self) -> Result<Vec<KudosMismatch>>;
 
     // --- data rights --------------------------------------------------------
     /// Sets an account's contact address, or removes it (`None`).
@@ -74,6 +75,8 @@ pub trait Common: Send + Sync + 'static {
     /// or token does not match.
     async fn attach_image(&self, job_id: &str, upload_token: &str, image: &[u8]) -> Result<bool>;
     async fn image(&self, job_id: &str) -> Result<Option<Vec<u8>>>;
+    /// What the check whose request is `request_id` verifies; none for other requests.
+    async fn check_of_request(&self, request_id: &str) -> Result<Option<CheckRow>>;
 
     // --- figures and settings -----------------------------------------------
     async fn queued_work(&self) -> Result<Vec<QueuedWork>>;
@@ -197,7 +200,7 @@ macro_rules! impl_common {
             async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>> {
                 Ok(sqlx::query_as(
                     "SELECT reason, CAST(SUM(amount) AS BIGINT) FROM kudos_ledger \
-                     WHERE user_id = $1 GROUP BY reason",
+                     WHERE user_id = $1 AND held = FALSE GROUP BY reason",
                 )
                 .bind(user_id)
                 .fetch_all(self.reader())
@@ -206,7 +209,7 @@ macro_rules! impl_common {
 
             async fn kudos_history(&self, user_id: i64, limit: i64) -> Result<Vec<LedgerRow>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, amount, reason, job_id, counterparty, created_at \
+                    "SELECT id, amount, reason, job_id, counterparty, created_at, held \
                      FROM kudos_ledger WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
                 )
                 .bind(user_id)
@@ -215,11 +218,17 @@ macro_rules! impl_common {
                 .await?)
             }
 
-            async fn kudos_mismatches(&self) -> Result<Vec<(i64, i64, i64)>> {
+            async fn kudos_mismatches(&self) -> Result<Vec<KudosMismatch>> {
                 Ok(sqlx::query_as(
-                    "SELECT u.id, u.kudos, CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) AS ledger \
+                    "SELECT u.id AS user_id, u.kudos, u.held_kudos, \
+                       CAST(COALESCE(SUM(CASE WHEN l.held THEN 0 ELSE l.amount END), 0) AS BIGINT) \
+                         AS ledger, \
+                       CAST(COALESCE(SUM(CASE WHEN l.held THEN l.amount ELSE 0 END), 0) AS BIGINT) \
+                         AS held_ledger \
                      FROM users u LEFT JOIN kudos_ledger l ON l.user_id = u.id \
-                     GROUP BY u.id, u.kudos HAVING u.kudos != COALESCE(SUM(l.amount), 0)",
+                     GROUP BY u.id, u.kudos, u.held_kudos \
+                     HAVING u.kudos != COALESCE(SUM(CASE WHEN l.held THEN 0 ELSE l.amount END), 0) \
+                       OR u.held_kudos != COALESCE(SUM(CASE WHEN l.held THEN l.amount ELSE 0 END), 0)",
                 )
                 .fetch_all(self.reader())
                 .await?)
@@ -428,6 +437,13 @@ macro_rules! impl_common {
                 .bind(job_id)
                 .fetch_optional(self.reader())
                 .await?)
+            }
+
+            async fn check_of_request(&self, request_id: &str) -> Result<Option<CheckRow>> {
+                Ok(sqlx::query_as(sql::CHECK_OF_REQUEST)
+                    .bind(request_id)
+                    .fetch_optional(self.reader())
+                    .await?)
             }
 
             async fn queued_work(&self) -> Result<Vec<QueuedWork>> {

@@ -71,14 +71,19 @@ pub trait Store: Common {
     /// claims up to `pop.amount` generations of the first it can, all in one
     /// transaction: no generation is ever given to two workers.
     async fn pop(&self, pop: &PopQuery<'_>) -> Result<PopOutcome>;
-    /// Finishes a job: result, reward and charge in one transaction.
+    /// Finishes a job: result, reward (held, for a worker whose work is verified) and charge,
+    /// and the job's check if it was chosen for one, in one transaction.
     async fn complete_job(&self, completion: &Completion) -> Result<CompletionOutcome>;
+    /// Finishes a check job with its verdict, in one transaction: the checker's pay, and for
+    /// the checked worker the release or forfeit of its held kudos, its requester's refund,
+    /// its record, pause and trust.
+    async fn settle_check(&self, settlement: &Settlement) -> Result<SettleOutcome>;
 
     // --- sweeps -------------------------------------------------------------
     /// Jobs whose lease ran out go back to the queue (or fault their request).
     async fn requeue_expired_leases(&self, now: i64, max_restarts: u32) -> Result<u64>;
-    /// Active requests idle since `idle_before` expire.
-    async fn expire_idle_requests(&self, idle_before: i64, now: i64) -> Result<u64>;
+    /// Active requests nobody touched for a while expire, and checks nobody took.
+    async fn expire_idle_requests(&self, cutoffs: &ExpiryCutoffs) -> Result<u64>;
     /// Drops prompts and results that were delivered (or abandoned) long enough
     /// ago, and whole rows older than the history window; drops client-address hashes and
     /// unfinished sign-ins older than theirs.

@@ -193,6 +193,11 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query(sql::CANCEL_CHECKS_OF_USER)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(sql::PURGE_REQUESTS_OF_USER)
             .bind(user_id)
             .execute(&mut *tx)
@@ -202,27 +207,25 @@ impl Store for PostgresStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(sql::PURGE_JOBS_OF_USER)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        for statement in [sql::PURGE_JOBS_OF_USER, sql::PURGE_CHECKS_OF_USER] {
+            sqlx::query(statement)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let workers_deleted = sqlx::query(sql::DELETE_WORKERS_OF)
             .bind(user_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let balance = lock_users(&mut tx, &[user_id])
-            .await?
-            .first()
-            .map(|(_, kudos)| *kudos)
-            .ok_or(sqlx::Error::RowNotFound)?;
+        lock_users(&mut tx, &[user_id]).await?;
         // Before the key hash goes: it is how a session names its account.
         let sessions_ended = sqlx::query(concat!("DELETE", sessions_of_user!()))
             .bind(user_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        book(&mut tx, user_id, Kudos(-balance), "erased", None, None, now).await?;
+        let forfeited = book_away_balances(&mut tx, user_id, now).await?;
         sqlx::query(sql::ERASE_USER)
             .bind(user_id)
             .bind(ERASED_NAME)
@@ -234,7 +237,7 @@ impl Store for PostgresStore {
             requests_cancelled,
             workers_deleted,
             sessions_ended,
-            kudos_forfeited: Kudos(balance),
+            kudos_forfeited: forfeited,
         })
     }
 
@@ -394,7 +397,7 @@ impl Store for PostgresStore {
         let Some((state, worker_id, requester, kind, owner, purged)) = found else {
             return Ok(CompletionOutcome::NotFound);
         };
-        if let Some(outcome) = shared::refused_completion(c, &state, &worker_id) {
+        if let Some(outcome) = shared::refused_completion(&c.worker_id, &state, &worker_id) {
             return Ok(outcome);
         }
         if c.state == protocol::SubmitState::Faulted {
@@ -417,6 +420,81 @@ impl Store for PostgresStore {
         settle_job(&mut tx, c, &parties, &delivered).await?;
         tx.commit().await?;
         Ok(CompletionOutcome::Rewarded(c.reward))
+    }
+
+    async fn settle_check(&self, s: &Settlement) -> Result<SettleOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // Two requests (the check's and the checked job's), two jobs, two workers and up to
+        // three accounts: each kind locked in ascending order, in the usual order of kinds.
+        let request_id: Option<String> =
+            sqlx::query_scalar("SELECT request_id FROM jobs WHERE id = $1")
+                .bind(&s.check_job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(request_id) = request_id else {
+            return Ok(SettleOutcome::Refused(CompletionOutcome::NotFound));
+        };
+        let check: Option<CheckRow> = sqlx::query_as(sql::CHECK_OF_REQUEST)
+            .bind(&request_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(check) = check else {
+            return Ok(SettleOutcome::Refused(CompletionOutcome::NotFound));
+        };
+        let checked_request: Option<String> =
+            sqlx::query_scalar("SELECT request_id FROM jobs WHERE id = $1")
+                .bind(&check.job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut requests: Vec<&str> = [Some(request_id.as_str()), checked_request.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        requests.sort_unstable();
+        for id in requests {
+            lock_request(&mut tx, id, false).await?;
+        }
+        let mut jobs = [s.check_job_id.as_str(), check.job_id.as_str()];
+        jobs.sort_unstable();
+        sqlx::query("SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&jobs[..])
+            .execute(&mut *tx)
+            .await?;
+        let found: Option<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT j.state, j.worker_id, w.owner_id FROM jobs j \
+             LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
+        )
+        .bind(&s.check_job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((state, worker_id, checker_owner)) = found else {
+            return Ok(SettleOutcome::Refused(CompletionOutcome::NotFound));
+        };
+        if let Some(refused) = shared::refused_completion(&s.checker_worker_id, &state, &worker_id)
+        {
+            return Ok(SettleOutcome::Refused(refused));
+        }
+        let mut workers = [s.checker_worker_id.as_str(), check.worker_id.as_str()];
+        workers.sort_unstable();
+        sqlx::query("SELECT 1 FROM workers WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&workers[..])
+            .execute(&mut *tx)
+            .await?;
+        let accounts: Vec<i64> = checker_owner
+            .into_iter()
+            .chain([check.owner_id, check.requester_id])
+            .collect();
+        lock_users(&mut tx, &accounts).await?;
+        let outcome = apply_settlement(
+            &mut tx,
+            s,
+            &check,
+            checker_owner,
+            checked_request.as_deref(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn requeue_expired_leases(&self, now: i64, max_restarts: u32) -> Result<u64> {
@@ -461,7 +539,7 @@ impl Store for PostgresStore {
         Ok(requeued)
     }
 
-    async fn expire_idle_requests(&self, idle_before: i64, now: i64) -> Result<u64> {
+    async fn expire_idle_requests(&self, e: &ExpiryCutoffs) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         if !try_sweep_lock(&mut tx, EXPIRE_LOCK).await? {
             return Ok(0);
@@ -470,21 +548,27 @@ impl Store for PostgresStore {
         // The rows are picked (and locked) by the inner query and updated by
         // id (here and in the purge), which keeps the planner from joining
         // against the whole table.
-        let expired = sqlx::query(
-            "UPDATE requests SET state = 'expired', n_waiting = 0, finished_at = $2 \
+        let expired: Vec<String> = sqlx::query_scalar(concat!(
+            "UPDATE requests SET state = 'expired', n_waiting = 0, finished_at = $3 \
              WHERE id = ANY(ARRAY(SELECT id FROM requests \
-               WHERE state = 'active' AND last_activity < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM jobs j \
+               WHERE state = 'active' AND ",
+            sql::expirable!(),
+            "  AND NOT EXISTS (SELECT 1 FROM jobs j \
                                  WHERE j.request_id = requests.id AND j.state = 'processing') \
-               FOR NO KEY UPDATE SKIP LOCKED))",
-        )
-        .bind(idle_before)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+               FOR NO KEY UPDATE SKIP LOCKED)) \
+             RETURNING id"
+        ))
+        .bind(e.idle_before)
+        .bind(e.checks_before)
+        .bind(e.now)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(concat!(sql::unawait_expired_checks!(), "= ANY($1))"))
+            .bind(&expired)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(expired)
+        Ok(expired.len() as u64)
     }
 
     async fn purge(&self, p: &PurgeCutoffs) -> Result<u64> {
@@ -523,13 +607,19 @@ impl Store for PostgresStore {
         // (an upload holds nothing else, so it cannot wait on us), since a
         // job skipped here would keep its result for good.
         sqlx::query(
-            "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, gen_metadata = NULL \
+            "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, \
+             gen_metadata = NULL, token_ids = NULL \
              WHERE request_id = ANY($1) \
-               AND (generation IS NOT NULL OR image IS NOT NULL OR upload_token IS NOT NULL)",
+               AND (generation IS NOT NULL OR image IS NOT NULL OR upload_token IS NOT NULL \
+                    OR token_ids IS NOT NULL)",
         )
         .bind(&purged)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE checks SET expected = NULL WHERE request_id = ANY($1)")
+            .bind(&purged)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "DELETE FROM requests WHERE id = ANY(ARRAY(SELECT id FROM requests \
                WHERE purged AND finished_at < $1 FOR UPDATE SKIP LOCKED))",

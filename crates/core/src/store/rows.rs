@@ -6,8 +6,10 @@ use protocol::SubmitState;
 use sqlx::types::Json;
 
 /// One line of the kudos ledger: `amount` in hundredths; `reason` is `generated`, `uptime`,
-/// `spent`, `gifted`, `received`, `admin` or `erased` (the balance an erased account forfeited);
-/// `counterparty` is the other account of a transfer.
+/// `spent`, `gifted`, `received`, `admin`, `erased` (the balance an erased account forfeited),
+/// `released` and `forfeited` (held kudos a check verified or failed), `refunded` (a requester's
+/// kudos back after a failed check) or `checked` (a checker's reward); `counterparty` is the
+/// other account of a transfer. A `held` line moves the held balance, any other the spendable.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LedgerRow {
     pub id: i64,
@@ -16,6 +18,17 @@ pub struct LedgerRow {
     pub job_id: Option<String>,
     pub counterparty: Option<i64>,
     pub created_at: i64,
+    pub held: bool,
+}
+
+/// An account whose balances disagree with its ledger.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct KudosMismatch {
+    pub user_id: i64,
+    pub kudos: i64,
+    pub ledger: i64,
+    pub held_kudos: i64,
+    pub held_ledger: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,6 +59,10 @@ pub struct UserRow {
     pub login_provider: Option<String>,
     /// The provider's subject id for it: all that is kept of the provider's profile.
     pub login_subject: Option<String>,
+    /// Rewards of its untrusted workers that wait for verification (hundredths).
+    pub held_kudos: i64,
+    /// How many times its workers failed a check.
+    pub suspicion: i64,
 }
 
 impl UserRow {
@@ -135,13 +152,33 @@ pub struct WorkerRow {
     pub tokens_generated: i64,
     pub mps_generated: f64,
     pub uncompleted_jobs: i64,
+    /// It said it can score other workers' generations.
+    pub can_score: bool,
+    pub checks_passed: i64,
+    pub checks_failed: i64,
+    /// Passed checks since its last failed one.
+    pub clean_streak: i64,
+    /// Trusted for its long clean record, rather than by a moderator.
+    pub auto_trusted: bool,
 }
 
 impl WorkerRow {
-    /// Whether requests for trusted workers only may go to it. A browser tab never qualifies,
-    /// whoever owns it: nothing vouches for the code a visitor's tab runs.
+    /// Whether requests for trusted workers only may go to it: its owner is trusted, or its
+    /// record made it trusted. A browser tab never qualifies, whoever owns it: nothing vouches
+    /// for the code a visitor's tab runs.
     pub fn trusted(&self) -> bool {
+        (self.owner_trusted || self.auto_trusted) && !self.browser
+    }
+
+    /// Whether it may check others' work: only a worker a moderator vouched for (its owner is
+    /// trusted), never one that earned trust by passing checks, which a patient cheater could.
+    pub fn may_check(&self) -> bool {
         self.owner_trusted && !self.browser
+    }
+
+    /// Whether its results are verified before its owner may spend their rewards.
+    pub fn is_verified(&self) -> bool {
+        !self.may_check()
     }
 }
 
@@ -167,6 +204,9 @@ pub struct WorkerCheckIn {
     pub bridge_agent: String,
     pub browser: bool,
     pub keeps_prompts: bool,
+    pub can_score: bool,
+    /// Its uptime rewards are held until its work is verified.
+    pub hold_rewards: bool,
     /// JSON of the chat template it announced with this check-in, if it announced one.
     pub chat_template: Option<String>,
     pub now: i64,
@@ -213,6 +253,10 @@ pub struct NewRequest {
     pub n: i64,
     pub priority: i64,
     pub kudos_estimate: Kudos,
+    /// A check's kind (`score`, `redo`); none for a requester's request.
+    pub check_kind: Option<String>,
+    /// The owner whose workers may not take it (a check's checked worker's owner).
+    pub exclude_owner: Option<i64>,
     pub now: i64,
 }
 
@@ -251,6 +295,34 @@ pub struct RequestRow {
     pub last_activity: i64,
     pub delivered_at: Option<i64>,
     pub purged: bool,
+    /// A check's kind (`score`, `redo`); none for a requester's request.
+    pub check_kind: Option<String>,
+    /// The owner whose workers may not take it.
+    pub exclude_owner: Option<i64>,
+}
+
+impl RequestRow {
+    pub fn is_check(&self) -> bool {
+        self.check_kind.is_some()
+    }
+}
+
+/// The kinds of check.
+pub mod check_kind {
+    /// A trusted worker scores the checked tokens under the model.
+    pub const SCORE: &str = "score";
+    /// A trusted worker generates the same request with the same seed again.
+    pub const REDO: &str = "redo";
+}
+
+/// The outcomes of a checked job (`jobs.verification`).
+pub mod verification {
+    pub const PENDING: &str = "pending";
+    pub const PASSED: &str = "passed";
+    pub const FAILED: &str = "failed";
+    /// The check could not tell (a redone text that differs: its worker may be honest and not
+    /// deterministic); the reward stays held.
+    pub const INCONCLUSIVE: &str = "inconclusive";
 }
 
 /// The states a request moves through.
@@ -268,6 +340,8 @@ pub mod job_state {
     /// The lease ran out; the generation went back to the queue.
     pub const ABANDONED: &str = "abandoned";
     pub const FAULTED: &str = "faulted";
+    /// Its result failed a check before the requester fetched it: not delivered.
+    pub const REJECTED: &str = "rejected";
     // Finished states are the protocol's: ok, censored, csam.
 }
 
@@ -291,6 +365,10 @@ pub struct JobRow {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub finish_reason: Option<String>,
+    /// The token ids its worker reported.
+    pub token_ids: Option<Json<Vec<u32>>>,
+    /// Its check's outcome, if it was checked (`verification`).
+    pub verification: Option<String>,
 }
 
 impl JobRow {
@@ -345,7 +423,75 @@ pub struct Completion {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub finish_reason: Option<String>,
+    pub token_ids: Option<Vec<u32>>,
+    /// The reward waits for verification (an untrusted worker's).
+    pub hold: bool,
+    /// A check of this job, queued in the same transaction.
+    pub check: Option<NewCheck>,
     pub now: i64,
+}
+
+/// A check to queue: its request (a copy of the checked one's, for a trusted worker) and
+/// what its verdict compares with and moves.
+#[derive(Debug, Clone)]
+pub struct NewCheck {
+    pub request: NewRequest,
+    pub expected: serde_json::Value,
+}
+
+/// What a check verifies, and what its verdict moves.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CheckRow {
+    pub request_id: String,
+    pub job_id: String,
+    pub worker_id: String,
+    pub owner_id: i64,
+    pub requester_id: i64,
+    pub cost: i64,
+    pub reward: i64,
+    /// The reward waits in the held balance; otherwise it was paid (an automatically trusted
+    /// worker's, spot-checked).
+    pub held: bool,
+    /// The checked text and tokens, or the checked image's hash; none once purged.
+    pub expected: Option<Json<serde_json::Value>>,
+    pub created_at: i64,
+}
+
+/// A check's verdict and all it moves, settled in one transaction.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    /// The checker's job (its submit).
+    pub check_job_id: String,
+    pub checker_worker_id: String,
+    /// The checker's reward, minted: no requester pays for checks.
+    pub checker_reward: Kudos,
+    /// What the checker did, for its records (tokens scored or generated, megapixelsteps).
+    pub things: f64,
+    /// `verification::PASSED`, `FAILED` or `INCONCLUSIVE`.
+    pub outcome: &'static str,
+    /// Failed checks at which the checked worker is paused.
+    pub pause_after_failed_checks: i64,
+    /// Passed checks without a failure, and the age, after which it is trusted automatically.
+    pub auto_trust_checks: i64,
+    pub auto_trust_created_before: i64,
+    pub now: i64,
+}
+
+/// What settling a check did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettleOutcome {
+    Settled {
+        released: Kudos,
+        forfeited: Kudos,
+        refunded: Kudos,
+        /// The checked result had not been fetched: it was withdrawn and its generation queued
+        /// again.
+        requeued: bool,
+        paused: bool,
+        auto_trusted: bool,
+    },
+    /// The check job is not this worker's, or no longer in progress (as for any submit).
+    Refused(CompletionOutcome),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -379,6 +525,15 @@ pub struct PendingLogin {
     /// Proves to the provider that whoever redeems the code started the sign-in (PKCE).
     pub pkce_verifier: String,
     pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpiryCutoffs {
+    /// Requests nobody touched since this expire.
+    pub idle_before: i64,
+    /// Checks made before this that no checker took expire.
+    pub checks_before: i64,
+    pub now: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,17 @@ use super::*;
 use crate::error::{CoreError, Rejection};
 use crate::keys;
 
+/// One line of the kudos ledger, and the balance (spendable or held) it moves.
+pub struct LedgerLine<'a> {
+    pub user_id: i64,
+    pub amount: Kudos,
+    pub reason: &'a str,
+    pub job_id: Option<&'a str>,
+    pub counterparty: Option<i64>,
+    pub held: bool,
+    pub now: i64,
+}
+
 /// Candidates a pop reads per query.
 pub const SCAN_PAGE: i64 = 50;
 
@@ -85,6 +96,8 @@ pub fn new_jobs(request: &RequestRow, pop: &PopQuery<'_>) -> Claimed {
             prompt_tokens: None,
             completion_tokens: None,
             finish_reason: None,
+            token_ids: None,
+            verification: None,
         })
         .collect();
     Claimed {
@@ -97,11 +110,11 @@ pub fn new_jobs(request: &RequestRow, pop: &PopQuery<'_>) -> Claimed {
 /// How a submit ends without changing anything, given the job's current
 /// state and worker: `None` when the job is this worker's and in progress.
 pub fn refused_completion(
-    c: &Completion,
+    submitter: &str,
     state: &str,
     worker_id: &str,
 ) -> Option<CompletionOutcome> {
-    if worker_id != c.worker_id {
+    if worker_id != submitter {
         return Some(CompletionOutcome::NotFound);
     }
     if state == job_state::PROCESSING {
@@ -112,6 +125,30 @@ pub fn refused_completion(
     } else {
         CompletionOutcome::Aborted
     })
+}
+
+/// What settling a check moved, gathered as the settlement goes.
+#[derive(Default)]
+pub struct Settled {
+    pub released: Kudos,
+    pub forfeited: Kudos,
+    pub refunded: Kudos,
+    pub requeued: bool,
+    pub paused: bool,
+    pub auto_trusted: bool,
+}
+
+impl From<Settled> for SettleOutcome {
+    fn from(s: Settled) -> Self {
+        SettleOutcome::Settled {
+            released: s.released,
+            forfeited: s.forfeited,
+            refunded: s.refunded,
+            requeued: s.requeued,
+            paused: s.paused,
+            auto_trusted: s.auto_trusted,
+        }
+    }
 }
 
 /// Who a finished job's kudos move between, and the request it belongs to.

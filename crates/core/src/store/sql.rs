@@ -11,7 +11,7 @@ macro_rules! user_columns {
         "id, username, kudos, moderator, trusted, flagged, concurrency, worker_invited, \
          contact, created_at, requests_text, requests_image, fulfillments_text, \
          fulfillments_image, usage_tokens, usage_mps, contributed_tokens, contributed_mps, frozen, \
-         erased_at, login_provider, login_subject"
+         erased_at, login_provider, login_subject, held_kudos, suspicion"
     };
 }
 
@@ -23,7 +23,8 @@ macro_rules! worker_select {
          w.allow_post_processing, w.allow_lora, w.allow_controlnet, w.threads, w.bridge_agent, \
          w.browser, w.keeps_prompts, w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, \
          w.last_check_in, w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
-         w.tokens_generated, w.mps_generated, w.uncompleted_jobs \
+         w.tokens_generated, w.mps_generated, w.uncompleted_jobs, w.can_score, w.checks_passed, \
+         w.checks_failed, w.clean_streak, w.auto_trusted \
          FROM workers w JOIN users u ON u.id = w.owner_id"
     };
 }
@@ -33,7 +34,7 @@ macro_rules! job_select {
         "SELECT j.id, j.request_id, j.worker_id, w.name AS worker_name, j.model, j.state, \
          j.popped_at, j.lease_expires_at, j.upload_token, j.generation, \
          (j.image IS NOT NULL) AS has_image, j.seed, j.gen_metadata, j.kudos, \
-         j.prompt_tokens, j.completion_tokens, j.finish_reason \
+         j.prompt_tokens, j.completion_tokens, j.finish_reason, j.token_ids, j.verification \
          FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id"
     };
 }
@@ -87,17 +88,38 @@ pub const CANCEL_REQUESTS_OF_USER: &str = concat!(
     cancel_requests!(),
     " WHERE user_id = $1 AND state = 'active'"
 );
+/// The requests that hold an account's content: its own, and the checks of their results
+/// (which copy the prompt and the result, under no account).
+macro_rules! requests_of_user {
+    () => {
+        "(user_id = $1 OR id IN (SELECT request_id FROM checks WHERE requester_id = $1))"
+    };
+}
+/// An erased account's checks stop too: the account they were for is gone.
+pub const CANCEL_CHECKS_OF_USER: &str = concat!(
+    cancel_requests!(),
+    " WHERE state = 'active' AND id IN (SELECT request_id FROM checks WHERE requester_id = $1)"
+);
 /// Jobs of an erased account's requests still with a worker: their submit is refused, since
 /// nobody is left to deliver the result to or charge for it.
-pub const ABORT_JOBS_OF_USER: &str =
+pub const ABORT_JOBS_OF_USER: &str = concat!(
     "UPDATE jobs SET state = 'abandoned', finished_at = $2 WHERE state = 'processing' \
-     AND request_id IN (SELECT id FROM requests WHERE user_id = $1)";
-pub const PURGE_JOBS_OF_USER: &str =
-    "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, gen_metadata = NULL \
-     WHERE request_id IN (SELECT id FROM requests WHERE user_id = $1)";
-pub const PURGE_REQUESTS_OF_USER: &str =
+     AND request_id IN (SELECT id FROM requests WHERE ",
+    requests_of_user!(),
+    ")"
+);
+pub const PURGE_JOBS_OF_USER: &str = concat!(
+    "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, gen_metadata = NULL, \
+     token_ids = NULL WHERE request_id IN (SELECT id FROM requests WHERE ",
+    requests_of_user!(),
+    ")"
+);
+pub const PURGE_CHECKS_OF_USER: &str = "UPDATE checks SET expected = NULL WHERE requester_id = $1";
+pub const PURGE_REQUESTS_OF_USER: &str = concat!(
     "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, purged = TRUE \
-     WHERE user_id = $1";
+     WHERE ",
+    requests_of_user!()
+);
 pub const DELETE_WORKERS_OF: &str = "DELETE FROM workers WHERE owner_id = $1";
 /// Wipes what identifies an account and its key; the row stays for the ledger lines on it.
 pub const ERASE_USER: &str =
@@ -109,11 +131,13 @@ pub const ERASE_USER: &str =
 
 pub const DELETE_PENDING_LOGINS_BEFORE: &str = "DELETE FROM pending_logins WHERE created_at < $1";
 
-/// One line of the kudos ledger; always paired with [`ADD_KUDOS`].
+/// One line of the kudos ledger; always paired with [`ADD_KUDOS`] or [`ADD_HELD_KUDOS`], as `$7`
+/// (held) says.
 pub const LEDGER_INSERT: &str =
-    "INSERT INTO kudos_ledger (user_id, amount, reason, job_id, counterparty, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO kudos_ledger (user_id, amount, reason, job_id, counterparty, created_at, held) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const ADD_KUDOS: &str = "UPDATE users SET kudos = kudos + $1 WHERE id = $2";
+pub const ADD_HELD_KUDOS: &str = "UPDATE users SET held_kudos = held_kudos + $1 WHERE id = $2";
 
 // --- workers ----------------------------------------------------------------
 
@@ -135,7 +159,7 @@ pub const REFRESH_WORKER: &str =
      nsfw = $6, allow_img2img = $7, allow_painting = $8, allow_post_processing = $9, \
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
      last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16, \
-     keeps_prompts = $17 WHERE id = $1";
+     keeps_prompts = $17, can_score = $18 WHERE id = $1";
 pub const COUNT_UNCOMPLETED: &str =
     "UPDATE workers SET uncompleted_jobs = uncompleted_jobs + 1 WHERE id = $1";
 pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = requests_fulfilled + 1, \
@@ -166,7 +190,8 @@ pub const FAULT_JOB: &str = "UPDATE jobs SET state = 'faulted', finished_at = $2
 pub const FINISH_JOB: &str =
     "UPDATE jobs SET state = $2, generation = $3, image = COALESCE($4, image), seed = $5, \
      gen_metadata = $6, kudos = $7, things = $8, finished_at = $9, prompt_tokens = $10, \
-     completion_tokens = $11, finish_reason = $12 WHERE id = $1";
+     completion_tokens = $11, finish_reason = $12, token_ids = $13, verification = $14 \
+     WHERE id = $1";
 pub const CREDIT_TEXT_OWNER: &str = "UPDATE users SET fulfillments_text = fulfillments_text + 1, \
      contributed_tokens = contributed_tokens + $2, contributed_mps = contributed_mps + $3 \
      WHERE id = $1";
@@ -180,6 +205,75 @@ pub const COUNT_DONE: &str = "UPDATE requests SET n_done = n_done + 1, last_acti
      state = CASE WHEN state = 'active' AND n_done + 1 >= n THEN 'done' ELSE state END, \
      finished_at = CASE WHEN state = 'active' AND n_done + 1 >= n THEN $2 ELSE finished_at END \
      WHERE id = $1";
+// --- verification -------------------------------------------------------------
+
+pub const INSERT_HELD_REWARD: &str =
+    "INSERT INTO held_rewards (owner_id, worker_id, job_id, amount, awaiting_check, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub const INSERT_CHECK: &str =
+    "INSERT INTO checks (request_id, job_id, worker_id, owner_id, requester_id, cost, reward, \
+     held, expected, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub const CHECK_OF_REQUEST: &str = "SELECT * FROM checks WHERE request_id = $1";
+/// The held rewards a verdict on job `$2` of worker `$1` settles: the job's own, and those of
+/// the worker's jobs (and uptime) that no check of their own waits for, earned up to `$3`.
+macro_rules! settled_held_rewards {
+    () => {
+        " FROM held_rewards WHERE worker_id = $1 \
+          AND (job_id = $2 OR (awaiting_check = FALSE AND created_at <= $3))"
+    };
+}
+pub const SUM_SETTLED_HELD: &str = concat!(
+    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT)",
+    settled_held_rewards!()
+);
+pub const DELETE_SETTLED_HELD: &str = concat!("DELETE", settled_held_rewards!());
+pub const SET_VERIFICATION: &str = "UPDATE jobs SET verification = $2 WHERE id = $1";
+pub const RECORD_PASSED_CHECK: &str =
+    "UPDATE workers SET checks_passed = checks_passed + 1, clean_streak = clean_streak + 1 \
+     WHERE id = $1";
+/// Trusts worker `$1` if its record is long and clean enough: `$2` passed checks, none failed,
+/// and created before `$3`. Returns its id when it did.
+pub const AUTO_TRUST: &str = "UPDATE workers SET auto_trusted = TRUE \
+     WHERE id = $1 AND auto_trusted = FALSE AND checks_failed = 0 AND checks_passed >= $2 \
+       AND created_at <= $3 RETURNING id";
+/// Also pauses it once it failed `$2` checks; returns whether it is paused.
+pub const RECORD_FAILED_CHECK: &str =
+    "UPDATE workers SET checks_failed = checks_failed + 1, clean_streak = 0, \
+     auto_trusted = FALSE, paused = (paused OR checks_failed + 1 >= $2) WHERE id = $1 \
+     RETURNING paused";
+pub const RAISE_SUSPICION: &str = "UPDATE users SET suspicion = suspicion + 1 WHERE id = $1";
+/// A checked result its requester has not fetched yet is withdrawn (`$2`: the job) and its
+/// generation queued again, unless the request ended otherwise meanwhile.
+pub const WITHDRAW_UNDELIVERED: &str =
+    "UPDATE requests SET n_done = n_done - 1, n_waiting = n_waiting + 1, state = 'active', \
+     finished_at = NULL, last_activity = $3 \
+     WHERE id = $1 AND delivered_at IS NULL AND state IN ('active', 'done') \
+       AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $2 AND jobs.request_id = $1 \
+                   AND jobs.state = 'ok')";
+pub const REJECT_JOB: &str = "UPDATE jobs SET state = 'rejected', generation = NULL, \
+     image = NULL, token_ids = NULL, gen_metadata = NULL WHERE id = $1";
+/// An active request expires when nobody touched it since `$1`; a check, which nobody touches,
+/// when it was made before `$2`.
+macro_rules! expirable {
+    () => {
+        "((check_kind IS NULL AND last_activity < $1) \
+          OR (check_kind IS NOT NULL AND created_at < $2))"
+    };
+}
+pub(crate) use expirable;
+/// The held rewards whose checks expired wait for them no more: a later passed check may
+/// release them. The caller adds the condition on `request_id` (the expired requests).
+macro_rules! unawait_expired_checks {
+    () => {
+        "UPDATE held_rewards SET awaiting_check = FALSE \
+         WHERE job_id IN (SELECT job_id FROM checks WHERE request_id "
+    };
+}
+pub(crate) use unawait_expired_checks;
+/// A check's own request is done and delivered at once: nobody fetches it.
+pub const CHECK_DONE: &str = "UPDATE requests SET n_done = n_done + 1, n_waiting = 0, \
+     state = 'done', finished_at = $2, last_activity = $2, delivered_at = $2 WHERE id = $1";
+
 /// Puts one generation back in the queue after a lost or faulted job, or
 /// faults the request once it has restarted too often. All SET expressions
 /// read the row as it was before the update.

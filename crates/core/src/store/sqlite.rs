@@ -132,12 +132,21 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query(sql::CANCEL_CHECKS_OF_USER)
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(sql::ABORT_JOBS_OF_USER)
             .bind(user_id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        for statement in [sql::PURGE_JOBS_OF_USER, sql::PURGE_REQUESTS_OF_USER] {
+        for statement in [
+            sql::PURGE_JOBS_OF_USER,
+            sql::PURGE_REQUESTS_OF_USER,
+            sql::PURGE_CHECKS_OF_USER,
+        ] {
             sqlx::query(statement)
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -154,11 +163,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let balance: i64 = sqlx::query_scalar("SELECT kudos FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        book(&mut tx, user_id, Kudos(-balance), "erased", None, None, now).await?;
+        let forfeited = book_away_balances(&mut tx, user_id, now).await?;
         sqlx::query(sql::ERASE_USER)
             .bind(user_id)
             .bind(ERASED_NAME)
@@ -171,7 +176,7 @@ impl Store for SqliteStore {
             requests_cancelled,
             workers_deleted,
             sessions_ended,
-            kudos_forfeited: Kudos(balance),
+            kudos_forfeited: forfeited,
         })
     }
 
@@ -284,7 +289,7 @@ impl Store for SqliteStore {
         let Some((state, worker_id, request_id, requester, kind, owner)) = found else {
             return Ok(CompletionOutcome::NotFound);
         };
-        if let Some(outcome) = shared::refused_completion(c, &state, &worker_id) {
+        if let Some(outcome) = shared::refused_completion(&c.worker_id, &state, &worker_id) {
             return Ok(outcome);
         }
         if c.state == protocol::SubmitState::Faulted {
@@ -302,6 +307,46 @@ impl Store for SqliteStore {
         settle_job(&mut tx, c, &parties, &delivered).await?;
         tx.commit().await?;
         Ok(CompletionOutcome::Rewarded(c.reward))
+    }
+
+    async fn settle_check(&self, s: &Settlement) -> Result<SettleOutcome> {
+        let mut tx = self.write.begin().await?;
+        let found: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT j.state, j.worker_id, j.request_id, w.owner_id FROM jobs j \
+             LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
+        )
+        .bind(&s.check_job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((state, worker_id, request_id, checker_owner)) = found else {
+            return Ok(SettleOutcome::Refused(CompletionOutcome::NotFound));
+        };
+        if let Some(refused) = shared::refused_completion(&s.checker_worker_id, &state, &worker_id)
+        {
+            return Ok(SettleOutcome::Refused(refused));
+        }
+        let check: Option<CheckRow> = sqlx::query_as(sql::CHECK_OF_REQUEST)
+            .bind(&request_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(check) = check else {
+            return Ok(SettleOutcome::Refused(CompletionOutcome::NotFound));
+        };
+        let checked_request: Option<String> =
+            sqlx::query_scalar("SELECT request_id FROM jobs WHERE id = $1")
+                .bind(&check.job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = apply_settlement(
+            &mut tx,
+            s,
+            &check,
+            checker_owner,
+            checked_request.as_deref(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn requeue_expired_leases(&self, now: i64, max_restarts: u32) -> Result<u64> {
@@ -329,17 +374,30 @@ impl Store for SqliteStore {
         Ok(expired.len() as u64)
     }
 
-    async fn expire_idle_requests(&self, idle_before: i64, now: i64) -> Result<u64> {
-        let result = sqlx::query(
-            "UPDATE requests SET state = 'expired', n_waiting = 0, finished_at = $2 \
-             WHERE state = 'active' AND last_activity < $1 \
-               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.request_id = requests.id AND j.state = 'processing')",
-        )
-        .bind(idle_before)
-        .bind(now)
-        .execute(&self.write)
+    async fn expire_idle_requests(&self, e: &ExpiryCutoffs) -> Result<u64> {
+        let mut tx = self.write.begin().await?;
+        let expired: Vec<String> = sqlx::query_scalar(concat!(
+            "UPDATE requests SET state = 'expired', n_waiting = 0, finished_at = $3 \
+             WHERE state = 'active' AND ",
+            sql::expirable!(),
+            " AND NOT EXISTS (SELECT 1 FROM jobs j \
+                              WHERE j.request_id = requests.id AND j.state = 'processing') \
+             RETURNING id"
+        ))
+        .bind(e.idle_before)
+        .bind(e.checks_before)
+        .bind(e.now)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(result.rows_affected())
+        sqlx::query(concat!(
+            sql::unawait_expired_checks!(),
+            "IN (SELECT value FROM json_each($1)))"
+        ))
+        .bind(Json(&expired))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(expired.len() as u64)
     }
 
     async fn purge(&self, p: &PurgeCutoffs) -> Result<u64> {
@@ -355,9 +413,17 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         sqlx::query(
-            "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, gen_metadata = NULL \
-             WHERE (generation IS NOT NULL OR image IS NOT NULL OR upload_token IS NOT NULL) \
+            "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, \
+             gen_metadata = NULL, token_ids = NULL \
+             WHERE (generation IS NOT NULL OR image IS NOT NULL OR upload_token IS NOT NULL \
+                    OR token_ids IS NOT NULL) \
                AND request_id IN (SELECT id FROM requests WHERE purged = 1)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE checks SET expected = NULL WHERE expected IS NOT NULL \
+             AND request_id IN (SELECT id FROM requests WHERE purged = 1)",
         )
         .execute(&mut *tx)
         .await?;

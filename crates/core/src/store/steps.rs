@@ -2,14 +2,15 @@
 //! [`transaction_steps!`] writes them into each store's module for its database. Where they
 //! run (and which locks are held first) is up to the transaction that calls them.
 
-/// Defines, for the database type given: `book` (a kudos movement), `requeue_one` (a
-/// generation back to the queue), `claim` (a pop's jobs), `insert_request_row`, the check-in's
-/// `record_uptime` and `refresh_worker`, and a submit's `fault_job`, `finish_job` and
-/// `settle_job`.
+/// Defines, for the database type given: `book` and `book_held` (kudos movements),
+/// `requeue_one` (a generation back to the queue), `claim` (a pop's jobs), `insert_request_row`,
+/// the check-in's `record_uptime` and `refresh_worker`, a submit's `fault_job`, `finish_job`
+/// and `settle_job` (with `hold_reward` and `queue_check`), and a check's `apply_settlement`
+/// (with `release_held` and `forfeit_held`).
 macro_rules! transaction_steps {
     ($db:ty) => {
-        /// Books one kudos movement: a ledger line and the balance, in the caller's
-        /// transaction. The anonymous account keeps no kudos.
+        /// Books one movement of spendable kudos: a ledger line and the balance, in the
+        /// caller's transaction. The anonymous account keeps no kudos.
         async fn book(
             tx: &mut sqlx::Transaction<'_, $db>,
             user_id: i64,
@@ -19,24 +20,88 @@ macro_rules! transaction_steps {
             counterparty: Option<i64>,
             now: i64,
         ) -> Result<()> {
-            if user_id == 0 || amount == Kudos::ZERO {
+            let line = shared::LedgerLine {
+                user_id,
+                amount,
+                reason,
+                job_id,
+                counterparty,
+                held: false,
+                now,
+            };
+            book_line(tx, &line).await
+        }
+
+        /// Books one movement of held kudos (rewards that wait for verification).
+        async fn book_held(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            user_id: i64,
+            amount: Kudos,
+            reason: &str,
+            job_id: Option<&str>,
+            now: i64,
+        ) -> Result<()> {
+            let line = shared::LedgerLine {
+                user_id,
+                amount,
+                reason,
+                job_id,
+                counterparty: None,
+                held: true,
+                now,
+            };
+            book_line(tx, &line).await
+        }
+
+        async fn book_line(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            line: &shared::LedgerLine<'_>,
+        ) -> Result<()> {
+            if line.user_id == 0 || line.amount == Kudos::ZERO {
                 return Ok(());
             }
             sqlx::query(sql::LEDGER_INSERT)
-                .bind(user_id)
-                .bind(amount.hundredths())
-                .bind(reason)
-                .bind(job_id)
-                .bind(counterparty)
-                .bind(now)
+                .bind(line.user_id)
+                .bind(line.amount.hundredths())
+                .bind(line.reason)
+                .bind(line.job_id)
+                .bind(line.counterparty)
+                .bind(line.now)
+                .bind(line.held)
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query(sql::ADD_KUDOS)
-                .bind(amount.hundredths())
-                .bind(user_id)
+            let balance = if line.held {
+                sql::ADD_HELD_KUDOS
+            } else {
+                sql::ADD_KUDOS
+            };
+            sqlx::query(balance)
+                .bind(line.amount.hundredths())
+                .bind(line.user_id)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
+        }
+
+        /// Books an erased account's balances away, spendable and held (its held rewards go
+        /// with it), so that its ledger still sums to them; returns what it forfeited.
+        async fn book_away_balances(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            user_id: i64,
+            now: i64,
+        ) -> Result<Kudos> {
+            let (kudos, held): (i64, i64) =
+                sqlx::query_as("SELECT kudos, held_kudos FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            book(tx, user_id, Kudos(-kudos), "erased", None, None, now).await?;
+            book_held(tx, user_id, Kudos(-held), "erased", None, now).await?;
+            sqlx::query("DELETE FROM held_rewards WHERE owner_id = $1")
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(Kudos(kudos + held))
         }
 
         /// Puts one generation of the request back in the queue, or faults the request once
@@ -94,9 +159,9 @@ macro_rules! transaction_steps {
                  workers, worker_blacklist, trusted_workers, nsfw, r2, shared, max_length, \
                  max_context_length, width, height, steps, img2img, post_processors, loras, n, \
                  n_waiting, priority, kudos_estimate, created_at, last_activity, \
-                 workers_keep_nothing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $25, \
-                 $26)",
+                 workers_keep_nothing, check_kind, exclude_owner) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+                 $22, $23, $24, $25, $25, $26, $27, $28)",
             )
                 .bind(&r.id)
                 .bind(&r.kind)
@@ -124,12 +189,15 @@ macro_rules! transaction_steps {
                 .bind(r.kudos_estimate.hundredths())
                 .bind(r.now)
                 .bind(r.workers_keep_nothing)
+                .bind(r.check_kind.as_deref())
+                .bind(r.exclude_owner)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
         }
         /// A known worker's check-in: the time since its last one counts as uptime, and every
-        /// full interval of it pays the owner an uptime reward.
+        /// full interval of it pays the owner an uptime reward (held, for a worker whose work
+        /// is verified).
         async fn record_uptime(
             tx: &mut sqlx::Transaction<'_, $db>,
             id: &str,
@@ -137,12 +205,44 @@ macro_rules! transaction_steps {
             before: shared::UptimeBefore,
         ) -> Result<()> {
             let uptime = shared::uptime_after_check_in(c, &before);
-            book(tx, c.owner_id, uptime.reward, "uptime", None, None, c.now).await?;
+            if c.hold_rewards {
+                hold_reward(tx, c.owner_id, id, None, uptime.reward, false, c.now).await?;
+            } else {
+                book(tx, c.owner_id, uptime.reward, "uptime", None, None, c.now).await?;
+            }
             sqlx::query(sql::RECORD_UPTIME)
                 .bind(id)
                 .bind(uptime.uptime_ms)
                 .bind(uptime.last_reward_uptime_ms)
                 .bind(uptime.reward.hundredths())
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Books a reward into the owner's held balance, and remembers it until a verdict (or a
+        /// later one) settles it. `job_id`: none for an uptime reward.
+        async fn hold_reward(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            owner_id: i64,
+            worker_id: &str,
+            job_id: Option<&str>,
+            amount: Kudos,
+            awaiting_check: bool,
+            now: i64,
+        ) -> Result<()> {
+            if amount == Kudos::ZERO {
+                return Ok(());
+            }
+            let reason = if job_id.is_some() { "generated" } else { "uptime" };
+            book_held(tx, owner_id, amount, reason, job_id, now).await?;
+            sqlx::query(sql::INSERT_HELD_REWARD)
+                .bind(owner_id)
+                .bind(worker_id)
+                .bind(job_id)
+                .bind(amount.hundredths())
+                .bind(awaiting_check)
+                .bind(now)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
@@ -172,6 +272,7 @@ macro_rules! transaction_steps {
                 .bind(c.chat_template.as_deref())
                 .bind(c.browser)
                 .bind(c.keeps_prompts)
+                .bind(c.can_score)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
@@ -216,6 +317,8 @@ macro_rules! transaction_steps {
                 .bind(c.prompt_tokens)
                 .bind(c.completion_tokens)
                 .bind(c.finish_reason.as_deref())
+                .bind(c.token_ids.as_ref().filter(|_| keep).map(Json))
+                .bind(c.check.as_ref().map(|_| verification::PENDING))
                 .execute(&mut **tx)
                 .await?;
             sqlx::query(sql::CREDIT_WORKER)
@@ -228,7 +331,9 @@ macro_rules! transaction_steps {
             Ok(())
         }
 
-        /// Pays the worker's owner, charges the requester, and counts the generation done.
+        /// Pays the worker's owner (into the held balance, for a worker whose work is
+        /// verified), charges the requester, counts the generation done, and queues the job's
+        /// check if it was chosen for one.
         async fn settle_job(
             tx: &mut sqlx::Transaction<'_, $db>,
             c: &Completion,
@@ -237,7 +342,13 @@ macro_rules! transaction_steps {
         ) -> Result<()> {
             let job_id = Some(c.job_id.as_str());
             if let Some(owner) = parties.owner {
-                book(tx, owner, c.reward, "generated", job_id, None, c.now).await?;
+                if c.hold {
+                    let awaiting = c.check.is_some();
+                    hold_reward(tx, owner, &c.worker_id, job_id, c.reward, awaiting, c.now)
+                        .await?;
+                } else {
+                    book(tx, owner, c.reward, "generated", job_id, None, c.now).await?;
+                }
                 sqlx::query(delivered.credit_owner_sql)
                     .bind(owner)
                     .bind(delivered.tokens)
@@ -257,7 +368,203 @@ macro_rules! transaction_steps {
                 .bind(c.now)
                 .execute(&mut **tx)
                 .await?;
+            if let (Some(check), Some(owner)) = (&c.check, parties.owner) {
+                queue_check(tx, c, check, owner, parties.requester).await?;
+            }
             Ok(())
+        }
+
+        /// Queues a check of the finished job `c`: a request of its own, and what its verdict
+        /// compares with and moves.
+        async fn queue_check(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            c: &Completion,
+            check: &NewCheck,
+            owner: i64,
+            requester: i64,
+        ) -> Result<()> {
+            insert_request_row(tx, &check.request).await?;
+            sqlx::query(sql::INSERT_CHECK)
+                .bind(&check.request.id)
+                .bind(&c.job_id)
+                .bind(&c.worker_id)
+                .bind(owner)
+                .bind(requester)
+                .bind(c.cost.hundredths())
+                .bind(c.reward.hundredths())
+                .bind(c.hold)
+                .bind(Json(&check.expected))
+                .bind(c.now)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Applies a check's verdict (the check job `s` finished, of the check `check`, whose
+        /// checked job belongs to `checked_request`, if that still exists): the checker's pay,
+        /// and for the checked worker the release or forfeit of held kudos, the refund, the
+        /// record, the pause, the trust. The caller holds the locks.
+        async fn apply_settlement(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            s: &Settlement,
+            check: &CheckRow,
+            checker_owner: Option<i64>,
+            checked_request: Option<&str>,
+        ) -> Result<SettleOutcome> {
+            // The checker's side: a finished job of a request nobody fetches, paid from nothing.
+            sqlx::query(
+                "UPDATE jobs SET state = 'ok', kudos = $2, things = $3, finished_at = $4 \
+                 WHERE id = $1",
+            )
+            .bind(&s.check_job_id)
+            .bind(s.checker_reward.hundredths())
+            .bind(s.things)
+            .bind(s.now)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(sql::CREDIT_WORKER)
+                .bind(&s.checker_worker_id)
+                .bind(s.checker_reward.hundredths())
+                .bind(0_i64)
+                .bind(0.0_f64)
+                .execute(&mut **tx)
+                .await?;
+            if let Some(owner) = checker_owner {
+                let job_id = Some(s.check_job_id.as_str());
+                book(tx, owner, s.checker_reward, "checked", job_id, None, s.now).await?;
+            }
+            sqlx::query(sql::CHECK_DONE)
+                .bind(&check.request_id)
+                .bind(s.now)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(sql::SET_VERIFICATION)
+                .bind(&check.job_id)
+                .bind(s.outcome)
+                .execute(&mut **tx)
+                .await?;
+            let mut outcome = shared::Settled::default();
+            match s.outcome {
+                verification::PASSED => {
+                    outcome.released = release_held(tx, check, true, s.now).await?;
+                    sqlx::query(sql::RECORD_PASSED_CHECK)
+                        .bind(&check.worker_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let trusted: Option<String> = sqlx::query_scalar(sql::AUTO_TRUST)
+                        .bind(&check.worker_id)
+                        .bind(s.auto_trust_checks)
+                        .bind(s.auto_trust_created_before)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    if trusted.is_some() {
+                        // Trusted now: what it earned while it was evaluated is its own.
+                        outcome.auto_trusted = true;
+                        outcome.released += release_held(tx, check, false, s.now).await?;
+                    }
+                }
+                verification::FAILED => {
+                    outcome.forfeited = forfeit_held(tx, check, s.now).await?;
+                    let job_id = Some(check.job_id.as_str());
+                    if !check.held {
+                        // It was paid at once (trusted for its record): the reward goes back.
+                        let reward = Kudos(check.reward);
+                        book(tx, check.owner_id, -reward, "forfeited", job_id, None, s.now)
+                            .await?;
+                        outcome.forfeited += reward;
+                    }
+                    let cost = Kudos(check.cost);
+                    book(tx, check.requester_id, cost, "refunded", job_id, None, s.now).await?;
+                    outcome.refunded = cost;
+                    if let Some(request_id) = checked_request {
+                        outcome.requeued = sqlx::query(sql::WITHDRAW_UNDELIVERED)
+                            .bind(request_id)
+                            .bind(&check.job_id)
+                            .bind(s.now)
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected()
+                            > 0;
+                        if outcome.requeued {
+                            sqlx::query(sql::REJECT_JOB)
+                                .bind(&check.job_id)
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                    }
+                    let paused: Option<bool> = sqlx::query_scalar(sql::RECORD_FAILED_CHECK)
+                        .bind(&check.worker_id)
+                        .bind(s.pause_after_failed_checks)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    outcome.paused = paused.unwrap_or(false);
+                    sqlx::query(sql::RAISE_SUSPICION)
+                        .bind(check.owner_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                _ => {
+                    // Undecided: the job's reward may yet be released by a later passed check.
+                    sqlx::query("UPDATE held_rewards SET awaiting_check = FALSE WHERE job_id = $1")
+                        .bind(&check.job_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            Ok(outcome.into())
+        }
+
+        /// Releases the held rewards a passed check of `check.job_id` settles: its own, and the
+        /// worker's others that wait for no check of their own and were earned before the
+        /// checked job (or, `only_up_to_the_check` false, at any time). Returns the amount.
+        async fn release_held(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            check: &CheckRow,
+            only_up_to_the_check: bool,
+            now: i64,
+        ) -> Result<Kudos> {
+            // Everything of the worker (its trust was just earned), or what precedes the check.
+            let up_to = if only_up_to_the_check { check.created_at } else { i64::MAX };
+            let amount = take_held(tx, check, up_to).await?;
+            let job_id = Some(check.job_id.as_str());
+            book_held(tx, check.owner_id, -amount, "released", job_id, now).await?;
+            book(tx, check.owner_id, amount, "released", job_id, None, now).await?;
+            Ok(amount)
+        }
+
+        /// Forfeits the held rewards of the failed job and every other of the worker that no
+        /// check of its own waits for: a worker caught once is not paid for what went unseen.
+        async fn forfeit_held(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            check: &CheckRow,
+            now: i64,
+        ) -> Result<Kudos> {
+            let amount = take_held(tx, check, i64::MAX).await?;
+            let job_id = Some(check.job_id.as_str());
+            book_held(tx, check.owner_id, -amount, "forfeited", job_id, now).await?;
+            Ok(amount)
+        }
+
+        /// Removes the held rewards a verdict on `check.job_id` settles (see
+        /// `settled_held_rewards!`) and returns their sum.
+        async fn take_held(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            check: &CheckRow,
+            up_to: i64,
+        ) -> Result<Kudos> {
+            let amount: i64 = sqlx::query_scalar(sql::SUM_SETTLED_HELD)
+                .bind(&check.worker_id)
+                .bind(&check.job_id)
+                .bind(up_to)
+                .fetch_one(&mut **tx)
+                .await?;
+            sqlx::query(sql::DELETE_SETTLED_HELD)
+                .bind(&check.worker_id)
+                .bind(&check.job_id)
+                .bind(up_to)
+                .execute(&mut **tx)
+                .await?;
+            Ok(Kudos(amount))
         }
     };
 }
