@@ -90,7 +90,7 @@ test('an account', { skip: skip || (!trustedKey && 'POTLUCK_TRUSTED_KEY is not s
   assert.equal(Number(await page.locator('#kudos').innerText()), earned, 'the page shows the new balance');
   assert.match(await history.first().innerText(), /Verified: released\s+\+/);
   const row = page.locator(`#my-workers tr[data-worker="e2e-alice-box-${process.pid}"]`);
-  assert.match(await row.innerText(), new RegExp(`${MODEL.replace('/', '\\/')}\\s+1\\s+online`));
+  assert.match(await row.innerText(), new RegExp(`${MODEL.replace('/', '\\/')}\\s+1\\s+1 / 0\\s+online`));
 
   // Maintenance on and off, from the account page.
   await row.getByRole('button', { name: 'Pause (maintenance)' }).click();

@@ -85,12 +85,16 @@ pub struct ExportedLedgerLine {
     pub id: i64,
     pub at: i64,
     pub amount: f64,
-    /// `generated`, `uptime`, `spent`, `gifted`, `received` or `admin`.
+    /// `generated`, `uptime`, `spent`, `gifted`, `received`, `admin`, `erased`, `released`,
+    /// `forfeited`, `refunded` or `checked` (see docs/trust.md).
     pub reason: String,
     /// The job it paid for.
     pub job_id: Option<String>,
     /// The other account of a transfer.
     pub counterparty: Option<i64>,
+    /// It moved held kudos (rewards waiting for verification), not spendable ones.
+    #[serde(default)]
+    pub held: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -155,6 +155,7 @@ fn ledger_line(line: LedgerRow) -> ExportedLedgerLine {
         reason: line.reason,
         job_id: line.job_id,
         counterparty: line.counterparty,
+        held: line.held,
     }
 }
 
