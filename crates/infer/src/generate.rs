@@ -15,15 +15,11 @@ use web_time::Instant;
 use crate::error::{InferError, Result};
 use crate::model::Model;
 use crate::sampling::SamplingParams;
-use crate::session::{Session, SessionOptions, Tail, TOKEN_SLOTS};
-use crate::stops::StopSequences;
-use crate::tokenizer::StreamDecoder;
+use crate::session::{Session, Tail, TOKEN_SLOTS};
+use crate::transcript::Transcript;
 
 /// Steps submitted ahead of the one being read back.
 const IN_FLIGHT: usize = 2;
-/// Sessions are made in multiples of this many positions, so that requests of similar sizes
-/// reuse the same one.
-const CAPACITY_STEP: usize = 512;
 
 /// Asks a running generation to stop; clones share the flag.
 #[derive(Clone, Debug, Default)]
@@ -118,6 +114,13 @@ pub struct Generation {
     pub decode_seconds: f64,
 }
 
+/// A request's prompt as generation runs it: tokenized, its beginning cut to fit the context.
+pub(crate) struct Prompt {
+    pub tokens: Vec<u32>,
+    /// Tokens cut from the beginning.
+    pub truncated: usize,
+}
+
 impl Model {
     /// Generates text, calling `on_token` as each token arrives; the callback returns
     /// `ControlFlow::Break` to stop early.
@@ -129,6 +132,18 @@ impl Model {
     where
         F: FnMut(&TokenEvent<'_>) -> ControlFlow<()>,
     {
+        let prompt = self.prepare(request)?;
+        let needed = prompt.tokens.len() + request.max_tokens;
+        let mut session = self.take_session(needed, false).await?;
+        let result = run(self, &mut session, &prompt.tokens, request, &mut on_token).await;
+        self.keep_session(session);
+        let mut generation = result?;
+        generation.truncated_prompt_tokens = prompt.truncated;
+        Ok(generation)
+    }
+
+    /// Checks a request, and prepares its prompt as generation runs it.
+    pub(crate) fn prepare(&self, request: &GenerateRequest) -> Result<Prompt> {
         request.sampling.validate()?;
         if request.max_tokens == 0 {
             return Err(InferError::InvalidRequest(
@@ -145,45 +160,16 @@ impl Model {
                 request.max_tokens
             )));
         }
-        let mut prompt = self
+        let mut tokens = self
             .tokenizer()
             .encode(&request.prompt, request.add_special_tokens)?;
-        if prompt.is_empty() {
+        if tokens.is_empty() {
             return Err(InferError::InvalidRequest("the prompt is empty".into()));
         }
         let keep = context - request.max_tokens;
-        let truncated = prompt.len().saturating_sub(keep);
-        prompt.drain(..truncated);
-
-        let needed = prompt.len() + request.max_tokens;
-        let mut session = self.take_session(needed).await?;
-        let result = run(self, &mut session, &prompt, request, &mut on_token).await;
-        *self
-            .cached_session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(session);
-        let mut generation = result?;
-        generation.truncated_prompt_tokens = truncated;
-        Ok(generation)
-    }
-
-    /// The cached session if it is big enough, else a new one.
-    async fn take_session(&self, positions: usize) -> Result<Session> {
-        let cached = self
-            .cached_session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut session) = cached {
-            if session.options().capacity >= positions && !session.options().all_logits {
-                session.reset();
-                return Ok(session);
-            }
-        }
-        let capacity = positions
-            .next_multiple_of(CAPACITY_STEP)
-            .min(self.config.max_position_embeddings);
-        self.session(SessionOptions::new(capacity)).await
+        let truncated = tokens.len().saturating_sub(keep);
+        tokens.drain(..truncated);
+        Ok(Prompt { tokens, truncated })
     }
 }
 
@@ -198,7 +184,6 @@ where
     F: FnMut(&TokenEvent<'_>) -> ControlFlow<()>,
 {
     let tokenizer = model.tokenizer();
-    let stops = StopSequences::new(&request.stop);
     let started = Instant::now();
     session.check_room(prompt.len(), request.max_tokens - 1)?;
     session.set_sampling(&request.sampling, model.config.vocab_size);
@@ -210,9 +195,7 @@ where
     let mut next_slot = 1;
 
     let mut tokens = Vec::new();
-    let mut text = String::new();
-    let mut streamed = 0;
-    let mut decoder = StreamDecoder::new();
+    let mut transcript = Transcript::new(tokenizer, &request.stop);
     let mut first_token_at = None;
     let mut finish = FinishReason::Length;
     while let Some((slot, submission)) = in_flight.pop_front() {
@@ -229,32 +212,18 @@ where
             break;
         }
         tokens.push(token);
-        let searched = text.len();
-        text.push_str(&decoder.push(tokenizer, token)?);
-        if tokens.len() == request.max_tokens {
-            text.push_str(&decoder.finish(tokenizer)?);
-        }
-        let stop_at = stops.find(&text, searched);
-        if let Some(at) = stop_at {
-            text.truncate(at);
-        }
-        let safe = if stop_at.is_some() || tokens.len() == request.max_tokens {
-            text.len()
-        } else {
-            text.len() - stops.held_back(&text)
-        };
+        let stopped = transcript.push(token, tokens.len() == request.max_tokens)?;
         let event = TokenEvent {
             index: tokens.len() - 1,
             token: Some(token),
-            text: &text[streamed.min(safe)..safe],
+            text: transcript.give(),
         };
-        streamed = streamed.max(safe);
         let cancelled = on_token(&event).is_break()
             || request
                 .cancel
                 .as_ref()
                 .is_some_and(CancelToken::is_cancelled);
-        if stop_at.is_some() {
+        if stopped {
             finish = FinishReason::Stop;
             break;
         }
@@ -269,26 +238,24 @@ where
     match finish {
         FinishReason::EndOfText => {
             // Nothing follows, so what was held back is final.
-            text.push_str(&decoder.finish(tokenizer)?);
-            if let Some(at) = stops.find(&text, streamed) {
-                text.truncate(at);
-            }
-            if text.len() > streamed {
+            transcript.end()?;
+            let text = transcript.give();
+            if !text.is_empty() {
                 let event = TokenEvent {
                     index: tokens.len(),
                     token: None,
-                    text: &text[streamed..],
+                    text,
                 };
                 let _ = on_token(&event);
             }
         }
         // The result is what the caller was given.
-        FinishReason::Cancelled => text.truncate(streamed),
+        FinishReason::Cancelled => transcript.cut(),
         FinishReason::Length | FinishReason::Stop => {}
     }
     let first = first_token_at.unwrap_or(started);
     Ok(Generation {
-        text,
+        text: transcript.into_text(),
         tokens,
         prompt_tokens: prompt.len(),
         truncated_prompt_tokens: 0,

@@ -39,6 +39,7 @@ mod session;
 mod stops;
 mod tensors;
 mod tokenizer;
+mod transcript;
 
 pub use chat::{ChatMessage, ChatTemplate, TemplateError, FALLBACK_TEMPLATE};
 pub use config::{Architecture, ModelConfig, RopeScaling, RopeStyle};
