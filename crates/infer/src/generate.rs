@@ -103,6 +103,8 @@ pub struct Generation {
     /// The generated text: everything the callback was given, in order.
     pub text: String,
     pub tokens: Vec<u32>,
+    /// The end-of-text token that ended it (with [`FinishReason::EndOfText`]; not in `tokens`).
+    pub end_token: Option<u32>,
     /// Prompt tokens that were run (after any cut).
     pub prompt_tokens: usize,
     /// Prompt tokens cut from the beginning to fit the context.
@@ -119,6 +121,14 @@ pub(crate) struct Prompt {
     pub tokens: Vec<u32>,
     /// Tokens cut from the beginning.
     pub truncated: usize,
+}
+
+/// A generation's text, given its tokens: see [`Model::replay`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    pub text: String,
+    /// How many of the tokens, from the first, the generation generated.
+    pub generated: usize,
 }
 
 impl Model {
@@ -171,6 +181,42 @@ impl Model {
         tokens.drain(..truncated);
         Ok(Prompt { tokens, truncated })
     }
+
+    /// The text a generation of `request` had if it generated `tokens` (as in
+    /// [`Generation::text`], with its end-of-text token, if any, at the end), and how many of
+    /// them it generated: all, unless it would have ended sooner (at the end of text, a stop
+    /// sequence or `max_tokens`) or a token is not in the vocabulary.
+    pub fn replay(&self, request: &GenerateRequest, tokens: &[u32]) -> Result<Replay> {
+        let mut transcript = Transcript::new(self.tokenizer(), &request.stop);
+        let mut generated = 0;
+        let mut ended = false;
+        for &token in tokens {
+            if token as usize >= self.config.vocab_size {
+                break;
+            }
+            generated += 1;
+            if request.stop_at_eos && self.tokenizer().stop_ids().contains(&token) {
+                transcript.end()?;
+                ended = true;
+                break;
+            }
+            let last = generated == request.max_tokens;
+            let stopped = transcript.push(token, last)?;
+            transcript.give();
+            if stopped || last {
+                ended = true;
+                break;
+            }
+        }
+        if !ended {
+            // Nothing ended it, so it was stopped early.
+            transcript.cut();
+        }
+        Ok(Replay {
+            text: transcript.into_text(),
+            generated,
+        })
+    }
 }
 
 async fn run<F>(
@@ -196,6 +242,7 @@ where
 
     let mut tokens = Vec::new();
     let mut transcript = Transcript::new(tokenizer, &request.stop);
+    let mut end_token = None;
     let mut first_token_at = None;
     let mut finish = FinishReason::Length;
     while let Some((slot, submission)) = in_flight.pop_front() {
@@ -208,6 +255,7 @@ where
         let token = session.read_token(slot, submission).await?;
         first_token_at.get_or_insert_with(Instant::now);
         if request.stop_at_eos && tokenizer.stop_ids().contains(&token) {
+            end_token = Some(token);
             finish = FinishReason::EndOfText;
             break;
         }
@@ -257,6 +305,7 @@ where
     Ok(Generation {
         text: transcript.into_text(),
         tokens,
+        end_token,
         prompt_tokens: prompt.len(),
         truncated_prompt_tokens: 0,
         finish,

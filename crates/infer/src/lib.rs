@@ -44,7 +44,7 @@ mod transcript;
 pub use chat::{ChatMessage, ChatTemplate, TemplateError, FALLBACK_TEMPLATE};
 pub use config::{Architecture, ModelConfig, RopeScaling, RopeStyle};
 pub use error::{InferError, Result};
-pub use generate::{CancelToken, FinishReason, GenerateRequest, Generation, TokenEvent};
+pub use generate::{CancelToken, FinishReason, GenerateRequest, Generation, Replay, TokenEvent};
 pub use gguf::{Gguf, MetaValue};
 pub use gpu::{Gpu, GpuInfo, GpuOptions};
 pub use model::{HfFiles, Model, ModelInfo, ModelSource};

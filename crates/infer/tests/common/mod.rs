@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use infer::{Gpu, Model, ModelSource};
+use infer::{Generation, Gpu, Model, ModelSource};
 use serde_json::Value;
 
 pub fn fixtures() -> PathBuf {
@@ -66,4 +66,14 @@ pub fn argmax(values: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// A generation's tokens as a worker reports them: the end-of-text token included.
+pub fn reported_tokens(generation: &Generation) -> Vec<u32> {
+    generation
+        .tokens
+        .iter()
+        .chain(&generation.end_token)
+        .copied()
+        .collect()
 }
