@@ -15,6 +15,10 @@ use crate::job::{without_nul, Limits, TextJob};
 pub struct Generated {
     pub text: String,
     pub tokens: usize,
+    /// The generated token ids, the end-of-text token included when generation ended there
+    /// (so that a check scores the decision to stop too); `None` from back ends that cannot
+    /// know them.
+    pub token_ids: Option<Vec<u32>>,
     /// Tokens of the prompt as the back end counted them, if it says.
     pub prompt_tokens: Option<usize>,
     /// It stopped short of its natural end: at the job's deadline, or because the requester

@@ -105,9 +105,13 @@ async fn generate(
         return Err(BackendError::Cancelled);
     }
     let cut_short = generation.finish == FinishReason::Cancelled;
+    let tokens = generation.tokens.len();
+    let mut token_ids = generation.tokens;
+    token_ids.extend(generation.end_token);
     Ok(Generated {
         text: generation.text,
-        tokens: generation.tokens.len(),
+        tokens,
+        token_ids: Some(token_ids),
         prompt_tokens: Some(generation.prompt_tokens),
         cut_short,
         finish_reason: Some(match generation.finish {

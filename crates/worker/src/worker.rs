@@ -496,6 +496,7 @@ fn finished(job: &TextJob, generated: &Generated) -> SubmitInputKobold {
         prompt_tokens: generated.prompt_tokens.and_then(count),
         completion_tokens: count(generated.tokens),
         finish_reason: generated.finish_reason.map(str::to_string),
+        token_ids: generated.token_ids.clone(),
         ..SubmitInputKobold::default()
     }
 }

@@ -1,7 +1,7 @@
 //! The worker loop's guarantees, against a scripted server (answers given in advance, calls
-//! recorded) and a back end that writes a known text: retries, exactly-once submits, honest
-//! faults, deadlines, refusals, shutdown, streaming and the chat template's announcement. The whole program against real servers is tested
-//! in compat/test_worker.py.
+//! recorded) and a back end that writes a known text: retries, exactly-once submits with the
+//! token ids, honest faults, deadlines, refusals, shutdown, streaming and the chat template's
+//! announcement. The whole program against real servers is tested in compat/test_worker.py.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,6 +159,8 @@ impl Backend for Writer {
         Ok(Generated {
             text,
             tokens,
+            // Token i is id i.
+            token_ids: Some((0..tokens as u32).collect()),
             prompt_tokens: Some(1),
             cut_short: tokens < job.settings.max_tokens,
             finish_reason: Some("length"),
@@ -322,6 +324,16 @@ async fn an_unreachable_server_is_retried_until_it_answers() {
     assert!(h.server.progressed().is_empty());
     let stats = h.stats.snapshot();
     assert_eq!((stats.jobs_done, stats.tokens, stats.kudos), (1, 4, 1.5));
+}
+
+#[tokio::test]
+async fn the_generated_token_ids_are_submitted() {
+    let h = Harness::new();
+    h.server.pop(job("j1", 4, 60));
+    h.run(&Writer::default(), submitted_once).await.unwrap();
+    let submitted = &h.server.submitted()[0];
+    assert_eq!(submitted.token_ids.as_deref(), Some(&[0, 1, 2, 3][..]));
+    assert_eq!(submitted.scores, None);
 }
 
 #[tokio::test]
