@@ -1,7 +1,8 @@
 //! The engine's benchmark: for each model, load time, prefill and decode speed, and the weight
 //! bandwidth decoding achieves next to the adapter's own copy bandwidth (the roofline: decoding
-//! reads every weight once per token, so bandwidth bounds it); then the same model on the CPU
-//! reference implementation.
+//! reads every weight once per token, so bandwidth bounds it); what checking a generation costs
+//! next to generating it (scoring is one batched pass, generation one step per token); then the
+//! same model on the CPU reference implementation.
 //!
 //! ```sh
 //! cargo run --release -p infer --example bench                      # fixture + SmolLM2
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use infer::reference::CpuModel;
-use infer::{GenerateRequest, Gpu, Model, ModelSource, SessionOptions};
+use infer::{GenerateRequest, Gpu, Model, ModelSource, SamplingParams, SessionOptions};
 use web_time::Instant;
 
 #[derive(Parser)]
@@ -29,6 +30,9 @@ struct Args {
     /// Tokens generated for the decode measurement.
     #[arg(long, default_value_t = 64)]
     decode_tokens: usize,
+    /// Prompt length for the check measurement (a generation of --decode-tokens is scored).
+    #[arg(long, default_value_t = 100)]
+    check_prompt_tokens: usize,
     /// Tokens the CPU reference decodes (it is slow on big models).
     #[arg(long, default_value_t = 16)]
     cpu_tokens: usize,
@@ -146,6 +150,8 @@ fn bench_model(
         100.0 * achieved / copy
     );
 
+    check(&model, args)?;
+
     if !args.no_cpu {
         let cpu = CpuModel::load(ModelSource::Path(path.to_path_buf()))?;
         let mut state = cpu.state(args.prompt_tokens + args.cpu_tokens);
@@ -171,6 +177,43 @@ fn bench_model(
             decode / cpu_decode
         );
     }
+    Ok(())
+}
+
+/// Generates --decode-tokens after a prompt of about --check-prompt-tokens, then scores them as a
+/// trusted worker checks another's generation, and compares the two.
+fn check(model: &Model, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut prompt = String::new();
+    while model.tokenizer().encode(&prompt, true)?.len() < args.check_prompt_tokens {
+        prompt.push_str("The quick brown fox jumps over the lazy dog. ");
+    }
+    let mut request = GenerateRequest::new(prompt, args.decode_tokens);
+    request.stop_at_eos = false;
+    request.sampling = SamplingParams {
+        temperature: 0.8,
+        top_k: 40,
+        top_p: 0.95,
+        repetition_penalty: 1.1,
+        seed: 1,
+        ..SamplingParams::default()
+    };
+    let generation = pollster::block_on(model.generate(&request, |_| ControlFlow::Continue(())))?;
+    let generating = generation.prefill_seconds + generation.decode_seconds;
+    let decode = (generation.tokens.len() - 1) as f64 / generation.decode_seconds;
+    // The first scoring makes the session that keeps every token's logits: not timed.
+    pollster::block_on(model.score(&request, &generation.tokens))?;
+    let t = Instant::now();
+    let scores = pollster::block_on(model.score(&request, &generation.tokens))?;
+    let checking = t.elapsed().as_secs_f64();
+    let scored = scores.len() as f64 / checking;
+    println!(
+        "  check: {scored:.1} scored tokens/s ({} tokens after a {}-token prompt in {checking:.3} s), \
+         decode {decode:.1} tokens/s: {:.1}x; the whole generation took {generating:.3} s, {:.1}x the check",
+        scores.len(),
+        generation.prompt_tokens,
+        scored / decode,
+        generating / checking
+    );
     Ok(())
 }
 

@@ -15,15 +15,11 @@ use web_time::Instant;
 use crate::error::{InferError, Result};
 use crate::model::Model;
 use crate::sampling::SamplingParams;
-use crate::session::{Session, SessionOptions, Tail, TOKEN_SLOTS};
-use crate::stops::StopSequences;
-use crate::tokenizer::StreamDecoder;
+use crate::session::{Session, Tail, TOKEN_SLOTS};
+use crate::transcript::Transcript;
 
 /// Steps submitted ahead of the one being read back.
 const IN_FLIGHT: usize = 2;
-/// Sessions are made in multiples of this many positions, so that requests of similar sizes
-/// reuse the same one.
-const CAPACITY_STEP: usize = 512;
 
 /// Asks a running generation to stop; clones share the flag.
 #[derive(Clone, Debug, Default)]
@@ -107,6 +103,8 @@ pub struct Generation {
     /// The generated text: everything the callback was given, in order.
     pub text: String,
     pub tokens: Vec<u32>,
+    /// The end-of-text token that ended it (with [`FinishReason::EndOfText`]; not in `tokens`).
+    pub end_token: Option<u32>,
     /// Prompt tokens that were run (after any cut).
     pub prompt_tokens: usize,
     /// Prompt tokens cut from the beginning to fit the context.
@@ -116,6 +114,21 @@ pub struct Generation {
     pub prefill_seconds: f64,
     /// From the first generated token to the last.
     pub decode_seconds: f64,
+}
+
+/// A request's prompt as generation runs it: tokenized, its beginning cut to fit the context.
+pub(crate) struct Prompt {
+    pub tokens: Vec<u32>,
+    /// Tokens cut from the beginning.
+    pub truncated: usize,
+}
+
+/// A generation's text, given its tokens: see [`Model::replay`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    pub text: String,
+    /// How many of the tokens, from the first, the generation generated.
+    pub generated: usize,
 }
 
 impl Model {
@@ -129,6 +142,18 @@ impl Model {
     where
         F: FnMut(&TokenEvent<'_>) -> ControlFlow<()>,
     {
+        let prompt = self.prepare(request)?;
+        let needed = prompt.tokens.len() + request.max_tokens;
+        let mut session = self.take_session(needed, false).await?;
+        let result = run(self, &mut session, &prompt.tokens, request, &mut on_token).await;
+        self.keep_session(session);
+        let mut generation = result?;
+        generation.truncated_prompt_tokens = prompt.truncated;
+        Ok(generation)
+    }
+
+    /// Checks a request, and prepares its prompt as generation runs it.
+    pub(crate) fn prepare(&self, request: &GenerateRequest) -> Result<Prompt> {
         request.sampling.validate()?;
         if request.max_tokens == 0 {
             return Err(InferError::InvalidRequest(
@@ -145,45 +170,52 @@ impl Model {
                 request.max_tokens
             )));
         }
-        let mut prompt = self
+        let mut tokens = self
             .tokenizer()
             .encode(&request.prompt, request.add_special_tokens)?;
-        if prompt.is_empty() {
+        if tokens.is_empty() {
             return Err(InferError::InvalidRequest("the prompt is empty".into()));
         }
         let keep = context - request.max_tokens;
-        let truncated = prompt.len().saturating_sub(keep);
-        prompt.drain(..truncated);
-
-        let needed = prompt.len() + request.max_tokens;
-        let mut session = self.take_session(needed).await?;
-        let result = run(self, &mut session, &prompt, request, &mut on_token).await;
-        *self
-            .cached_session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(session);
-        let mut generation = result?;
-        generation.truncated_prompt_tokens = truncated;
-        Ok(generation)
+        let truncated = tokens.len().saturating_sub(keep);
+        tokens.drain(..truncated);
+        Ok(Prompt { tokens, truncated })
     }
 
-    /// The cached session if it is big enough, else a new one.
-    async fn take_session(&self, positions: usize) -> Result<Session> {
-        let cached = self
-            .cached_session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut session) = cached {
-            if session.options().capacity >= positions && !session.options().all_logits {
-                session.reset();
-                return Ok(session);
+    /// The text a generation of `request` had if it generated `tokens` (as in
+    /// [`Generation::text`], with its end-of-text token, if any, at the end), and how many of
+    /// them it generated: all, unless it would have ended sooner (at the end of text, a stop
+    /// sequence or `max_tokens`) or a token is not in the vocabulary.
+    pub fn replay(&self, request: &GenerateRequest, tokens: &[u32]) -> Result<Replay> {
+        let mut transcript = Transcript::new(self.tokenizer(), &request.stop);
+        let mut generated = 0;
+        let mut ended = false;
+        for &token in tokens {
+            if token as usize >= self.config.vocab_size {
+                break;
+            }
+            generated += 1;
+            if request.stop_at_eos && self.tokenizer().stop_ids().contains(&token) {
+                transcript.end()?;
+                ended = true;
+                break;
+            }
+            let last = generated == request.max_tokens;
+            let stopped = transcript.push(token, last)?;
+            transcript.give();
+            if stopped || last {
+                ended = true;
+                break;
             }
         }
-        let capacity = positions
-            .next_multiple_of(CAPACITY_STEP)
-            .min(self.config.max_position_embeddings);
-        self.session(SessionOptions::new(capacity)).await
+        if !ended {
+            // Nothing ended it, so it was stopped early.
+            transcript.cut();
+        }
+        Ok(Replay {
+            text: transcript.into_text(),
+            generated,
+        })
     }
 }
 
@@ -198,7 +230,6 @@ where
     F: FnMut(&TokenEvent<'_>) -> ControlFlow<()>,
 {
     let tokenizer = model.tokenizer();
-    let stops = StopSequences::new(&request.stop);
     let started = Instant::now();
     session.check_room(prompt.len(), request.max_tokens - 1)?;
     session.set_sampling(&request.sampling, model.config.vocab_size);
@@ -210,9 +241,8 @@ where
     let mut next_slot = 1;
 
     let mut tokens = Vec::new();
-    let mut text = String::new();
-    let mut streamed = 0;
-    let mut decoder = StreamDecoder::new();
+    let mut transcript = Transcript::new(tokenizer, &request.stop);
+    let mut end_token = None;
     let mut first_token_at = None;
     let mut finish = FinishReason::Length;
     while let Some((slot, submission)) = in_flight.pop_front() {
@@ -225,36 +255,23 @@ where
         let token = session.read_token(slot, submission).await?;
         first_token_at.get_or_insert_with(Instant::now);
         if request.stop_at_eos && tokenizer.stop_ids().contains(&token) {
+            end_token = Some(token);
             finish = FinishReason::EndOfText;
             break;
         }
         tokens.push(token);
-        let searched = text.len();
-        text.push_str(&decoder.push(tokenizer, token)?);
-        if tokens.len() == request.max_tokens {
-            text.push_str(&decoder.finish(tokenizer)?);
-        }
-        let stop_at = stops.find(&text, searched);
-        if let Some(at) = stop_at {
-            text.truncate(at);
-        }
-        let safe = if stop_at.is_some() || tokens.len() == request.max_tokens {
-            text.len()
-        } else {
-            text.len() - stops.held_back(&text)
-        };
+        let stopped = transcript.push(token, tokens.len() == request.max_tokens)?;
         let event = TokenEvent {
             index: tokens.len() - 1,
             token: Some(token),
-            text: &text[streamed.min(safe)..safe],
+            text: transcript.give(),
         };
-        streamed = streamed.max(safe);
         let cancelled = on_token(&event).is_break()
             || request
                 .cancel
                 .as_ref()
                 .is_some_and(CancelToken::is_cancelled);
-        if stop_at.is_some() {
+        if stopped {
             finish = FinishReason::Stop;
             break;
         }
@@ -269,27 +286,26 @@ where
     match finish {
         FinishReason::EndOfText => {
             // Nothing follows, so what was held back is final.
-            text.push_str(&decoder.finish(tokenizer)?);
-            if let Some(at) = stops.find(&text, streamed) {
-                text.truncate(at);
-            }
-            if text.len() > streamed {
+            transcript.end()?;
+            let text = transcript.give();
+            if !text.is_empty() {
                 let event = TokenEvent {
                     index: tokens.len(),
                     token: None,
-                    text: &text[streamed..],
+                    text,
                 };
                 let _ = on_token(&event);
             }
         }
         // The result is what the caller was given.
-        FinishReason::Cancelled => text.truncate(streamed),
+        FinishReason::Cancelled => transcript.cut(),
         FinishReason::Length | FinishReason::Stop => {}
     }
     let first = first_token_at.unwrap_or(started);
     Ok(Generation {
-        text,
+        text: transcript.into_text(),
         tokens,
+        end_token,
         prompt_tokens: prompt.len(),
         truncated_prompt_tokens: 0,
         finish,

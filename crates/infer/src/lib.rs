@@ -22,6 +22,10 @@
 //! template in their metadata). Quantised weights stay quantised on the GPU and are dequantised
 //! by the kernels as they read them.
 //!
+//! [`Model::score`] checks a generation someone else made: how each of its tokens stands under the
+//! model and the request's own sampling rules ([`TokenScore`]), from one batched pass over the
+//! prompt and the tokens, at about the cost of a prefill.
+//!
 //! Natively, GPU waits block the calling thread: run generation on a thread of its own (or
 //! `spawn_blocking`), not on an async executor's worker.
 
@@ -35,19 +39,23 @@ mod quant;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod reference;
 mod sampling;
+mod score;
+mod scoring;
 mod session;
 mod stops;
 mod tensors;
 mod tokenizer;
+mod transcript;
 
 pub use chat::{ChatMessage, ChatTemplate, TemplateError, FALLBACK_TEMPLATE};
 pub use config::{Architecture, ModelConfig, RopeScaling, RopeStyle};
 pub use error::{InferError, Result};
-pub use generate::{CancelToken, FinishReason, GenerateRequest, Generation, TokenEvent};
+pub use generate::{CancelToken, FinishReason, GenerateRequest, Generation, Replay, TokenEvent};
 pub use gguf::{Gguf, MetaValue};
 pub use gpu::{Gpu, GpuInfo, GpuOptions};
 pub use model::{HfFiles, Model, ModelInfo, ModelSource};
 pub use quant::{dequantize, WeightType};
 pub use sampling::SamplingParams;
+pub use scoring::TokenScore;
 pub use session::{Session, SessionOptions};
 pub use tokenizer::{StreamDecoder, TextTokenizer};

@@ -53,6 +53,10 @@ pub struct ModelInfo {
     pub bytes_per_token: u64,
 }
 
+/// Sessions are made in multiples of this many positions, so that requests of similar sizes
+/// reuse the same one.
+const CAPACITY_STEP: usize = 512;
+
 /// A model on the GPU, ready to generate.
 pub struct Model {
     pub(crate) gpu: Arc<Gpu>,
@@ -62,9 +66,9 @@ pub struct Model {
     tokenizer: TextTokenizer,
     chat: ChatTemplate,
     info: ModelInfo,
-    /// The last session, kept for the next generation (its buffers are the bulk of the work of
-    /// making one).
-    pub(crate) cached_session: Mutex<Option<Session>>,
+    /// The last session, kept for the next generation or scoring (its buffers are the bulk of
+    /// the work of making one).
+    cached_session: Mutex<Option<Session>>,
 }
 
 /// A model's files in memory.
@@ -279,6 +283,40 @@ impl Model {
         self.gpu
             .checked("making a session", || Session::new(self, options))
             .await
+    }
+
+    /// The cached session if it is big enough (and keeps every token's logits, if `all_logits`),
+    /// else a new one. A session that keeps them serves generation as well, so a worker that
+    /// both generates and scores keeps one session.
+    pub(crate) async fn take_session(&self, positions: usize, all_logits: bool) -> Result<Session> {
+        let cached = self
+            .cached_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut session) = cached {
+            let options = session.options();
+            if options.capacity >= positions && (options.all_logits || !all_logits) {
+                session.reset();
+                return Ok(session);
+            }
+        }
+        let capacity = positions
+            .next_multiple_of(CAPACITY_STEP)
+            .min(self.config.max_position_embeddings);
+        self.session(SessionOptions {
+            all_logits,
+            ..SessionOptions::new(capacity)
+        })
+        .await
+    }
+
+    /// Keeps a session for the next [`Model::take_session`].
+    pub(crate) fn keep_session(&self, session: Session) {
+        *self
+            .cached_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(session);
     }
 }
 

@@ -422,37 +422,55 @@ impl Session {
     /// Runs `tokens` through the model after what the session holds, and returns the logits of
     /// the last token (or, with `all` and a session made with `all_logits`, of each token).
     pub async fn logits(&mut self, tokens: &[u32], all: bool) -> Result<Vec<Vec<f32>>> {
-        if all && self.logits_all.is_none() {
+        let mut out = Vec::new();
+        if all {
+            self.each_logits(tokens, 0, |row| out.push(row.to_vec()))
+                .await?;
+        } else if !tokens.is_empty() {
+            self.check_room(tokens.len(), 0)?;
+            self.write_tokens(tokens);
+            let submission = self.submit_prefill(tokens.len(), Tail::Logits);
+            let bytes = self
+                .gpu
+                .read(&self.logits_readback, (self.vocab * 4) as u64, submission)
+                .await?;
+            out.push(f32s(&bytes));
+        }
+        Ok(out)
+    }
+
+    /// Runs `tokens` through the model after what the session holds (made with `all_logits`),
+    /// and calls `each` with the logits of each token from `tokens[first..]`, in order, batch by
+    /// batch; the tokens before `first` are run without computing theirs.
+    pub(crate) async fn each_logits(
+        &mut self,
+        tokens: &[u32],
+        first: usize,
+        mut each: impl FnMut(&mut [f32]),
+    ) -> Result<()> {
+        if self.logits_all.is_none() {
             return Err(InferError::InvalidRequest(
                 "this session keeps only the last logits".into(),
             ));
         }
         self.check_room(tokens.len(), 0)?;
         self.write_tokens(tokens);
-        let mut out = Vec::new();
-        let chunks: Vec<&[u32]> = tokens.chunks(self.options.batch).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let last = i + 1 == chunks.len();
-            let tail = match (all, last) {
-                (true, _) => Tail::AllLogits,
-                (false, true) => Tail::Logits,
-                (false, false) => Tail::None,
-            };
-            let submission = self.submit(chunk.len(), tail);
-            if tail != Tail::None {
-                let rows = if all { chunk.len() } else { 1 };
-                let bytes = self
-                    .gpu
-                    .read(
-                        &self.logits_readback,
-                        (rows * self.vocab * 4) as u64,
-                        submission,
-                    )
-                    .await?;
-                out.extend(f32s(&bytes).chunks(self.vocab).map(<[f32]>::to_vec));
-            }
+        if first > 0 {
+            self.submit_prefill(first, Tail::None);
         }
-        Ok(out)
+        for chunk in tokens[first..].chunks(self.options.batch) {
+            let submission = self.submit(chunk.len(), Tail::AllLogits);
+            let bytes = self
+                .gpu
+                .read(
+                    &self.logits_readback,
+                    (chunk.len() * self.vocab * 4) as u64,
+                    submission,
+                )
+                .await?;
+            f32s(&bytes).chunks_mut(self.vocab).for_each(&mut each);
+        }
+        Ok(())
     }
 
     pub(crate) fn check_room(&self, tokens: usize, extra: usize) -> Result<()> {

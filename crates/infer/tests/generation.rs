@@ -112,6 +112,73 @@ fn the_callback_or_a_cancel_token_stops_generation() {
     assert_eq!(generation.text, streamed);
 }
 
+/// A generation's tokens replay to its text, however it ended; tokens after its end do not
+/// count.
+#[test]
+fn a_generation_replays_from_its_tokens() {
+    let replays = |request: &GenerateRequest, generation: &Generation| {
+        let tokens = common::reported_tokens(generation);
+        let replay = model().replay(request, &tokens).unwrap();
+        assert_eq!(
+            (replay.text.as_str(), replay.generated),
+            (generation.text.as_str(), tokens.len()),
+            "{:?}",
+            generation.finish
+        );
+        // Tokens after the end are not part of the generation.
+        let mut more = tokens.clone();
+        more.extend([5, 6]);
+        if generation.finish != FinishReason::Cancelled {
+            assert_eq!(model().replay(request, &more).unwrap(), replay);
+        }
+    };
+
+    let (full, _) = generate(model(), &request(40));
+    replays(&request(40), &full);
+
+    let mut with_stop = request(40);
+    let chars: Vec<char> = full.text.chars().collect();
+    with_stop.stop = vec![chars[chars.len() / 2..chars.len() / 2 + 3].iter().collect()];
+    let (stopped, _) = generate(model(), &with_stop);
+    assert_eq!(stopped.finish, FinishReason::Stop);
+    replays(&with_stop, &stopped);
+
+    let (hot, ended) = (0..50)
+        .find_map(|seed| {
+            let mut hot = GenerateRequest::new(PROMPT, 100);
+            hot.sampling = SamplingParams {
+                temperature: 1.0,
+                seed,
+                ..SamplingParams::default()
+            };
+            let (generation, _) = generate(model(), &hot);
+            (generation.finish == FinishReason::EndOfText).then_some((hot, generation))
+        })
+        .expect("a generation that ends its text");
+    replays(&hot, &ended);
+
+    // Cancelled after its first token, whose last character may begin a stop sequence: that
+    // character was held back, so it is not part of the text.
+    let first = model().tokenizer().decode(&full.tokens[..1]).unwrap();
+    let last = first.chars().last().unwrap();
+    let mut cancelled = request(40);
+    cancelled.stop = vec![format!("{last}never")];
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    cancelled.cancel = Some(cancel);
+    let (cut, _) = generate(model(), &cancelled);
+    assert_eq!((cut.finish, cut.tokens.len()), (FinishReason::Cancelled, 1));
+    assert_eq!(cut.text, first[..first.len() - last.len_utf8()]);
+    replays(&cancelled, &cut);
+
+    let vocab = model().config().vocab_size as u32;
+    let replay = model().replay(&request(40), &[5, 6, vocab, 7]).unwrap();
+    assert_eq!(
+        replay.generated, 2,
+        "no token after one outside the vocabulary"
+    );
+}
+
 #[test]
 fn a_prompt_too_long_for_the_context_loses_its_beginning() {
     let prompt = reference()["prompts"][1]["text"]

@@ -1,7 +1,8 @@
 //! The real SmolLM2-135M-Instruct (GGUF, Q4_1 with a Q8_0 embedding) against transformers'
 //! GGUF loader (`fixtures/smollm2-reference.json`): the tokenizer built from the GGUF metadata,
 //! the chat template, the top-1 next token at every position of fixed prompts, and the greedy
-//! answer to a chat question.
+//! answer to a chat question. And scoring: honest answers stay inside their sampling limits,
+//! random tokens do not.
 //!
 //! The model is not in the repository: `scripts/fetch-smollm2.sh` puts it in
 //! ~/.cache/potluck-models (or $POTLUCK_MODELS). Without it these tests say so and pass, unless
@@ -13,8 +14,8 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use common::{argmax, fixtures, ids, load};
-use infer::{ChatMessage, FinishReason, GenerateRequest, Model, SessionOptions};
+use common::{argmax, fixtures, ids, load, reported_tokens, violations};
+use infer::{ChatMessage, FinishReason, GenerateRequest, Model, SamplingParams, SessionOptions};
 use serde_json::Value;
 
 fn model_path() -> PathBuf {
@@ -115,4 +116,42 @@ fn the_chat_answer_is_transformers_greedy_answer() {
     assert_eq!(generation.text, chat["answer_text"].as_str().unwrap());
     assert_eq!(streamed, generation.text);
     eprintln!("SmolLM2: {:?}", generation.text);
+}
+
+#[test]
+fn honest_answers_score_inside_their_limits_and_random_tokens_do_not() {
+    let Some(model) = model() else { return };
+    let prompt = reference()["chat"]["rendered"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let request = |sampling: SamplingParams| {
+        let mut request = GenerateRequest::new(prompt.clone(), 16);
+        request.sampling = sampling;
+        request
+    };
+    let limited = SamplingParams {
+        temperature: 1.0,
+        top_k: 40,
+        top_p: 0.9,
+        min_p: 0.05,
+        repetition_penalty: 1.1,
+        seed: 1,
+        ..SamplingParams::default()
+    };
+    for sampling in [SamplingParams::greedy(), limited.clone()] {
+        let request = request(sampling.clone());
+        let generation =
+            pollster::block_on(model.generate(&request, |_| ControlFlow::Continue(()))).unwrap();
+        let scores =
+            pollster::block_on(model.score(&request, &reported_tokens(&generation))).unwrap();
+        let broken = violations(&scores, sampling.is_greedy());
+        assert!(broken.is_empty(), "{sampling:?}: {broken:?}");
+    }
+    let vocab = model.config().vocab_size as u32;
+    let random: Vec<u32> = (0..16u32).map(|i| (i * 7919 + 13) % vocab).collect();
+    let scores = pollster::block_on(model.score(&request(limited), &random)).unwrap();
+    let broken = violations(&scores, false).len();
+    eprintln!("SmolLM2: random tokens break the limits {broken}/16 times");
+    assert!(broken > 12, "{broken}");
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures_channel::mpsc;
-use protocol::ChatTemplateInfo;
+use protocol::{ChatTemplateInfo, ScoreCheck, TextScores};
 use web_time::Instant;
 
 use crate::job::{without_nul, Limits, TextJob};
@@ -15,6 +15,10 @@ use crate::job::{without_nul, Limits, TextJob};
 pub struct Generated {
     pub text: String,
     pub tokens: usize,
+    /// The generated token ids, the end-of-text token included when generation ended there
+    /// (so that a check scores the decision to stop too); `None` from back ends that cannot
+    /// know them.
+    pub token_ids: Option<Vec<u32>>,
     /// Tokens of the prompt as the back end counted them, if it says.
     pub prompt_tokens: Option<usize>,
     /// It stopped short of its natural end: at the job's deadline, or because the requester
@@ -154,4 +158,18 @@ pub trait Backend {
         job: &TextJob,
         control: &JobControl,
     ) -> impl Future<Output = Result<Generated, BackendError>>;
+    /// Whether it can score other workers' generations ([`Backend::score`]), which takes
+    /// running the model itself.
+    fn can_score(&self) -> bool {
+        false
+    }
+    /// Scores another worker's generation of `job` (a check job): how each of its tokens stands
+    /// under the model and the job's sampling rules, and whether its token ids give its text.
+    fn score(
+        &self,
+        _job: &TextJob,
+        _check: &ScoreCheck,
+    ) -> impl Future<Output = Result<TextScores, BackendError>> {
+        async { Err(BackendError::Failed("this back end cannot score".into())) }
+    }
 }

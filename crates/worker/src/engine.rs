@@ -1,11 +1,13 @@
-//! The `engine` back end: our own engine (`crates/infer`) with a model on this machine's GPU.
+//! The `engine` back end: our own engine (`crates/infer`) with a model on this machine's GPU. It
+//! generates, and it scores other workers' generations of its model (check jobs).
 
+use std::future::Future;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use infer::{FinishReason, GenerateRequest, Model};
-use protocol::ChatTemplateInfo;
+use infer::{FinishReason, GenerateRequest, InferError, Model};
+use protocol::{ChatTemplateInfo, ScoreCheck, ScoredTokens, TextScores, TokenScore};
 
 use crate::backend::{Backend, BackendError, Generated, JobControl, StopReason};
 use crate::job::{Limits, TextJob};
@@ -100,14 +102,18 @@ async fn generate(
             }
         })
         .await
-        .map_err(|e| BackendError::Failed(e.to_string()))?;
+        .map_err(failed)?;
     if control.stop_reason() == Some(StopReason::Shutdown) {
         return Err(BackendError::Cancelled);
     }
     let cut_short = generation.finish == FinishReason::Cancelled;
+    let tokens = generation.tokens.len();
+    let mut token_ids = generation.tokens;
+    token_ids.extend(generation.end_token);
     Ok(Generated {
         text: generation.text,
-        tokens: generation.tokens.len(),
+        tokens,
+        token_ids: Some(token_ids),
         prompt_tokens: Some(generation.prompt_tokens),
         cut_short,
         finish_reason: Some(match generation.finish {
@@ -115,6 +121,85 @@ async fn generate(
             FinishReason::Length | FinishReason::Cancelled => "length",
         }),
     })
+}
+
+/// Scores another worker's generation of `job`: the token ids it reported, and whether they give
+/// the text it submitted; or, without ids, the tokens of its text.
+async fn score(
+    model: Arc<Model>,
+    job: TextJob,
+    check: ScoreCheck,
+) -> Result<TextScores, InferError> {
+    let request = EngineBackend::request(&job);
+    let (tokens, source, text_matches) = match check.token_ids {
+        Some(mut ids) => {
+            // What an honest worker submits with these ids: the engine's text for them,
+            // formatted as the job asks (as `finished` in worker.rs does).
+            let replay = model.replay(&request, &ids)?;
+            let text_matches =
+                replay.generated == ids.len() && job.settings.format(&replay.text) == check.text;
+            // Ids past where the generation would have ended cannot be scored.
+            ids.truncate(replay.generated);
+            (ids, ScoredTokens::Reported, text_matches)
+        }
+        None => {
+            let mut ids = model.tokenizer().encode(&check.text, false)?;
+            // A text can tokenize longer than it was generated; what fits is scored.
+            ids.truncate(request.max_tokens);
+            (ids, ScoredTokens::Tokenized, true)
+        }
+    };
+    let scores = model.score(&request, &tokens).await?;
+    Ok(TextScores {
+        tokens: source,
+        text_matches,
+        greedy: request.sampling.is_greedy(),
+        scores: scores.into_iter().map(wire_score).collect(),
+    })
+}
+
+/// The engine's score of a token as the wire carries it.
+fn wire_score(score: infer::TokenScore) -> TokenScore {
+    TokenScore {
+        token: score.token,
+        rank: score.rank,
+        logprob: score.logprob,
+        entropy: score.entropy,
+        nll_variance: score.nll_variance,
+        greedy_margin: score.greedy_margin,
+        top_k_margin: score.top_k_margin,
+        top_p_margin: score.top_p_margin,
+        min_p_margin: score.min_p_margin,
+    }
+}
+
+fn failed(error: InferError) -> BackendError {
+    BackendError::Failed(error.to_string())
+}
+
+/// Runs the engine's `work`. Natively the engine blocks its thread while it waits for the GPU,
+/// so the work gets a thread of its own; in the browser it runs as it is.
+async fn on_engine_thread<T, F>(
+    work: impl FnOnce() -> F + Send + 'static,
+) -> Result<T, BackendError>
+where
+    F: Future<Output = Result<T, BackendError>>,
+    T: Send + 'static,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let (done, result) = futures_channel::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(pollster::block_on(work()));
+        });
+        result
+            .await
+            .unwrap_or_else(|_| Err(BackendError::Failed("the engine's thread died".into())))
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        work().await
+    }
 }
 
 impl Backend for EngineBackend {
@@ -159,20 +244,16 @@ impl Backend for EngineBackend {
     ) -> Result<Generated, BackendError> {
         let request = Self::request(job);
         let (model, control) = (self.model.clone(), control.clone());
-        // Natively the engine blocks its thread while it waits for the GPU: give it its own.
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let (done, result) = futures_channel::oneshot::channel();
-            std::thread::spawn(move || {
-                let _ = done.send(pollster::block_on(generate(model, request, control)));
-            });
-            result
-                .await
-                .unwrap_or_else(|_| Err(BackendError::Failed("the generation thread died".into())))
-        }
-        #[cfg(target_arch = "wasm32")]
-        {
-            generate(model, request, control).await
-        }
+        on_engine_thread(move || generate(model, request, control)).await
+    }
+
+    fn can_score(&self) -> bool {
+        true
+    }
+
+    async fn score(&self, job: &TextJob, check: &ScoreCheck) -> Result<TextScores, BackendError> {
+        let (model, job, check) = (self.model.clone(), job.clone(), check.clone());
+        on_engine_thread(move || async move { score(model, job, check).await.map_err(failed) })
+            .await
     }
 }

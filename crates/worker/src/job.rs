@@ -5,7 +5,8 @@
 //! `top_p`, `min_p`, `rep_pen`, `rep_pen_range`, `stop_sequence`, `singleline`, `frmttriminc`,
 //! `frmtrmblln`, a seed (`seed` or `sampler_seed`), and Potluck's `presence_penalty` and
 //! `frequency_penalty` (from the OpenAI-compatible API). Missing ones take KoboldAI's defaults.
-//! `potluck_stream` asks the worker to send its text as it goes.
+//! `potluck_stream` asks the worker to send its text as it goes. A check job (a pop with a
+//! `score_check`) carries the checked job's parameters.
 //! Ignored, as samplers the engine does not have: `top_a`, `typical`, `tfs`, `rep_pen_slope`,
 //! `sampler_order`, `smoothing_factor`, `dynatemp_*`, `use_default_badwordsids`, `frmtadsnsp`,
 //! `frmtrmspch`. Out-of-range values are clamped to the nearest sensible one, not refused: the
@@ -14,7 +15,7 @@
 use std::time::Duration;
 
 use infer::SamplingParams;
-use protocol::GenerationPayloadKobold;
+use protocol::{GenerationPayloadKobold, ScoreCheck};
 use serde_json::{Map, Value};
 
 /// What a worker can take, as it tells the server when it pops.
@@ -50,6 +51,8 @@ pub struct TextJob {
     pub ttl: Duration,
     /// Someone streams the result: send the text as it is generated.
     pub stream: bool,
+    /// A check job: score this generation of the job, another worker's, instead of generating.
+    pub score_check: Option<ScoreCheck>,
 }
 
 /// What the server says when no `ttl` comes with a job (its default for text).
@@ -62,6 +65,11 @@ const DEFAULT_TOP_K: u32 = 100;
 const DEFAULT_REP_PEN: f32 = 1.1;
 const DEFAULT_REP_PEN_RANGE: u32 = 320;
 const MAX_STOP_SEQUENCES: usize = 32;
+/// Limits that cut nothing.
+const UNLIMITED: Limits = Limits {
+    max_length: u32::MAX,
+    max_context_length: u32::MAX,
+};
 
 impl TextJob {
     /// The job in a pop answer, if there is one.
@@ -71,6 +79,14 @@ impl TextJob {
         let prompt = match payload.remove("prompt") {
             Some(Value::String(prompt)) => prompt,
             _ => String::new(),
+        };
+        // A check is scored with the settings the checked worker generated with. The server gives
+        // a job only to workers whose limits cover it, so that worker's limits cut nothing; this
+        // one's (which say how much it generates in time, not what it can score) must not either.
+        let limits = if popped.score_check.is_some() {
+            UNLIMITED
+        } else {
+            limits
         };
         Some(TextJob {
             id,
@@ -86,6 +102,7 @@ impl TextJob {
                 .get("potluck_stream")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            score_check: popped.score_check,
         })
     }
 }
@@ -313,5 +330,36 @@ mod tests {
         assert_eq!(job.settings.max_tokens, 8);
         // Only a requester who streams asks for the text as it goes.
         assert!(!job.stream);
+        assert_eq!(job.score_check, None);
+    }
+
+    #[test]
+    fn a_check_job_keeps_the_checked_jobs_settings_beyond_this_workers_limits() {
+        let payload = json!({"prompt": "Hi", "max_length": 300, "max_context_length": 4096});
+        let popped = GenerationPayloadKobold {
+            id: Some("c1".into()),
+            payload: payload.as_object().cloned(),
+            score_check: Some(ScoreCheck {
+                text: "Hello".into(),
+                token_ids: Some(vec![1, 2]),
+            }),
+            ..Default::default()
+        };
+        let job = TextJob::from_pop(popped.clone(), LIMITS).unwrap();
+        assert_eq!(job.score_check, popped.score_check);
+        assert_eq!(
+            (job.settings.max_tokens, job.settings.context_length),
+            (300, 4096)
+        );
+        // The same job to generate is cut to the worker's limits.
+        let popped = GenerationPayloadKobold {
+            score_check: None,
+            ..popped
+        };
+        let job = TextJob::from_pop(popped, LIMITS).unwrap();
+        assert_eq!(
+            (job.settings.max_tokens, job.settings.context_length),
+            (256, 2048)
+        );
     }
 }

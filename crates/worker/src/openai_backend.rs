@@ -206,6 +206,7 @@ impl Backend for OpenAiBackend {
         Ok(Generated {
             text,
             tokens,
+            token_ids: None,
             prompt_tokens: usage.map(|u| u.prompt_tokens),
             cut_short: false,
             finish_reason: finish_reason.and_then(|r| match r.as_str() {

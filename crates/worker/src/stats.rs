@@ -14,6 +14,10 @@ pub enum SlotState {
         tokens: usize,
         max_tokens: usize,
     },
+    /// Scoring another worker's generation (a check job).
+    Checking {
+        job: String,
+    },
     Submitting {
         job: String,
     },

@@ -18,6 +18,9 @@
 //! - A job someone streams has its text sent as it is generated (`/generate/text/progress`);
 //!   when the server answers that the requester went away, generation stops and what there is
 //!   is submitted.
+//! - A check job (a pop with a `score_check`, given only to trusted workers whose back end can
+//!   score, never to browser tabs) is scored instead of generated, and its scores are submitted
+//!   in place of a generation; a check that fails is submitted faulted, like any job.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -27,7 +30,8 @@ use std::time::Duration;
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::StreamExt;
 use protocol::{
-    GenerationMetadata, GenerationProgress, PopInputKobold, SubmitInputKobold, SubmitState,
+    GenerationMetadata, GenerationProgress, PopInputKobold, ScoreCheck, SubmitInputKobold,
+    SubmitState, TextScores,
 };
 use web_time::Instant;
 
@@ -238,6 +242,8 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
             chat_template: self.template_to_announce(),
             browser: self.options.browser,
             keeps_prompts: self.options.keeps_prompts,
+            // Checks go to trusted workers only, which a browser tab never is.
+            can_score: self.backend.can_score() && !self.options.browser,
             ..PopInputKobold::default()
         }
     }
@@ -300,6 +306,9 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
     }
 
     async fn run_job(&self, slot: usize, job: TextJob) {
+        if let Some(check) = &job.score_check {
+            return self.run_check(slot, &job, check).await;
+        }
         let started = Instant::now();
         let margin = (job.ttl / 10).min(DEADLINE_MARGIN);
         let control = JobControl::new(started + job.ttl - margin);
@@ -343,22 +352,52 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
                 }
                 (finished(&job, &generated), generated.tokens)
             }
-            Err(BackendError::Cancelled) => {
-                tracing::warn!(job = %job.id, "stopped; handing the job back");
-                (faulted(&job, "worker shut down"), 0)
-            }
-            Err(BackendError::Failed(error)) => {
-                tracing::error!(job = %job.id, %error, "generation failed; reporting the job faulted");
-                (faulted(&job, &error), 0)
-            }
+            Err(error) => (handed_back(&job, error), 0),
         };
+        self.hand_in(slot, &job, &input, started, tokens, generating)
+            .await;
+    }
+
+    /// A check job: scores another worker's generation of the job, and submits the scores.
+    async fn run_check(&self, slot: usize, job: &TextJob, check: &ScoreCheck) {
+        let started = Instant::now();
+        tracing::info!(job = %job.id, model = %job.model, reported_ids = check.token_ids.is_some(), "checking another worker's generation");
+        self.stats.set(
+            slot,
+            SlotState::Checking {
+                job: job.id.clone(),
+            },
+        );
+        let input = match self
+            .unless_aborted(self.backend.score(job, check), || {})
+            .await
+        {
+            Ok(scores) => scored(job, scores),
+            Err(error) => handed_back(job, error),
+        };
+        // Nothing was generated: the worker's token rate leaves checks out.
+        self.hand_in(slot, job, &input, started, 0, Duration::ZERO)
+            .await;
+    }
+
+    /// Submits a job's result, and counts how it went with the tokens generated and the time
+    /// generating them.
+    async fn hand_in(
+        &self,
+        slot: usize,
+        job: &TextJob,
+        input: &SubmitInputKobold,
+        started: Instant,
+        tokens: usize,
+        generating: Duration,
+    ) {
         self.stats.set(
             slot,
             SlotState::Submitting {
                 job: job.id.clone(),
             },
         );
-        let outcome = match self.submit(&input, started + job.ttl + SUBMIT_GRACE).await {
+        let outcome = match self.submit(input, started + job.ttl + SUBMIT_GRACE).await {
             Ok(_) if input.state == SubmitState::Faulted => Outcome::Faulted,
             Ok(Submitted::Rewarded(reward)) => {
                 tracing::info!(job = %job.id, tokens, reward, "submitted");
@@ -386,25 +425,37 @@ impl<'a, A: HordeApi, B: Backend, C: Clock> Worker<'a, A, B, C> {
         slot: usize,
         job: &TextJob,
         control: &JobControl,
-    ) -> Result<crate::backend::Generated, BackendError> {
-        let generation = self.backend.generate(job, control);
-        // Updates the status line, and ends when the worker must stop at once (a back end
-        // that cannot be cancelled is then dropped, which abandons its request).
-        let progress = async {
+    ) -> Result<Generated, BackendError> {
+        let progress = || {
+            self.stats.set(
+                slot,
+                SlotState::Generating {
+                    job: job.id.clone(),
+                    tokens: control.tokens(),
+                    max_tokens: job.settings.max_tokens,
+                },
+            )
+        };
+        self.unless_aborted(self.backend.generate(job, control), progress)
+            .await
+    }
+
+    /// The back end's `work`, unless the worker must stop at once: then it is dropped (a back
+    /// end that cannot be cancelled abandons its request) and the job is handed back. `tick`
+    /// runs every moment meanwhile.
+    async fn unless_aborted<T>(
+        &self,
+        work: impl Future<Output = Result<T, BackendError>>,
+        tick: impl Fn(),
+    ) -> Result<T, BackendError> {
+        let watch = async {
             while !self.shutdown.aborting() {
                 self.clock.sleep(SLEEP_SLICE).await;
-                self.stats.set(
-                    slot,
-                    SlotState::Generating {
-                        job: job.id.clone(),
-                        tokens: control.tokens(),
-                        max_tokens: job.settings.max_tokens,
-                    },
-                );
+                tick();
             }
         };
-        futures_util::pin_mut!(generation, progress);
-        match futures_util::future::select(generation, progress).await {
+        futures_util::pin_mut!(work, watch);
+        match futures_util::future::select(work, watch).await {
             futures_util::future::Either::Left((result, _)) => result,
             futures_util::future::Either::Right(((), _)) => Err(BackendError::Cancelled),
         }
@@ -496,7 +547,34 @@ fn finished(job: &TextJob, generated: &Generated) -> SubmitInputKobold {
         prompt_tokens: generated.prompt_tokens.and_then(count),
         completion_tokens: count(generated.tokens),
         finish_reason: generated.finish_reason.map(str::to_string),
+        token_ids: generated.token_ids.clone(),
         ..SubmitInputKobold::default()
+    }
+}
+
+/// The submit of a check job: the scores, in place of a generation.
+fn scored(job: &TextJob, scores: TextScores) -> SubmitInputKobold {
+    SubmitInputKobold {
+        id: Some(job.id.clone()),
+        generation: None,
+        state: SubmitState::Ok,
+        seed: job.settings.sampling.seed as i64,
+        scores: Some(scores),
+        ..SubmitInputKobold::default()
+    }
+}
+
+/// The submit of a job whose back end failed, or was stopped: it goes back to the queue.
+fn handed_back(job: &TextJob, error: BackendError) -> SubmitInputKobold {
+    match error {
+        BackendError::Cancelled => {
+            tracing::warn!(job = %job.id, "stopped; handing the job back");
+            faulted(job, "worker shut down")
+        }
+        BackendError::Failed(error) => {
+            tracing::error!(job = %job.id, %error, "the back end failed; reporting the job faulted");
+            faulted(job, &error)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The worker loop's guarantees, against a scripted server (answers given in advance, calls
-//! recorded) and a back end that writes a known text: retries, exactly-once submits, honest
-//! faults, deadlines, refusals, shutdown, streaming and the chat template's announcement. The whole program against real servers is tested
-//! in compat/test_worker.py.
+//! recorded) and a back end that writes a known text: retries, exactly-once submits with the
+//! token ids, honest faults, deadlines, refusals, shutdown, streaming and the chat template's
+//! announcement. The whole program against real servers is tested in compat/test_worker.py.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use protocol::{
     ChatTemplateInfo, GenerationPayloadKobold, GenerationProgress, GenerationProgressAnswer,
-    GenerationSubmitted, PopInputKobold, SubmitInputKobold, SubmitState, UserDetails,
+    GenerationSubmitted, PopInputKobold, ScoreCheck, ScoredTokens, SubmitInputKobold, SubmitState,
+    TextScores, TokenScore, UserDetails,
 };
 use serde_json::json;
 use worker::{
@@ -55,6 +56,12 @@ impl ScriptedServer {
         self.progressed.lock().unwrap().clone()
     }
 
+    /// Whether the pops offered to score, in order.
+    fn offered_to_score(&self) -> Vec<bool> {
+        let pops = self.pop_inputs.lock().unwrap();
+        pops.iter().map(|p| p.can_score).collect()
+    }
+
     /// The chat templates the pops carried, in order.
     fn announced_templates(&self) -> Vec<Option<ChatTemplateInfo>> {
         let pops = self.pop_inputs.lock().unwrap();
@@ -94,7 +101,8 @@ impl HordeApi for ScriptedServer {
 }
 
 /// Writes "<prompt>0 <prompt>1 ...", a token each `token_time`, up to `max_tokens`, minding
-/// the deadline and the job's control; or fails, when told to.
+/// the deadline and the job's control; scores a check with one score per reported id (the
+/// text matches if it is "P0 "); or fails, when told to.
 #[derive(Default)]
 struct Writer {
     fail: bool,
@@ -159,9 +167,34 @@ impl Backend for Writer {
         Ok(Generated {
             text,
             tokens,
+            // Token i is id i.
+            token_ids: Some((0..tokens as u32).collect()),
             prompt_tokens: Some(1),
             cut_short: tokens < job.settings.max_tokens,
             finish_reason: Some("length"),
+        })
+    }
+
+    fn can_score(&self) -> bool {
+        true
+    }
+
+    async fn score(&self, _job: &TextJob, check: &ScoreCheck) -> Result<TextScores, BackendError> {
+        if self.fail {
+            return Err(BackendError::Failed("the back end is down".into()));
+        }
+        let ids = check.token_ids.clone().unwrap_or_default();
+        Ok(TextScores {
+            tokens: ScoredTokens::Reported,
+            text_matches: check.text == "P0 ",
+            greedy: false,
+            scores: ids
+                .into_iter()
+                .map(|token| TokenScore {
+                    token,
+                    ..TokenScore::default()
+                })
+                .collect(),
         })
     }
 }
@@ -230,6 +263,7 @@ struct Harness {
     stats: Arc<Stats>,
     shutdown: Arc<Shutdown>,
     threads: u32,
+    browser: bool,
 }
 
 impl Harness {
@@ -243,6 +277,7 @@ impl Harness {
             stats: Arc::new(Stats::new(threads as usize)),
             shutdown: Arc::new(Shutdown::default()),
             threads,
+            browser: false,
         }
     }
 
@@ -261,7 +296,7 @@ impl Harness {
                 threads: self.threads,
                 nsfw: false,
                 bridge_agent: "test:0:none".into(),
-                browser: false,
+                browser: self.browser,
                 keeps_prompts: false,
                 idle_poll: Duration::from_millis(5),
                 retry_pause: Duration::from_millis(5),
@@ -322,6 +357,16 @@ async fn an_unreachable_server_is_retried_until_it_answers() {
     assert!(h.server.progressed().is_empty());
     let stats = h.stats.snapshot();
     assert_eq!((stats.jobs_done, stats.tokens, stats.kudos), (1, 4, 1.5));
+}
+
+#[tokio::test]
+async fn the_generated_token_ids_are_submitted() {
+    let h = Harness::new();
+    h.server.pop(job("j1", 4, 60));
+    h.run(&Writer::default(), submitted_once).await.unwrap();
+    let submitted = &h.server.submitted()[0];
+    assert_eq!(submitted.token_ids.as_deref(), Some(&[0, 1, 2, 3][..]));
+    assert_eq!(submitted.scores, None);
 }
 
 #[tokio::test]
@@ -620,4 +665,80 @@ async fn the_chat_template_is_announced_first_and_again_after_an_outage() {
         .collect();
     // First pop: announced. Second: not again. Third, after the outage: again. Then not.
     assert_eq!(announced[..4], [true, false, true, false]);
+}
+
+/// A check job for job `id`: score `text` and its reported ids.
+fn check_job(id: &str, text: &str, ids: Vec<u32>) -> Result<GenerationPayloadKobold, ApiError> {
+    let mut popped = job(id, 4, 60)?;
+    popped.score_check = Some(ScoreCheck {
+        text: text.into(),
+        token_ids: Some(ids),
+    });
+    Ok(popped)
+}
+
+#[tokio::test]
+async fn a_check_job_is_scored_and_its_scores_submitted_in_place_of_a_generation() {
+    let h = Harness::new();
+    h.server
+        .pop(check_job("c1", "P0 ", vec![0, 2]))
+        .pop(job("j2", 2, 60));
+    h.run(&Writer::default(), |h| h.server.submitted().len() == 2)
+        .await
+        .unwrap();
+    let submitted = h.server.submitted();
+    let check = &submitted[0];
+    assert_eq!(
+        (
+            check.id.as_deref(),
+            check.state,
+            check.generation.as_deref()
+        ),
+        (Some("c1"), SubmitState::Ok, None)
+    );
+    assert_eq!((&check.token_ids, check.completion_tokens), (&None, None));
+    let scores = check.scores.as_ref().unwrap();
+    assert!(scores.text_matches);
+    assert_eq!(
+        scores.scores.iter().map(|s| s.token).collect::<Vec<_>>(),
+        [0, 2]
+    );
+    // The next job is generated as ever.
+    assert_eq!(submitted[1].generation.as_deref(), Some("P0 P1 "));
+    assert_eq!(submitted[1].scores, None);
+    // A check counts as a job done, with no tokens generated.
+    let stats = h.stats.snapshot();
+    assert_eq!((stats.jobs_done, stats.tokens), (2, 2));
+    assert!(h.server.offered_to_score().iter().all(|&offered| offered));
+}
+
+#[tokio::test]
+async fn a_check_that_fails_is_submitted_faulted() {
+    let h = Harness::new();
+    h.server.pop(check_job("c1", "P0 ", vec![0]));
+    let backend = Writer {
+        fail: true,
+        ..Writer::default()
+    };
+    h.run(&backend, submitted_once).await.unwrap();
+    let submitted = &h.server.submitted()[0];
+    assert_eq!(
+        (submitted.state, submitted.scores.as_ref()),
+        (SubmitState::Faulted, None)
+    );
+    assert_eq!(h.stats.snapshot().jobs_faulted, 1);
+}
+
+#[tokio::test]
+async fn a_browser_worker_never_offers_to_score() {
+    let h = Harness {
+        browser: true,
+        ..Harness::new()
+    };
+    h.run(&Writer::default(), |h| {
+        h.server.pop_calls.load(Ordering::SeqCst) >= 2
+    })
+    .await
+    .unwrap();
+    assert!(h.server.offered_to_score().iter().all(|&offered| !offered));
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use infer::{Gpu, Model, ModelSource};
+use infer::{Generation, Gpu, Model, ModelSource, TokenScore};
 use serde_json::Value;
 
 pub fn fixtures() -> PathBuf {
@@ -66,4 +66,33 @@ pub fn argmax(values: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// How far outside a limit an honest token may seem: the scorer's logits come from a prefill,
+/// the generator's from decoding, which round differently.
+pub const SLACK: f32 = 1e-3;
+
+/// The scores that break a limit of their request by more than [`SLACK`]: for a greedy
+/// request, that of the best token.
+pub fn violations(scores: &[TokenScore], greedy: bool) -> Vec<&TokenScore> {
+    scores
+        .iter()
+        .filter(|s| {
+            (greedy && s.greedy_margin < -SLACK)
+                || [s.top_k_margin, s.top_p_margin, s.min_p_margin]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m < -SLACK)
+        })
+        .collect()
+}
+
+/// A generation's tokens as a worker reports them: the end-of-text token included.
+pub fn reported_tokens(generation: &Generation) -> Vec<u32> {
+    generation
+        .tokens
+        .iter()
+        .chain(&generation.end_token)
+        .copied()
+        .collect()
 }

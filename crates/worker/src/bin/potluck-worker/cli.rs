@@ -50,7 +50,8 @@ pub struct MaintenanceArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// Potluck's engine, with a model file on this machine.
+    /// Potluck's engine, with a model file on this machine. Once the server trusts the worker,
+    /// it also checks other workers' text generated with the same model.
     Engine,
     /// A local OpenAI-compatible server (llama.cpp, vLLM, Ollama, KoboldCpp, ...).
     Openai,

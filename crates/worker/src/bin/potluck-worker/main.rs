@@ -1,5 +1,7 @@
 //! `potluck-worker`: serves a Potluck server's text jobs with this machine's GPU (our engine), or
-//! with a local OpenAI-compatible server.
+//! with a local OpenAI-compatible server. With the engine, a worker the server trusts also checks
+//! other workers' text: it scores their tokens under the model and the request's sampling rules,
+//! at about the cost of a prefill, before their kudos are paid.
 //!
 //! ```sh
 //! potluck-worker --server https://potluck.example --api-key KEY --name my-box \
@@ -19,6 +21,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use cli::{BackendArgs, BackendKind, Cli, Command, GenerateArgs, MaintenanceArgs, RunArgs, Switch};
 use infer::{Gpu, Model, ModelSource};
+use protocol::{ScoreCheck, TextScores};
 use status::StatusLine;
 use web_time::Instant;
 use worker::{
@@ -83,6 +86,20 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Engine(b) => b.generate(job, control).await,
             AnyBackend::OpenAi(b) => b.generate(job, control).await,
+        }
+    }
+
+    fn can_score(&self) -> bool {
+        match self {
+            AnyBackend::Engine(b) => b.can_score(),
+            AnyBackend::OpenAi(b) => b.can_score(),
+        }
+    }
+
+    async fn score(&self, job: &TextJob, check: &ScoreCheck) -> Result<TextScores, BackendError> {
+        match self {
+            AnyBackend::Engine(b) => b.score(job, check).await,
+            AnyBackend::OpenAi(b) => b.score(job, check).await,
         }
     }
 }
@@ -270,6 +287,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         settings: settings.clone(),
         ttl: Duration::from_secs(3600),
         stream: false,
+        score_check: None,
     };
     let control = JobControl::new(Instant::now() + job.ttl);
     let generated = pollster::block_on(backend.generate(&job, &control))?;

@@ -71,6 +71,7 @@ fn slot(state: &SlotState) -> String {
         SlotState::Generating {
             tokens, max_tokens, ..
         } => format!("generating {tokens}/{max_tokens}"),
+        SlotState::Checking { .. } => "checking another worker's text".into(),
         SlotState::Submitting { .. } => "submitting".into(),
         SlotState::Reconnecting { .. } => "server unreachable, retrying".into(),
         SlotState::Maintenance => "in maintenance mode".into(),
