@@ -1,23 +1,29 @@
 // Contributing from a browser tab: the Contribute page runs our engine on Chromium's software
 // WebGPU in a Web Worker and serves a real job through /api/v2, whose text equals, token for
 // token, what the native engine (potluck-worker on lavapipe) gives for the same greedy request.
+// A trusted native potluck-worker then checks the tab's result by scoring it (another device:
+// the tolerance for numbers that differ between devices holds), which releases its kudos.
 // Without WebGPU the page says so and loads nothing.
 //
 //   POTLUCK_WORKER_BIN     the native potluck-worker, to run the same request directly
 //   POTLUCK_BROWSER_MODEL  the model file the server offers browsers (its --browser-model)
 //   POTLUCK_BROWSER_MODEL_NAME  its name there (default tiny-llama)
+//   POTLUCK_TRUSTED_KEY    an account the operator trusts, whose native worker checks the tab
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { api, artifacts, assertClean, base, launch, openPage, register, skip, visit } from './browser.mjs';
+import {
+  api, artifacts, assertClean, base, launch, openPage, register, skip, trustedKey, visit,
+} from './browser.mjs';
 
 const workerBin = process.env.POTLUCK_WORKER_BIN;
 const modelFile = process.env.POTLUCK_BROWSER_MODEL;
 const modelName = process.env.POTLUCK_BROWSER_MODEL_NAME ?? 'tiny-llama';
-const needs = skip || (!workerBin && 'POTLUCK_WORKER_BIN is not set') || (!modelFile && 'POTLUCK_BROWSER_MODEL is not set');
+const needs = skip || (!workerBin && 'POTLUCK_WORKER_BIN is not set') ||
+  (!modelFile && 'POTLUCK_BROWSER_MODEL is not set') || (!trustedKey && 'POTLUCK_TRUSTED_KEY is not set');
 // The browser's engine is a debug build in the default suite: loading and the warm-up take a while.
 const READY = 300_000;
 
@@ -121,6 +127,28 @@ test('contributing from a browser tab', { skip: needs, timeout: 900_000 }, async
     const visitor = await api('GET', '/find_user', { key: visitorKey });
     assert.ok(visitor.evaluating_kudos > 0, "the visitor's account earned held kudos");
     assert.equal(visitor.kudos, 0);
+    // A trusted native worker scores the tab's result on lavapipe; it passes, and releases the
+    // kudos (the e2e server releases after one passed check).
+    const checker = spawn(workerBin, [
+      '--server', base, '--api-key', trustedKey, '--name', `e2e-native-checker-${process.pid}`,
+      '--model', modelFile, '--model-name', modelName, '--max-context-length', '512', '--no-status',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let checkerLog = '';
+    checker.stderr.on('data', (chunk) => { checkerLog += chunk; });
+    try {
+      let tab;
+      for (let i = 0; i < 600; i++) {
+        tab = (await api('GET', '/workers?type=text')).find((w) => w.name === workerName);
+        if (tab.checks_passed + tab.checks_failed > 0) break;
+        await sleep(500);
+      }
+      assert.deepEqual([tab.checks_passed, tab.checks_failed], [1, 0], `the check: ${checkerLog.slice(-2000)}`);
+      const verified = await api('GET', '/find_user', { key: visitorKey });
+      assert.equal(verified.kudos, visitor.evaluating_kudos, 'the check released the held kudos');
+      assert.equal(verified.evaluating_kudos, 0);
+    } finally {
+      checker.kill();
+    }
     await mkdir(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'contribute-serving.png'), fullPage: true });
     const speed = await page.locator('#tokens-per-second').innerText();

@@ -276,7 +276,7 @@ suite_end2end() {
   POTLUCK_OIDC_LOCAL_LABEL="Local ID" \
   "$potluck_bin" --listen 127.0.0.1:0 --database-url "sqlite://$server_tmp/potluck.db" \
     --site-root "$workspace/target/site" --browser-model "$browser_model" \
-    --browser-model-name tiny-llama --oidc-provider "local=$issuer" \
+    --browser-model-name tiny-llama --oidc-provider "local=$issuer" --initial-checks 1 \
     >"$server_tmp/stdout" 2>"$server_tmp/stderr" </dev/null &
   server_pid=$!
   address="$(listening_on potluck "$server_pid" "$server_tmp/")" || return 1

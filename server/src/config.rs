@@ -205,8 +205,8 @@ pub struct TrustArgs {
     #[arg(long, env = "POTLUCK_MODEL_REFERENCE")]
     pub model_reference: Option<PathBuf>,
 
-    /// Checks a worker must pass (since its last failed one) before not every one of its jobs
-    /// is checked.
+    /// Checks a worker must pass in a row (since its last failed one) before not every one of
+    /// its jobs is checked, and before a passed check releases its held kudos.
     #[arg(long, env = "POTLUCK_INITIAL_CHECKS", default_value_t = 10)]
     pub initial_checks: u32,
 

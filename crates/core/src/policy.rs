@@ -42,7 +42,8 @@ pub struct Policy {
 #[derive(Debug, Clone)]
 pub struct TrustPolicy {
     /// Until a worker has passed this many checks since its last failure, every one of its jobs
-    /// is checked; after that about this many of every N (N: its passed checks).
+    /// is checked (after that about this many of every N, N its passed checks), and a passed
+    /// check does not release held kudos yet.
     pub initial_checks: u32,
     /// The share of a worker's jobs checked at the least, however long its clean record.
     pub check_rate_floor: f64,

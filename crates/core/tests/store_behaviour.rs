@@ -64,6 +64,7 @@ on_both_back_ends!(
     a_long_clean_record_earns_trust_and_releases_everything,
     held_uptime_and_erasure_keep_the_ledger_balanced,
     checks_nobody_takes_expire_and_release_waits_for_a_later_pass,
+    held_kudos_wait_for_a_long_enough_clean_streak,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -1051,6 +1052,7 @@ fn settlement(
         things: 3.0,
         outcome,
         pause_after_failed_checks: 2,
+        release_streak: 1,
         auto_trust_checks: 1_000,
         auto_trust_created_before: 0,
         now,
@@ -1406,5 +1408,49 @@ async fn checks_nobody_takes_expire_and_release_waits_for_a_later_pass(db: Fixtu
         .await
         .unwrap();
     assert_eq!(balances(store, owner.id).await, (500, 0));
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn held_kudos_wait_for_a_long_enough_clean_streak(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let vouched = vouched_account(store, "vouched").await;
+    let lucky = worker(store, owner.id, "lucky").await;
+    let checker = scorer(store, vouched.id, "checker", 0).await;
+    // Three passes in a row release everything; a failure in between starts the count again.
+    let verdicts = [
+        verification::PASSED,
+        verification::PASSED,
+        verification::FAILED,
+        verification::PASSED,
+        verification::PASSED,
+        verification::PASSED,
+    ];
+    let mut balances_seen = Vec::new();
+    for (i, verdict) in verdicts.into_iter().enumerate() {
+        let t = 10 * i as i64;
+        store
+            .insert_request(&request(&format!("r{i}"), 0, 1, t), 10)
+            .await
+            .unwrap();
+        let job = pop(store, &lucky, t + 1).await.unwrap().jobs.remove(0);
+        complete_checked(store, &job.id, &lucky, Some(&format!("check-{i}")), t + 2).await;
+        // Fetched: a failed check does not put it back in the queue.
+        let fetched = format!("r{i}");
+        store.touch_request(&fetched, t + 2, true).await.unwrap();
+        let claimed = pop(store, &checker, t + 3).await.unwrap();
+        let settle = Settlement {
+            release_streak: 3,
+            pause_after_failed_checks: 100,
+            ..settlement(&claimed.jobs[0].id, &checker, verdict, t + 4)
+        };
+        store.settle_check(&settle).await.unwrap();
+        balances_seen.push(balances(store, owner.id).await);
+    }
+    // The failure forfeits the two rewards that waited for the streak, and its own.
+    assert_eq!(
+        balances_seen,
+        [(0, 250), (0, 500), (0, 0), (0, 250), (0, 500), (750, 0)]
+    );
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }

@@ -57,7 +57,8 @@ pub struct TextScores {
 /// request's temperature (1 for greedy requests), over the whole vocabulary.
 ///
 /// The margins say how far inside (positive) or outside (negative) each of the request's
-/// limits the token is; a limit the request does not set has none.
+/// limits the token is; a limit the request does not set has none. A greedy request
+/// (temperature 0 or top_k 1) has only `greedy_margin`; its ties go to the lowest id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default)]
@@ -74,14 +75,16 @@ pub struct TokenScore {
     /// The token's logit minus the highest logit (0 for the best token, never positive): what a
     /// greedy request is checked with.
     pub greedy_margin: f32,
-    /// The token's logit minus the `top_k`-th highest logit.
+    /// The token's logit minus the `top_k`-th highest logit (equal logits counted as many);
+    /// inside when ≥ 0. None unless 0 < top_k < the vocabulary's size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k_margin: Option<f32>,
-    /// `top_p` minus the probability (among the top-k candidates, renormalised) of the
-    /// candidates with a strictly higher logit.
+    /// `top_p` minus the probability, among the top-k candidates (all tokens without top_k)
+    /// renormalised, of the candidates whose logit / temperature is strictly higher; inside
+    /// when > 0; `top_p − 1` outside the top-k. In probability, not logits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p_margin: Option<f32>,
-    /// The token's log probability minus `ln(min_p × the best probability)`.
+    /// The token's log probability minus `ln(min_p × the best probability)`; inside when ≥ 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_p_margin: Option<f32>,
 }

@@ -298,6 +298,7 @@ impl Horde {
             things,
             outcome,
             pause_after_failed_checks: i64::from(trust.pause_after_failed_checks),
+            release_streak: i64::from(trust.initial_checks),
             auto_trust_checks: i64::from(trust.auto_trust_checks),
             auto_trust_created_before: now - trust.auto_trust_age.as_millis() as i64,
             now,

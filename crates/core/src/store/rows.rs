@@ -471,6 +471,9 @@ pub struct Settlement {
     pub outcome: &'static str,
     /// Failed checks at which the checked worker is paused.
     pub pause_after_failed_checks: i64,
+    /// Passed checks in a row (since the worker's last failure) before a passed check releases
+    /// held kudos: a cheat that passes now and then by luck never gets that far.
+    pub release_streak: i64,
     /// Passed checks without a failure, and the age, after which it is trusted automatically.
     pub auto_trust_checks: i64,
     pub auto_trust_created_before: i64,

@@ -228,9 +228,10 @@ pub const SUM_SETTLED_HELD: &str = concat!(
 );
 pub const DELETE_SETTLED_HELD: &str = concat!("DELETE", settled_held_rewards!());
 pub const SET_VERIFICATION: &str = "UPDATE jobs SET verification = $2 WHERE id = $1";
+/// Returns the worker's clean streak after it.
 pub const RECORD_PASSED_CHECK: &str =
     "UPDATE workers SET checks_passed = checks_passed + 1, clean_streak = clean_streak + 1 \
-     WHERE id = $1";
+     WHERE id = $1 RETURNING clean_streak";
 /// Trusts worker `$1` if its record is long and clean enough: `$2` passed checks, none failed,
 /// and created before `$3`. Returns its id when it did.
 pub const AUTO_TRUST: &str = "UPDATE workers SET auto_trusted = TRUE \

@@ -446,11 +446,18 @@ macro_rules! transaction_steps {
             let mut outcome = shared::Settled::default();
             match s.outcome {
                 verification::PASSED => {
-                    outcome.released = release_held(tx, check, true, s.now).await?;
-                    sqlx::query(sql::RECORD_PASSED_CHECK)
+                    let streak: i64 = sqlx::query_scalar(sql::RECORD_PASSED_CHECK)
                         .bind(&check.worker_id)
-                        .execute(&mut **tx)
-                        .await?;
+                        .fetch_optional(&mut **tx)
+                        .await?
+                        .unwrap_or_default();
+                    if streak >= s.release_streak {
+                        outcome.released = release_held(tx, check, true, s.now).await?;
+                    } else {
+                        // Too short a clean record yet: a cheat passes now and then by luck.
+                        // It waits, with what came before, for the streak to be long enough.
+                        unawait_held(tx, check).await?;
+                    }
                     let trusted: Option<String> = sqlx::query_scalar(sql::AUTO_TRUST)
                         .bind(&check.worker_id)
                         .bind(s.auto_trust_checks)
@@ -505,13 +512,23 @@ macro_rules! transaction_steps {
                 }
                 _ => {
                     // Undecided: the job's reward may yet be released by a later passed check.
-                    sqlx::query("UPDATE held_rewards SET awaiting_check = FALSE WHERE job_id = $1")
-                        .bind(&check.job_id)
-                        .execute(&mut **tx)
-                        .await?;
+                    unawait_held(tx, check).await?;
                 }
             }
             Ok(outcome.into())
+        }
+
+        /// The held reward of `check.job_id` waits for no check any more: a later passed check
+        /// (with a long enough clean record) releases it with the others.
+        async fn unawait_held(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            check: &CheckRow,
+        ) -> Result<()> {
+            sqlx::query("UPDATE held_rewards SET awaiting_check = FALSE WHERE job_id = $1")
+                .bind(&check.job_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
         }
 
         /// Releases the held rewards a passed check of `check.job_id` settles: its own, and the
