@@ -399,3 +399,88 @@ async fn images_are_checked_by_painting_the_same_seed_again() {
     }
     server.admin(&["audit-kudos"]);
 }
+
+#[tokio::test]
+async fn a_check_keeps_the_requests_data_policy() {
+    let server = Server::start(&[]);
+    let (_, owner) = server.register("owner").await;
+    let (_, vouched) = server.admin_user("vouched", &["--trusted"]);
+    server.pop_text(&owner, "untrusted", MODEL).await;
+    let body = json!({"prompt": "private", "models": [MODEL], "workers_keep_nothing": true});
+    server.submit_text_request(ANON, body).await;
+    let (_, job) = server.pop_text(&owner, "untrusted", MODEL).await;
+    let (status, _) = server
+        .post(
+            "/generate/text/submit",
+            Some(&owner),
+            json!({"id": job["id"], "generation": "a text", "token_ids": [1, 2]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A trusted scorer that keeps prompts is passed by, as it would be for the request itself.
+    let keeper =
+        json!({"name": "keeper", "models": [MODEL], "can_score": true, "keeps_prompts": true});
+    let (_, skipped) = server
+        .post("/generate/text/pop", Some(&vouched), keeper)
+        .await;
+    assert!(skipped["id"].is_null(), "{skipped}");
+    assert_eq!(skipped["skipped"]["keeps_prompts"], 1, "{skipped}");
+    let check = pop_check(&server, &vouched).await;
+    assert_eq!(check["payload"]["prompt"], "private");
+}
+
+#[tokio::test]
+async fn where_no_trusted_worker_scores_a_text_is_generated_again_with_its_seed() {
+    let server = Server::start(&["--initial-checks", "1"]);
+    let (_, owner) = server.register("owner").await;
+    let (_, vouched) = server.admin_user("vouched", &["--trusted"]);
+    // The trusted worker serves the model but cannot score.
+    server.pop_text(&vouched, "plain", MODEL).await;
+    server.pop_text(&owner, "untrusted", MODEL).await;
+    for (text, ids, passes) in [("same", [4, 5, 6], true), ("other", [4, 5, 6], false)] {
+        server
+            .submit_text_request(
+                ANON,
+                json!({"prompt": "p", "models": [MODEL], "params": {"sampler_seed": 9}}),
+            )
+            .await;
+        let (_, job) = server.pop_text(&owner, "untrusted", MODEL).await;
+        let answer =
+            json!({"id": job["id"], "generation": "same", "token_ids": [4, 5, 6], "seed": 9});
+        let (status, _) = server
+            .post("/generate/text/submit", Some(&owner), answer)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        // The check: the same request with the seed the worker reported, for the trusted worker.
+        let (_, check) = server.pop_text(&vouched, "plain", MODEL).await;
+        assert!(check["score_check"].is_null(), "{check}");
+        assert_eq!(check["payload"]["sampler_seed"], "9", "{check}");
+        let again_ids = if passes { ids.to_vec() } else { vec![7, 8, 9] };
+        let again = json!({"id": check["id"], "generation": text, "token_ids": again_ids});
+        let (status, _) = server
+            .post("/generate/text/submit", Some(&vouched), again)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let me = details(&server, &owner).await;
+        let (_, worker) = server
+            .get(
+                &format!("/workers/{}", worker_id(&server, &owner).await),
+                None,
+            )
+            .await;
+        if passes {
+            assert!(me["kudos"].as_f64().unwrap() > 0.0, "{me}");
+            assert_eq!(worker["checks_passed"], 1);
+        } else {
+            // Another back end may not be deterministic: undecided, the reward stays held.
+            assert!(me["evaluating_kudos"].as_f64().unwrap() > 0.0, "{me}");
+            assert_eq!(
+                (
+                    worker["checks_passed"].as_i64(),
+                    worker["checks_failed"].as_i64()
+                ),
+                (Some(1), Some(0))
+            );
+        }
+    }
+}
