@@ -22,8 +22,8 @@ use crate::kudos::Kudos;
 use crate::now_ms;
 use crate::policy::TrustPolicy;
 use crate::store::{
-    check_kind, verification, JobRow, NewCheck, NewRequest, RequestRow, SettleOutcome, Settlement,
-    WorkerRow,
+    check_kind, verification, CheckRow, JobRow, NewCheck, NewRequest, RequestRow, SettleOutcome,
+    Settlement, WorkerRow,
 };
 use crate::verdict::{self, Verdict};
 use protocol::{GenerationSubmitted, ScoreCheck, SubmitInputKobold, TextScores, WorkerType};
@@ -213,11 +213,7 @@ impl Horde {
         request: &RequestRow,
         input: SubmitInputKobold,
     ) -> Result<GenerationSubmitted> {
-        let check = self
-            .store
-            .check_of_request(&request.id)
-            .await?
-            .ok_or_else(|| Rejection::not_found("InvalidJobID", "This check is gone"))?;
+        let check = self.existing_check(request).await?;
         let (verdict, things, reward) = if request.check_kind.as_deref() == Some(check_kind::SCORE)
         {
             let scores: TextScores = input.scores.ok_or_else(|| {
@@ -255,11 +251,7 @@ impl Horde {
         image: &[u8],
         things: f64,
     ) -> Result<GenerationSubmitted> {
-        let check = self
-            .store
-            .check_of_request(&request.id)
-            .await?
-            .ok_or_else(|| Rejection::not_found("InvalidJobID", "This check is gone"))?;
+        let check = self.existing_check(request).await?;
         let expected: Option<ExpectedImage> = check
             .expected
             .and_then(|e| serde_json::from_value(e.0).ok());
@@ -275,6 +267,15 @@ impl Horde {
             }),
         };
         self.settle(job, verdict, things, Kudos(check.reward)).await
+    }
+
+    /// The check the request `request` is (its checked job, what it moves).
+    async fn existing_check(&self, request: &RequestRow) -> Result<CheckRow> {
+        Ok(self
+            .store
+            .check_of_request(&request.id)
+            .await?
+            .ok_or_else(|| Rejection::not_found("InvalidJobID", "This check is gone"))?)
     }
 
     async fn settle(
