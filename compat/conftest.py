@@ -98,6 +98,9 @@ class Potluck:
     extra_args: list[str] = field(default_factory=list)
     # A database of its own (SQLite in workdir) rather than the session's.
     own_database: bool = False
+    # An admin's key, made on the first grant; a moderator's, made when first asked for.
+    admin_key: str | None = None
+    moderator: str | None = None
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "server.log"
@@ -176,13 +179,15 @@ class Potluck:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
-    def create_user(self, name: str, *, moderator: bool = False, trusted: bool = False) -> str:
+    def create_user(self, name: str, *, moderator: bool = False, trusted: bool = False, admin: bool = False) -> str:
         """Creates an account with the operator CLI and returns its API key."""
         command = [str(self.binary), "--database-url", self.database_url, "admin", "create-user", "--name", name]
         if moderator:
             command.append("--moderator")
         if trusted:
             command.append("--trusted")
+        if admin:
+            command.append("--admin")
         done = subprocess.run(
             command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=clean_env(), timeout=60
         )
@@ -201,6 +206,28 @@ class Potluck:
         body = answer.json()
         assert len(body["apikey"]) == 22, body
         return body["username"], body["apikey"]
+
+    def moderator_key(self) -> str:
+        """A moderator's key: moderators see what only owners and they see of a worker (whether
+        it is paused, its suspicion)."""
+        if self.moderator is None:
+            self.moderator = self.create_user("compat-moderator-viewer", moderator=True)
+        return self.moderator
+
+    def grant(self, apikey: str, kudos: float) -> None:
+        """Gives the account of `apikey` kudos, as an admin does: far above the balance floor
+        (14 kudos), so that what a test moves shows in the balance as it is."""
+        if self.admin_key is None:
+            self.admin_key = self.create_user("compat-granter", admin=True)
+        found = requests.get(f"{self.base_url}/api/v2/find_user", headers={"apikey": apikey}, timeout=30)
+        assert found.status_code == 200, found.text
+        changed = requests.put(
+            f"{self.base_url}/api/v2/users/{found.json()['id']}",
+            headers={"apikey": self.admin_key},
+            json={"kudos": kudos},
+            timeout=30,
+        )
+        assert changed.status_code == 200, changed.text
 
 
 @dataclass
@@ -356,10 +383,14 @@ def potluck() -> Potluck:
 def worker_owner(potluck: Potluck) -> str:
     """API key of the account that runs the workers, made with the operator CLI. Trusted, so
     that its rewards are paid at once (an untrusted owner's are held until checked)."""
-    return potluck.create_user("compat-worker-owner", trusted=True)
+    key = potluck.create_user("compat-worker-owner", trusted=True)
+    potluck.grant(key, 1000)
+    return key
 
 
 @pytest.fixture(scope="session")
 def requester(potluck: Potluck) -> tuple[str, str]:
     """(`name#id`, API key) of a pseudonymous account registered over the API."""
-    return potluck.register("compat-requester")
+    alias, key = potluck.register("compat-requester")
+    potluck.grant(key, 1000)
+    return alias, key

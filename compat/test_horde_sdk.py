@@ -51,6 +51,7 @@ from horde_sdk.ai_horde_api.ai_horde_clients import (
 from horde_sdk.ai_horde_api.apimodels import (
     AIHordeHeartbeatRequest,
     AIHordeHeartbeatResponse,
+    DeleteImageGenerateRequest,
     FindUserRequest,
     ImageGenerateAsyncRequest,
     ImageGenerateAsyncResponse,
@@ -97,6 +98,23 @@ ALLOWED_EXTRA_FIELDS = {
     # The generation's id on text generations; the AI Horde sends it on image generations
     # only. bench/ uses it to match generations to jobs.
     ("GenerationKobold", "id"),
+    # Whether the account shows its workers to everyone; for the account itself and moderators.
+    # The AI Horde takes it in ModifyUser only; Potluck shows it back so the owner can see it.
+    ("UserDetailsResponse", "public_workers"),
+    # How many of a worker's results a check verified or failed (Potluck's verification).
+    ("SingleWorkerDetailsResponse", "checks_passed"),
+    ("SingleWorkerDetailsResponse", "checks_failed"),
+    ("WorkerDetailItem", "checks_passed"),
+    ("WorkerDetailItem", "checks_failed"),
+    # The AI Horde's TeamDetailsStable/TeamDetailsKobold have `contributions`; horde-sdk's
+    # TeamDetails lacks it. `tokens_generated` is Potluck's, for its text workers.
+    ("TeamDetails", "contributions"),
+    ("TeamDetails", "tokens_generated"),
+    # The AI Horde's ResponseModelMessage has these; horde-sdk's lacks them (so `id`, needed to
+    # read or delete a message, is read from `model_extra`).
+    ("ResponseModelMessage", "id"),
+    ("ResponseModelMessage", "user_id"),
+    ("ResponseModelMessage", "created"),
 }
 
 R = TypeVar("R", bound=HordeResponse)
@@ -163,22 +181,55 @@ def kudos_hundredths(amount: float) -> int:
     return round(amount * 100)
 
 
-def text_kudos(tokens: int, billions: float, max_context_length: int) -> int:
+TEXT_DIVISOR = 125.0
+# The compat workers' bridge is no validated back end: their text rewards are cut to this share.
+UNVALIDATED_SHARE = 0.3
+
+
+def quick_tokens(text: str) -> int:
+    """Tokens counted the AI Horde's quick way: a quarter of the characters, at least 20."""
+    return max(math.ceil(len(text) / 4), 20)
+
+
+def text_kudos(tokens: int, billions: float, prompt: str, max_context_length: int, *, validated: bool) -> int:
+    """kudos.rs: tokens × (max(B, 13) / 13)^0.2 × B / 125 (× 0.3 unvalidated) × the context term
+    of the prompt's tokens (at most max_context_length)."""
     parameter_bonus = (max(billions, 13.0) / 13.0) ** 0.2
-    context = min(max(1.2 + 2.2 ** math.log2(max(max_context_length, 1) / 1024.0), 0.1), 30.0)
-    return to_hundredths(tokens * parameter_bonus * billions / 100.0 * context)
+    context_tokens = min(quick_tokens(prompt), max_context_length)
+    context = min(max(1.2 + 2.2 ** math.log2(max(context_tokens, 1) / 1024.0), 0.1), 30.0)
+    kudos = tokens * parameter_bonus * billions / TEXT_DIVISOR
+    if not validated:
+        kudos *= UNVALIDATED_SHARE
+    return to_hundredths(kudos * context)
 
 
-def text_reward(generation: str, max_length: int, billions: float, max_context_length: int) -> int:
-    tokens = min(max(math.ceil(len(generation) / 4), 20), max_length)
-    return text_kudos(tokens, billions, max_context_length)
+def text_estimate(max_length: int, billions: float, prompt: str, max_context_length: int) -> int:
+    """What a text request shows up front per generation: max_length tokens at the full rate."""
+    return text_kudos(max_length, billions, prompt, max_context_length, validated=True)
+
+
+def text_reward(generation: str, max_length: int, billions: float, prompt: str, max_context_length: int) -> int:
+    """What the compat text worker earns for `generation`."""
+    tokens = min(quick_tokens(generation), max_length)
+    return text_kudos(tokens, billions, prompt, max_context_length, validated=False)
 
 
 def image_kudos(width: int, height: int, steps: int) -> int:
-    return to_hundredths(1.25 * (width * height * steps / 1_000_000.0))
+    """kudos.rs's image base (the AI Horde's legacy formula), × 1 for a SD 1.5 model."""
+    area = width * height
+    smallest = 64 * 64
+    size = (max(area - smallest, 0) / (1024 * 1024 - smallest)) ** 1.75
+    return round((0.1232 * steps + size * 0.1232 * steps * 8.75) * 100)
+
+
+def image_cost(reward: int) -> int:
+    """What the requester pays for an image whose worker earned `reward` (slow workers allowed,
+    no post-processing, txt2img): the reward and the burn."""
+    return reward + BURN_PER_GENERATION
 
 
 BURN_PER_GENERATION = 100  # hundredths: the requester pays the reward plus 1 kudos
+TAX_PER_REQUEST = 100  # hundredths: and 1 kudos for the request, when it is queued
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -353,8 +404,8 @@ def test_registered_requester_text(text_worker: str, requester: tuple[str, str])
             ),
             TextGenerateAsyncResponse,
         )
-        # Up front: max_length tokens, plus the burn.
-        estimate = text_kudos(max_length, TEXT_MODEL_BILLIONS, max_context_length) + BURN_PER_GENERATION
+        # Up front: max_length tokens at the full rate, the burn, and the request's 1 kudos.
+        estimate = text_estimate(max_length, TEXT_MODEL_BILLIONS, prompt, max_context_length) + BURN_PER_GENERATION + TAX_PER_REQUEST
         assert kudos_hundredths(accepted.kudos) == estimate, accepted
 
         waiting = expect(session.submit_request(TextGenerateStatusRequest(id=accepted.id_), TextGenerateStatusResponse), TextGenerateStatusResponse)
@@ -376,7 +427,7 @@ def test_registered_requester_text(text_worker: str, requester: tuple[str, str])
             JobSubmitResponse,
         )
         reward = kudos_hundredths(submitted.reward)
-        assert reward == text_reward(generation, max_length, TEXT_MODEL_BILLIONS, max_context_length) == 595
+        assert reward == text_reward(generation, max_length, TEXT_MODEL_BILLIONS, prompt, max_context_length) == 51
 
         done = expect(session.submit_request(TextGenerateStatusRequest(id=accepted.id_), TextGenerateStatusResponse), TextGenerateStatusResponse)
         assert (done.finished, done.processing, done.waiting, done.done, done.faulted) == (1, 0, 0, True, False), done
@@ -387,7 +438,7 @@ def test_registered_requester_text(text_worker: str, requester: tuple[str, str])
         assert result.state == GENERATION_STATE.ok
 
     assert kudos_of(text_worker) - owner_before == reward
-    assert kudos_of(requester_key) - requester_before == -(reward + BURN_PER_GENERATION)
+    assert kudos_of(requester_key) - requester_before == -(reward + BURN_PER_GENERATION + TAX_PER_REQUEST)
 
 
 def test_anonymous_requester_text_with_the_simple_client(text_worker: str, requester: tuple[str, str]) -> None:
@@ -424,7 +475,7 @@ def test_anonymous_requester_text_with_the_simple_client(text_worker: str, reque
     assert str(request_id)
 
     reward = kudos_hundredths(submitted.reward)
-    assert reward == text_reward(generation, max_length, TEXT_MODEL_BILLIONS, max_context_length) == 308
+    assert reward == text_reward(generation, max_length, TEXT_MODEL_BILLIONS, prompt, max_context_length) == 41
     assert kudos_of(text_worker) - owner_before == reward
     # Anonymous requests cost nothing, and nobody else pays for them.
     assert kudos_of(ANON_API_KEY) == anonymous_before == 0
@@ -452,7 +503,9 @@ def test_registered_requester_image_uploaded_to_r2(image_worker: str, requester:
             ),
             ImageGenerateAsyncResponse,
         )
-        assert kudos_hundredths(accepted.kudos) == image_kudos(width, height, steps) + BURN_PER_GENERATION, accepted
+        # Up front: the image's cost and the request's 1 kudos.
+        expected = image_cost(image_kudos(width, height, steps)) + TAX_PER_REQUEST
+        assert kudos_hundredths(accepted.kudos) == expected, accepted
 
         check = expect(session.submit_request(ImageGenerateCheckRequest(id=accepted.id_), ImageGenerateCheckResponse), ImageGenerateCheckResponse)
         assert (check.waiting, check.done) == (1, False), check
@@ -476,7 +529,7 @@ def test_registered_requester_image_uploaded_to_r2(image_worker: str, requester:
             JobSubmitResponse,
         )
         reward = kudos_hundredths(submitted.reward)
-        assert reward == image_kudos(width, height, steps) == 164
+        assert reward == image_kudos(width, height, steps) == 262
 
         check = expect(session.submit_request(ImageGenerateCheckRequest(id=accepted.id_), ImageGenerateCheckResponse), ImageGenerateCheckResponse)
         assert (check.finished, check.done) == (1, True), check
@@ -492,7 +545,7 @@ def test_registered_requester_image_uploaded_to_r2(image_worker: str, requester:
     assert same_picture(simple.download_image_from_url(result.img), picture)
 
     assert kudos_of(image_worker) - owner_before == reward
-    assert kudos_of(requester_key) - requester_before == -(reward + BURN_PER_GENERATION)
+    assert kudos_of(requester_key) - requester_before == -(image_cost(reward) + TAX_PER_REQUEST)
 
 
 def test_anonymous_requester_image_submitted_inline_with_the_simple_client(image_worker: str) -> None:
@@ -534,7 +587,7 @@ def test_anonymous_requester_image_submitted_inline_with_the_simple_client(image
     assert same_picture(simple.download_image_from_generation(result), picture)
 
     reward = kudos_hundredths(submitted.reward)
-    assert reward == image_kudos(width, height, steps) == 983
+    assert reward == image_kudos(width, height, steps) == 650
     assert kudos_of(image_worker) - owner_before == reward
     assert kudos_of(ANON_API_KEY) == 0
 
@@ -573,7 +626,8 @@ def test_image_without_r2_comes_back_as_base64(image_worker: str) -> None:
 
 def test_wrong_api_key_is_invalid_api_key(text_worker: str) -> None:
     wrong = "x" * 22
-    expect_error(manual.submit_request(FindUserRequest(apikey=wrong), UserDetailsResponse), "InvalidAPIKey")
+    # find_user tells a key of nobody apart, as the AI Horde does (404).
+    expect_error(manual.submit_request(FindUserRequest(apikey=wrong), UserDetailsResponse), "UserNotFound")
     expect_error(
         manual.submit_request(
             TextGenerateJobPopRequest(apikey=wrong, name=TEXT_WORKER, models=[TEXT_MODEL]), TextGenerateJobPopResponse
@@ -635,9 +689,28 @@ def test_anonymous_worker_is_refused() -> None:
     )
 
 
-def test_rule_rejection_reaches_horde_sdk_with_its_rc(image_worker: str) -> None:
+def test_rule_rejection_reaches_horde_sdk_with_its_rc(text_worker: str) -> None:
+    answer = manual.submit_request(
+        TextGenerateAsyncRequest(
+            apikey=ANON_API_KEY,
+            prompt="more tokens than its context",
+            params=ModelGenerationInputKobold(max_length=512, max_context_length=256),
+            models=[TEXT_MODEL],
+        ),
+        TextGenerateAsyncResponse,
+    )
+    expect_error(answer, "TokenOverflow")
+
+
+def test_a_model_no_worker_serves_yet_is_queued_with_the_ai_hordes_warning(image_worker: str) -> None:
     answer = manual.submit_request(
         ImageGenerateAsyncRequest(apikey=ANON_API_KEY, prompt="no worker has this", models=["no-such-model"]),
         ImageGenerateAsyncResponse,
     )
-    expect_error(answer, "UnsupportedModel")
+    queued = expect(answer, ImageGenerateAsyncResponse)
+    assert queued.id_, queued
+    assert [warning.code for warning in queued.warnings] == ["NoAvailableWorker"], queued
+    expect(
+        manual.submit_request(DeleteImageGenerateRequest(id=queued.id_), ImageGenerateStatusResponse),
+        ImageGenerateStatusResponse,
+    )

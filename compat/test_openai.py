@@ -51,6 +51,7 @@ def worker(potluck: Potluck, tmp_path_factory: pytest.TempPathFactory):
     """One engine worker serving MODEL on the session's server, for the whole module (its first
     pop announces the model's chat template)."""
     owner = potluck.create_user("openai-owner", trusted=True)
+    potluck.grant(owner, 1000)
     log = tmp_path_factory.mktemp("openai-worker") / "worker.log"
     process = WorkerProcess(engine_worker(potluck, owner, "openai-box", MODEL), log).start()
     wait_for("the worker comes online", lambda: online(potluck, "openai-box"), 60, process.log_text)
@@ -144,6 +145,8 @@ def test_a_requester_who_goes_away_stops_the_worker_and_pays_for_what_was_made(
     potluck: Potluck, worker: ModelWorker
 ) -> None:
     _, key = potluck.register("openai-leaver")
+    # Far above the balance floor, so that what moves shows as it is.
+    potluck.grant(key, 1000)
     before = (kudos_hundredths(potluck, key), kudos_hundredths(potluck, worker.owner))
     done_before = len(SUBMITTED.findall(worker.log_text()))
     stream = client(potluck, key).chat.completions.create(
@@ -163,11 +166,12 @@ def test_a_requester_who_goes_away_stops_the_worker_and_pays_for_what_was_made(
     )
     _, tokens, reward = SUBMITTED.findall(worker.log_text())[-1]
     assert 3 <= int(tokens) < 480
-    # The owner earned the reward of what was generated; the requester paid it and the burn.
+    # The owner earned the reward of what was generated; the requester paid it, the burn and
+    # the request's 1 kudos.
     wait_for("the owner is paid", lambda: kudos_hundredths(potluck, worker.owner) != before[1], 10)
     earned = kudos_hundredths(potluck, worker.owner) - before[1]
     assert earned == round(float(reward) * 100)
-    assert before[0] - kudos_hundredths(potluck, key) == earned + 100
+    assert before[0] - kudos_hundredths(potluck, key) == earned + 200
 
 
 def test_errors_are_raised_as_openais_client_raises_them(potluck: Potluck, worker: ModelWorker) -> None:

@@ -67,6 +67,8 @@ def own_server(tmp_path: Path):
 
 def test_the_engine_worker_serves_a_horde_sdk_requester(potluck: Potluck, workers: Workers) -> None:
     owner = potluck.create_user("engine-owner", trusted=True)
+    # Far above the balance floor, so that its rewards show in its balance as they are.
+    potluck.grant(owner, 1000)
     _, requester = potluck.register("engine-requester")
     model = "tiny-llama-engine"
     workers.start(*engine_worker(potluck, owner, "engine-box", model))
@@ -167,6 +169,8 @@ class RunningJob:
 def a_long_job_running(server: Potluck, workers: Workers, name: str) -> RunningJob:
     """A worker of a new account on `server`, busy with a job of some seconds."""
     owner = server.create_user(f"{name}-owner", trusted=True)
+    # Far above the balance floor, so that its rewards show in its balance as they are.
+    server.grant(owner, 1000)
     worker = workers.start(*engine_worker(server, owner, name, "tiny-llama"))
     wait_for("the worker comes online", lambda: online(server, name), 60, workers.logs)
     request_id = queue(server, "Once upon a time", LONG_JOB, "tiny-llama")
@@ -187,7 +191,7 @@ def test_a_server_restart_during_a_job_loses_nothing(own_server, workers: Worker
     assert result["generations"][0]["text"]
     # Submitted once, and paid once.
     assert len(worker.rewards()) == 1
-    assert kudos_hundredths(server, job.owner) == round(worker.rewards()[0] * 100)
+    assert kudos_hundredths(server, job.owner) == 100_000 + round(worker.rewards()[0] * 100)
 
 
 @first_pass_only

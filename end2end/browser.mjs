@@ -112,8 +112,9 @@ export async function heldOf(key) {
   return (await api('GET', '/find_user', { key })).evaluating_kudos;
 }
 
-/// The key of an account the operator made trusted for the tests (`scripts/test.sh` makes it
-/// with `potluck admin create-user --trusted` and passes it as POTLUCK_TRUSTED_KEY).
+/// The key of an account the operator made trusted, a moderator and an admin for the tests
+/// (`scripts/test.sh` makes it with `potluck admin create-user --trusted --moderator --admin`
+/// and passes it as POTLUCK_TRUSTED_KEY).
 export const trustedKey = process.env.POTLUCK_TRUSTED_KEY;
 
 /// Checks one result of a worker serving `model`, as a trusted scoring worker named `name` of

@@ -1,10 +1,11 @@
 // Generating as an anonymous visitor, in a real browser, with workers that the test runs through
-// the worker API: text (and no cookie afterwards), images in a gallery, and the API's errors next
-// to the fields they concern, with and without JavaScript.
+// the worker API: text (and no cookie afterwards), with a style, images in a gallery, and the
+// API's errors next to the fields they concern, with and without JavaScript.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  assertClean, base, launch, openPage, register, skip, startImageWorker, startTextWorker, visit,
+  api, assertClean, base, launch, openPage, register, skip, startImageWorker, startTextWorker,
+  trustedKey, visit,
 } from './browser.mjs';
 
 const TEXT_MODEL = `e2e/text-${process.pid}`;
@@ -67,6 +68,27 @@ test('generating', { skip, timeout: 180_000 }, async (t) => {
     assert.deepEqual(await context.cookies(), [], 'an anonymous visitor holds no cookie');
     assertClean(page);
     await context.close();
+  });
+
+  await t.test('a style brings its template and model', { skip: !trustedKey && 'POTLUCK_TRUSTED_KEY is not set' }, async () => {
+    const name = `e2e-pirate-${process.pid}`;
+    await api('POST', '/styles/text', {
+      key: trustedKey,
+      body: { name, prompt: 'Arr! {p}', params: { max_length: 32 }, models: [TEXT_MODEL] },
+    });
+    const page = await openPage(await browser.newContext());
+    await visit(page, '/generate/text');
+    const style = page.locator('select[name="form[style]"]');
+    await style.locator('option', { hasText: name }).waitFor({ state: 'attached' });
+    await style.selectOption({ label: name });
+    await page.getByLabel('Prompt').fill('where is the treasure');
+    const before = textWorker.done.length;
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.locator('#result-text').waitFor({ timeout: 30_000 });
+    const job = textWorker.done[before];
+    assert.equal(job.payload.prompt, 'Arr! where is the treasure', 'the style wrapped the prompt');
+    assert.equal(job.payload.max_length, 32, "the style's settings reached the worker");
+    assertClean(page);
   });
 
   await t.test('the text shows as the worker writes it', async () => {

@@ -11,7 +11,9 @@ Usage: scripts/make-model-reference.py TEXT_DB_JSON IMAGE_SD_JSON [OUT]
 Run it by hand when the references change (the build never downloads anything); commit the
 result. Only what the server uses is kept: a text model's name, parameter count, baseline,
 nsfw flag and (for models Potluck's engine serves) context length and the SHA-256 of its GGUF
-file; an image model's name, baseline, nsfw and inpainting flags. Potluck's own entries
+file; an image model's name, baseline, nsfw and inpainting flags and, where it has them, its
+requirements (min_steps, max_steps, cfg_scale, min_cfg_scale, max_cfg_scale, clip_skip, samplers,
+schedulers: the upfront kudos and the request warnings read them). Potluck's own entries
 (POTLUCK_MODELS below) take precedence over the AI Horde's.
 """
 
@@ -54,14 +56,15 @@ def image_models(reference):
     models = []
     for name in sorted(reference):
         entry = reference[name]
-        models.append(
-            {
-                "name": name,
-                "baseline": entry.get("baseline") or "stable diffusion 1",
-                "nsfw": bool(entry.get("nsfw", False)),
-                "inpainting": bool(entry.get("inpainting", False)),
-            }
-        )
+        model = {
+            "name": name,
+            "baseline": entry.get("baseline") or "stable diffusion 1",
+            "nsfw": bool(entry.get("nsfw", False)),
+            "inpainting": bool(entry.get("inpainting", False)),
+        }
+        if entry.get("requirements"):
+            model["requirements"] = entry["requirements"]
+        models.append(model)
     return models
 
 

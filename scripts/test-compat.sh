@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the compatibility tests (compat/): horde-sdk from PyPI, unmodified, drives a real potluck
-# server as requester and as worker (test_horde_sdk.py); and real potluck-worker processes serve
-# horde-sdk's requests with the engine or through the bridge to `transformers serve`, through
-# server restarts, killed workers and failing back ends (test_worker.py).
+# server as requester and as worker (test_horde_sdk.py), and through styles, collections, shared
+# keys, teams, alchemy, statistics, worker messages, ratings and awards (test_horde_sdk_more.py);
+# and real potluck-worker processes serve horde-sdk's requests with the engine or through the
+# bridge to `transformers serve`, through server restarts, killed workers and failing back ends
+# (test_worker.py).
 #
 # Usage: scripts/test-compat.sh [pytest arguments...]   (pytest runs in compat/, so paths given
 #        to it are relative to compat/, e.g. test_horde_sdk.py::test_unknown_ids)
@@ -24,7 +26,7 @@ venv="${POTLUCK_VENV:-$HOME/.cache/potluck-compat-venv}"
 stamp_file="$venv/.potluck-requirements.sha256"
 
 case "${1:-}" in
-  -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 esac
 
 # The binary: an explicit POTLUCK_BIN is taken relative to where we were called from.

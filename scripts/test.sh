@@ -266,10 +266,11 @@ suite_end2end() {
   node end2end/oidc/provider.mjs >"$server_tmp/provider.stdout" 2>"$server_tmp/provider.stderr" </dev/null &
   provider_pid=$!
   issuer="$(listening_on "oidc provider" "$provider_pid" "$server_tmp/provider.")" || return 1
-  # An account the operator trusts, whose workers check others' work in the tests.
+  # An account the operator trusts, whose workers check others' work in the tests; an admin and
+  # a moderator too, who grants kudos and writes to workers.
   local trusted_key
   trusted_key="$("$potluck_bin" --database-url "sqlite://$server_tmp/potluck.db" admin create-user \
-    --name e2e-trusted --trusted | sed -n 's/^API key.*: \([^ ]*\)$/\1/p')"
+    --name e2e-trusted --trusted --moderator --admin | sed -n 's/^API key.*: \([^ ]*\)$/\1/p')"
   [[ -n "$trusted_key" ]] || { echo "could not make the trusted account" >&2; return 1; }
   # The Contribute page offers the engine's tiny fixture model to browsers.
   POTLUCK_OIDC_LOCAL_CLIENT_ID=potluck-test POTLUCK_OIDC_LOCAL_CLIENT_SECRET=potluck-test-secret \

@@ -53,6 +53,7 @@ fn kind_rank(kind: WorkerType) -> u8 {
     match kind {
         WorkerType::Text => 0,
         WorkerType::Image => 1,
+        WorkerType::Interrogation => 2,
     }
 }
 

@@ -7,8 +7,10 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod caller;
-pub mod clock;
+pub use protocol::clock;
 mod contributor;
+#[cfg(feature = "ssr")]
+pub mod document;
 pub mod figures;
 pub mod forms;
 mod live;

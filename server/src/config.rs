@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use openidconnect::{AuthUrl, ClientId, ClientSecret, IssuerUrl, TokenUrl};
 use potluck_core::model_reference::ModelReference;
-use potluck_core::{Policy, TrustPolicy};
+use potluck_core::{OutboundPolicy, Policy, TrustPolicy};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +48,24 @@ pub enum AdminCommand {
         /// Mark the account as trusted (its workers take trusted-only requests).
         #[arg(long)]
         trusted: bool,
+        /// Make the account an admin: it grants kudos and the moderator role
+        /// (`PUT /api/v2/users/{id}`).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Give an account roles, or take them away; roles not named stay as they are.
+    SetRole {
+        /// The account's id (the number after '#').
+        #[arg(long)]
+        user: i64,
+        /// Admin: grants kudos and the moderator role.
+        #[arg(long)]
+        admin: Option<bool>,
+        #[arg(long)]
+        moderator: Option<bool>,
+        /// Its workers take trusted-only requests and may check others' work.
+        #[arg(long)]
+        trusted: Option<bool>,
     },
     /// Replace an account's API key with a new one and print it; the old key stops working.
     IssueKey {
@@ -192,6 +210,39 @@ pub struct Config {
     )]
     pub oauth2_providers: Vec<String>,
 
+    /// The operator's news: a JSON list of pieces in the AI Horde's format (`date_published`
+    /// as YYYY-MM-DD, `newspiece`, `importance`, `tags`, `title`, `more_info_urls`), served at
+    /// /api/v2/status/news and on the home page. Default: none.
+    #[arg(long, env = "POTLUCK_NEWS")]
+    pub news: Option<PathBuf>,
+
+    /// The terms of service, in Markdown, served at /api/v2/documents/terms. Default: a note
+    /// that this server publishes none.
+    #[arg(long, env = "POTLUCK_TERMS")]
+    pub terms: Option<PathBuf>,
+
+    /// The sponsors to thank, in Markdown, served at /api/v2/documents/sponsors. Default: a
+    /// note that this server lists none.
+    #[arg(long, env = "POTLUCK_SPONSORS")]
+    pub sponsors: Option<PathBuf>,
+
+    /// Where this server's source code is published: `repository` in /.well-known/serviceinfo.
+    #[arg(long, env = "POTLUCK_SOURCE_URL", default_value = "")]
+    pub source_url: String,
+
+    /// Let the server's own requests (interrogation images fetched from URLs, webhooks) reach
+    /// loopback, private, link-local and other non-public addresses. Off, they reach public
+    /// addresses only, so that no user can make the server call into its own network. For tests
+    /// and closed networks only.
+    #[arg(long, env = "POTLUCK_OUTBOUND_ALLOW_PRIVATE_ADDRESSES",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub outbound_allow_private_addresses: bool,
+
+    /// Accept webhooks over plain http too (the AI Horde accepts https only). For tests.
+    #[arg(long, env = "POTLUCK_WEBHOOK_ALLOW_HTTP",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_http: bool,
+
     #[command(flatten)]
     pub trust: TrustArgs,
 }
@@ -306,8 +357,36 @@ impl Config {
             default_concurrency: self.default_concurrency,
             model_reference,
             trust,
+            news: Arc::new(self.news()?),
+            outbound: OutboundPolicy {
+                allow_private_addresses: self.outbound_allow_private_addresses,
+                allow_http_webhooks: self.webhook_allow_http,
+            },
             ..Policy::default()
         })
+    }
+
+    /// The news file's pieces, newest first (none without a file).
+    fn news(&self) -> anyhow::Result<Vec<protocol::Newspiece>> {
+        let Some(path) = &self.news else {
+            return Ok(Vec::new());
+        };
+        let read = || -> anyhow::Result<Vec<protocol::Newspiece>> {
+            let mut news: Vec<protocol::Newspiece> = serde_json::from_slice(&std::fs::read(path)?)?;
+            // ISO dates sort as text.
+            news.sort_by(|a, b| b.date_published.cmp(&a.date_published));
+            Ok(news)
+        };
+        read().with_context(|| format!("the news file {}", path.display()))
+    }
+
+    /// An operator's document (Markdown), if one was given.
+    pub fn document(path: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
+        path.map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("the document {}", path.display()))
+        })
+        .transpose()
     }
 }
 
@@ -430,6 +509,11 @@ impl fmt::Debug for Config {
             .field("oidc_providers", &self.oidc_providers)
             .field("oauth2_providers", &self.oauth2_providers)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .field(
+                "outbound_allow_private_addresses",
+                &self.outbound_allow_private_addresses,
+            )
+            .field("webhook_allow_http", &self.webhook_allow_http)
             .finish_non_exhaustive()
     }
 }

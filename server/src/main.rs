@@ -18,7 +18,7 @@ use axum::response::IntoResponse;
 use clap::Parser;
 use config::{AdminCommand, Cli, Command, Config};
 use potluck_core::relay::Relay;
-use potluck_core::{Horde, Kudos, PostgresStore, SqliteStore, Store};
+use potluck_core::{Horde, Kudos, PostgresStore, Roles, SqliteStore, Store};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,18 +70,29 @@ async fn serve(
     horde: Arc<Horde>,
     sessions: ui::SessionDatabase,
 ) -> anyhow::Result<()> {
-    let settings = Arc::new(ApiSettings {
-        public_url: config.public_url.clone(),
-        client_ip_header: config.client_ip_header.clone(),
-        openai_timeout: std::time::Duration::from_secs(config.openai_timeout_secs),
-    });
-    // Shared by all instances, so per-client limits hold behind a load balancer; refreshed by
-    // every sweep after this.
-    horde.refresh_address_secrets().await?;
     let login = Arc::new(login::LoginProviders::new(
         config.login_providers()?,
         config.public_url.clone(),
     )?);
+    let documents = api::Documents {
+        terms: Config::document(config.terms.as_ref())?,
+        sponsors: Config::document(config.sponsors.as_ref())?,
+        source_url: config.source_url.clone(),
+        login_labels: login
+            .offers()
+            .into_iter()
+            .map(|offer| offer.label)
+            .collect(),
+    };
+    let settings = Arc::new(ApiSettings {
+        public_url: config.public_url.clone(),
+        client_ip_header: config.client_ip_header.clone(),
+        openai_timeout: std::time::Duration::from_secs(config.openai_timeout_secs),
+        documents,
+    });
+    // Shared by all instances, so per-client limits hold behind a load balancer; refreshed by
+    // every sweep after this.
+    horde.refresh_address_secrets().await?;
     let browser_model = match config.browser_model.clone() {
         Some(path) => {
             let model =
@@ -172,15 +183,41 @@ async fn admin(command: AdminCommand, horde: &Horde) -> anyhow::Result<()> {
             name,
             moderator,
             trusted,
+            admin,
         } => {
-            let account = horde.create_account(&name, moderator, trusted).await?;
+            let roles = Roles {
+                admin: Some(admin),
+                moderator: Some(moderator),
+                trusted: Some(trusted),
+            };
+            let account = horde.create_account(&name, roles).await?;
             println!(
-                "created {} (moderator: {moderator}, trusted: {trusted})",
+                "created {} (admin: {admin}, moderator: {moderator}, trusted: {trusted})",
                 account.username
             );
             println!(
                 "API key (shown once, cannot be recovered): {}",
                 account.apikey
+            );
+        }
+        AdminCommand::SetRole {
+            user,
+            admin,
+            moderator,
+            trusted,
+        } => {
+            let roles = Roles {
+                admin,
+                moderator,
+                trusted,
+            };
+            let account = horde.set_roles(user, roles).await?;
+            println!(
+                "{} is now admin: {}, moderator: {}, trusted: {}",
+                account.alias(),
+                account.admin,
+                account.moderator,
+                account.trusted
             );
         }
         AdminCommand::IssueKey { user } => {

@@ -26,7 +26,11 @@ pub async fn all_models() -> Result<Vec<ActiveModel>, FormError> {
 pub async fn online_workers() -> Result<Vec<WorkerDetails>, FormError> {
     let caller = Caller::current().await?;
     let viewer = caller.account().await?;
-    let mut workers = caller.horde.workers(&viewer, None).await.map_err(report)?;
+    let mut workers = caller
+        .horde
+        .workers(&viewer, None, None)
+        .await
+        .map_err(report)?;
     workers.sort_by(|a, b| {
         b.requests_fulfilled
             .cmp(&a.requests_fulfilled)
@@ -40,7 +44,7 @@ pub async fn cluster_status() -> Result<ClusterFigures, FormError> {
     let caller = Caller::current().await?;
     Ok(ClusterFigures {
         performance: caller.horde.performance().await.map_err(report)?,
-        modes: caller.horde.modes().await.map_err(report)?,
+        modes: caller.horde.modes(None).await.map_err(report)?,
     })
 }
 

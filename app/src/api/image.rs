@@ -27,6 +27,9 @@ pub struct ImageForm {
     /// nothing).
     #[serde(default)]
     pub workers_keep_nothing: Option<String>,
+    /// The style chosen, by id; empty for none.
+    #[serde(default)]
+    pub style: String,
 }
 
 impl ImageForm {
@@ -55,6 +58,7 @@ impl ImageForm {
             // The page links the images; they are served from this server.
             r2: true,
             workers_keep_nothing: self.workers_keep_nothing.is_some(),
+            style: super::styles::chosen_style(&self.style),
             ..Default::default()
         })
     }

@@ -11,6 +11,8 @@ pub mod cluster;
 pub mod contribute;
 pub mod image;
 pub mod privacy;
+pub mod sharing;
+pub mod styles;
 pub mod text;
 pub mod your_data;
 

@@ -26,6 +26,9 @@ pub struct TextForm {
     /// nothing).
     #[serde(default)]
     pub workers_keep_nothing: Option<String>,
+    /// The style chosen, by id; empty for none.
+    #[serde(default)]
+    pub style: String,
 }
 
 impl TextForm {
@@ -58,6 +61,7 @@ impl TextForm {
             },
             models: chosen_models(&self.model),
             workers_keep_nothing: self.workers_keep_nothing.is_some(),
+            style: super::styles::chosen_style(&self.style),
             ..Default::default()
         })
     }

@@ -1,5 +1,6 @@
 //! Register, log in, and the account page: kudos and their history, one's workers, transfers,
-//! and what one can do with one's data (`your_data`).
+//! shared keys, teams and messages (`sharing`), and what one can do with one's data
+//! (`your_data`).
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -9,6 +10,7 @@ use protocol::WorkerDetails;
 
 use super::linked::{LinkedAccount, LoginFailed, ProviderButtons};
 use super::private::private_server_context;
+use super::sharing::SharingSections;
 use super::your_data::YourData;
 use super::{loaded, SessionChanged, Stat, Table};
 use crate::api::account::{
@@ -221,6 +223,7 @@ fn Account(account: AccountView, actions: AccountActions) -> impl IntoView {
         <HeldKudos held=account.held_kudos />
         {linked}
         <Workers workers=account.workers.clone() maintenance />
+        <SharingSections />
         <Transfer transfer />
         <History lines=account.history.clone() />
         <YourData account contact frozen />
@@ -337,7 +340,10 @@ fn History(lines: Vec<LedgerLine>) -> impl IntoView {
                 ("spent", _) => "Spent on a request".to_string(),
                 ("gifted", Some(to)) => format!("Given to account #{to}"),
                 ("received", Some(from)) => format!("Received from account #{from}"),
-                ("admin", _) => "Changed by a moderator".to_string(),
+                ("admin", _) => "Changed by an administrator".to_string(),
+                ("floor", _) => "Topped up to your account's floor".to_string(),
+                ("styled", _) => "Fee for one of your styles".to_string(),
+                ("awarded", _) => "Awarded".to_string(),
                 (other, _) => other.to_string(),
             };
             view! {

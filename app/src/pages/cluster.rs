@@ -96,7 +96,7 @@ fn WorkerTable(workers: Vec<WorkerDetails>) -> impl IntoView {
         .map(|w| {
             let state = match (w.maintenance_mode, w.paused) {
                 (true, _) => "maintenance",
-                (_, true) => "paused",
+                (_, Some(true)) => "paused",
                 _ => "taking jobs",
             };
             view! {
@@ -147,12 +147,11 @@ fn Status(status: ClusterFigures) -> impl IntoView {
         performance: p,
         modes,
     } = status;
-    let mode = if modes.maintenance_mode {
+    // Raid mode is not said: it is shown to moderators only, so as not to inform attackers.
+    let mode = if modes.maintenance_mode == Some(true) {
         "Maintenance: new requests are refused for now."
-    } else if modes.invite_only_mode {
+    } else if modes.invite_only_mode == Some(true) {
         "Invite only: only invited accounts may run workers."
-    } else if modes.raid_mode {
-        "Under attack: anonymous and new accounts are limited."
     } else {
         "Open: everyone may ask and anyone may contribute."
     };

@@ -7,13 +7,16 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use protocol::{GenerationStable, RequestStatusStable};
 
-use super::request::{request_panel, KeepNothingChoice, ModelChooser, QueueState, RequestEnd};
+use super::request::{
+    request_panel, KeepNothingChoice, ModelChooser, QueueState, RequestEnd, StyleChooser,
+};
 use crate::api::image::{image_models, image_status, CancelImage, QueueImage};
 use crate::forms::{action_error, Field, FormProblem, NumberField, SubmitButton};
 
 const FIELDS: &[&str] = &[
     "prompt",
     "models",
+    "style",
     "params.width",
     "params.height",
     "params.steps",
@@ -49,6 +52,7 @@ pub fn GenerateImage() -> impl IntoView {
                         aria-describedby="form[negative_prompt]-hint" />
                 </Field>
                 <ModelChooser fetch=image_models kind="image" error />
+                <StyleChooser kind="image" error />
                 <div class="grid">
                     <NumberField label="Width (pixels)" name="form[width]" api_field="params.width"
                         value="512" min="64" max="3072" step="64" error />

@@ -7,7 +7,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use protocol::RequestStatusKobold;
 
-use super::request::{request_panel, KeepNothingChoice, ModelChooser, QueueState, RequestEnd};
+use super::request::{
+    request_panel, KeepNothingChoice, ModelChooser, QueueState, RequestEnd, StyleChooser,
+};
 use crate::api::text::{text_models, text_status, CancelText, QueueText};
 use crate::forms::{action_error, Field, FormProblem, NumberField, SubmitButton};
 use crate::live::CopyButton;
@@ -16,6 +18,7 @@ use crate::live::CopyButton;
 const FIELDS: &[&str] = &[
     "prompt",
     "models",
+    "style",
     "params.max_length",
     "params.max_context_length",
     "temperature",
@@ -50,6 +53,7 @@ pub fn GenerateText() -> impl IntoView {
                     ></textarea>
                 </Field>
                 <ModelChooser fetch=text_models kind="text" error />
+                <StyleChooser kind="text" error />
                 <details class="advanced">
                     <summary>"Advanced settings"</summary>
                     <div class="grid">

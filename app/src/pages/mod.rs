@@ -10,6 +10,7 @@ mod linked;
 mod privacy;
 mod private;
 mod request;
+mod sharing;
 mod your_data;
 
 pub use account::{AccountPage, LoginPage, RegisterPage};

@@ -1,5 +1,5 @@
-//! What the text and image pages share: the model chooser, and a request's panel with its
-//! progress.
+//! What the text and image pages share: the model and style choosers, and a request's panel
+//! with its progress.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use leptos_router::components::A;
 use protocol::{ActiveModel, RequestStatusCheck};
 
 use super::loaded;
+use crate::api::styles::styles;
 use crate::figures::format_wait;
 use crate::forms::{Field, FormError};
 use crate::live::{ticks, ticks_until};
@@ -17,6 +18,8 @@ use crate::live::{ticks, ticks_until};
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// The form field of the model chooser.
 const MODEL_FIELD: &str = "form[model]";
+/// The form field of the style chooser.
+const STYLE_FIELD: &str = "form[style]";
 
 /// How often the model chooser's worker counts and waits are read again.
 const MODELS_EVERY: Duration = Duration::from_secs(10);
@@ -54,6 +57,37 @@ where
                 {move || Suspend::new(async move {
                     let models = models.await.unwrap_or_default();
                     view! { <ModelOptions models kind chosen /> }
+                })}
+            </Transition>
+        </Field>
+    }
+}
+
+/// The style chooser of a generation form: none, or one of the most used public styles of
+/// `kind` (`text` or `image`), which then brings its prompt template, model and settings.
+#[component]
+pub fn StyleChooser(kind: &'static str, error: Signal<Option<FormError>>) -> impl IntoView {
+    let choices = Resource::new(|| (), move |_| styles(kind.to_string()));
+    view! {
+        <Field label="Style" name=STYLE_FIELD api_field="style" error
+            hint="A style brings its own prompt template, model and settings; yours go into its template.">
+            <Transition fallback=|| view! { <select id=STYLE_FIELD name=STYLE_FIELD disabled=true></select> }>
+                {move || Suspend::new(async move {
+                    let options = choices
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|style| view! {
+                            <option value=style.id title=style.info.unwrap_or_default()>{style.name}</option>
+                        })
+                        .collect_view();
+                    view! {
+                        <select id=STYLE_FIELD name=STYLE_FIELD
+                            aria-describedby=format!("{STYLE_FIELD}-hint {STYLE_FIELD}-error")>
+                            <option value="">"None"</option>
+                            {options}
+                        </select>
+                    }
                 })}
             </Transition>
         </Field>

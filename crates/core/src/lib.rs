@@ -23,7 +23,12 @@
 //!   requester whether any worker could serve them.
 //! - `kudos`: the [`Kudos`] amount and every formula that produces one.
 //! - `model_reference`: the models the cluster knows and their sizes, which rewards read.
+//! - `image_reference`: what the AI Horde knows of image work (post-processors, samplers, LCM
+//!   LoRAs, baselines); `bridge_reference`: what a worker's software can do, by its
+//!   `bridge_agent`.
 //! - `image_hash`: perceptual hashes, to tell an image generated again from another picture.
+//! - `outbound`: the server's own requests to URLs users give (source images, webhooks), with
+//!   the checks that keep them off private addresses.
 //! - `keys`: API keys: random, high-entropy, stored only as a hash.
 //! - `policy`: the operator's knobs ([`Policy`]): private mode, timeouts, limits, retention.
 //! - `error`: [`CoreError`], and [`Rejection`] for a refusal that is the caller's fault, with
@@ -31,13 +36,16 @@
 //! - `time`: [`now_ms`], the clock every stored time comes from.
 //! - `verdict`: what a check's findings mean: passed, failed or undecided.
 
+pub mod bridge_reference;
 mod error;
 mod horde;
 pub mod image_hash;
+pub mod image_reference;
 pub mod keys;
 pub mod kudos;
 pub mod matching;
 pub mod model_reference;
+pub mod outbound;
 mod policy;
 pub mod relay;
 pub mod store;
@@ -46,10 +54,12 @@ pub mod verdict;
 
 pub use error::{CoreError, Rejection, RejectionKind};
 pub use horde::{
-    Account, Horde, ImageUpload, LinkedSignIn, ModelAvailability, ModelFilter, ModelState,
-    StoredImage, SweepReport, TextMinimums, TextOutcome, TextResult, PENDING_LOGIN_LIFETIME,
+    Account, Horde, ImageUpload, LinkedSignIn, MessagesQuery, ModelAvailability, ModelFilter,
+    ModelState, Roles, StoredImage, StyleKind, SweepReport, TextMinimums, TextOutcome, TextResult,
+    PENDING_LOGIN_LIFETIME,
 };
 pub use kudos::Kudos;
+pub use outbound::OutboundPolicy;
 pub use policy::{Policy, TrustPolicy};
 pub use store::{PostgresStore, SqliteStore, Store};
 pub use time::now_ms;

@@ -42,7 +42,26 @@ pub struct ImageModel {
     pub nsfw: bool,
     #[serde(default)]
     pub inpainting: bool,
+    #[serde(default)]
+    pub requirements: ImageRequirements,
 }
+
+/// What an image model needs of a request, where its reference says: the upfront kudos, the
+/// step limit of workers that limit their steps, and the request's warnings read them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ImageRequirements {
+    pub min_steps: Option<u32>,
+    pub max_steps: Option<u32>,
+    pub cfg_scale: Option<f64>,
+    pub min_cfg_scale: Option<f64>,
+    pub max_cfg_scale: Option<f64>,
+    pub clip_skip: Option<u32>,
+    pub samplers: Option<Vec<String>>,
+    pub schedulers: Option<Vec<String>>,
+}
+
+/// The baseline the AI Horde assumes for an image model it does not know.
+pub const DEFAULT_IMAGE_BASELINE: &str = "stable diffusion 1";
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -128,11 +147,27 @@ impl ModelReference {
         self.image.get(name)
     }
 
+    /// The baseline of an image model: the reference's, else the AI Horde's default. Unlike the
+    /// AI Horde, never guessed from the name (`[SDXL]`, `[Flux]`): rewards scale with it.
+    pub fn image_baseline(&self, name: &str) -> &str {
+        self.image_model(name)
+            .map_or(DEFAULT_IMAGE_BASELINE, |m| m.baseline.as_str())
+    }
+
+    /// What an image model requires, empty for a model outside the reference.
+    pub fn image_requirements(&self, name: &str) -> ImageRequirements {
+        self.image_model(name)
+            .map(|m| m.requirements.clone())
+            .unwrap_or_default()
+    }
+
     /// Whether the reference knows a model of this kind by this name.
     pub fn knows(&self, kind: protocol::WorkerType, name: &str) -> bool {
         match kind {
             protocol::WorkerType::Text => self.text_model(name).is_some(),
             protocol::WorkerType::Image => self.image_model(name).is_some(),
+            // Alchemists serve forms, which no reference lists.
+            protocol::WorkerType::Interrogation => false,
         }
     }
 
@@ -176,6 +211,17 @@ mod tests {
         assert_eq!(smol.parameters, 134_515_008);
         assert_eq!(smol.context_length, Some(8192));
         assert!(reference.image_model("stable_diffusion").is_some());
+        assert_eq!(reference.image_baseline("SDXL 1.0"), "stable_diffusion_xl");
+        assert_eq!(
+            reference.image_baseline("Mine [SDXL]"),
+            DEFAULT_IMAGE_BASELINE
+        );
+        let cascade = reference.image_requirements("Stable Cascade 1.0");
+        assert_eq!((cascade.min_steps, cascade.max_steps), (Some(20), Some(30)));
+        assert_eq!(
+            reference.image_requirements("nope"),
+            ImageRequirements::default()
+        );
     }
 
     #[test]

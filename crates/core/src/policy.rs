@@ -1,7 +1,8 @@
 //! The operator's knobs: who may use the server, the queue's timeouts, limits and retention, the
-//! models it knows, and how untrusted work is verified.
+//! models it knows, how untrusted work is verified, and the news it publishes.
 
 use crate::model_reference::ModelReference;
+use crate::outbound::OutboundPolicy;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ pub struct Policy {
     pub text_job_ttl: Duration,
     /// Floor of the time an image worker has; the ttl grows with the work.
     pub image_job_ttl_base: Duration,
+    /// Time an alchemist has to submit a popped interrogation form (the AI Horde's 3 minutes).
+    pub alchemy_job_ttl: Duration,
     /// When set, every job gets exactly this ttl (tests use a short one).
     pub job_ttl_override: Option<Duration>,
     /// A request no worker touched for this long expires.
@@ -36,6 +39,10 @@ pub struct Policy {
     /// The models the cluster knows, with their sizes.
     pub model_reference: Arc<ModelReference>,
     pub trust: TrustPolicy,
+    /// The operator's news, newest first (`/api/v2/status/news`, the home page).
+    pub news: Arc<Vec<protocol::Newspiece>>,
+    /// Which addresses the server's own requests (source images, webhooks) may reach.
+    pub outbound: OutboundPolicy,
 }
 
 /// How untrusted workers' results are checked and paid (`horde/trust.rs`).
@@ -95,6 +102,7 @@ impl Default for Policy {
             private: false,
             text_job_ttl: Duration::from_secs(150),
             image_job_ttl_base: Duration::from_secs(30),
+            alchemy_job_ttl: Duration::from_secs(3 * 60),
             job_ttl_override: None,
             request_expiry: Duration::from_secs(20 * 60),
             max_restarts: 3,
@@ -106,6 +114,8 @@ impl Default for Policy {
             default_concurrency: 30,
             model_reference: ModelReference::bundled(),
             trust: TrustPolicy::default(),
+            news: Arc::default(),
+            outbound: OutboundPolicy::default(),
         }
     }
 }
@@ -114,6 +124,13 @@ impl Policy {
     pub fn text_ttl_secs(&self) -> u64 {
         self.job_ttl_override
             .unwrap_or(self.text_job_ttl)
+            .as_secs()
+            .max(1)
+    }
+
+    pub fn alchemy_ttl_secs(&self) -> u64 {
+        self.job_ttl_override
+            .unwrap_or(self.alchemy_job_ttl)
             .as_secs()
             .max(1)
     }

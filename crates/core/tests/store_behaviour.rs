@@ -8,9 +8,11 @@
 use potluck_core::kudos::Kudos;
 use potluck_core::matching::Capabilities;
 use potluck_core::store::{
-    verification, Claimed, Completion, CompletionOutcome, ExpiryCutoffs, Login, NewCheck,
-    NewRequest, PendingLogin, PopQuery, PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError,
-    SettleOutcome, Settlement, Store, UserChange, WorkerCheckIn,
+    verification, Claimed, CollectionChange, Completion, CompletionOutcome, ExpiryCutoffs, Login,
+    NewCheck, NewCollection, NewInterrogation, NewRatings, NewRequest, NewSharedKey, NewStyle,
+    PendingLogin, PopQuery, PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError, SettleOutcome,
+    Settlement, SharedKeyChange, StatsWindows, Store, StyleChange, StyleExampleRow, StyleFilter,
+    StyleOrder, StyleUse, UserChange, WorkerCheckIn, HOUR_MS, INTERROGATION,
 };
 use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
@@ -65,6 +67,17 @@ on_both_back_ends!(
     held_uptime_and_erasure_keep_the_ledger_balanced,
     checks_nobody_takes_expire_and_release_waits_for_a_later_pass,
     held_kudos_wait_for_a_long_enough_clean_streak,
+    shared_keys_spend_up_to_their_limit_and_take_their_requests_along,
+    finished_jobs_are_counted_per_minute_hour_and_all_time,
+    concurrent_folds_count_every_generation_once,
+    styles_keep_their_parts_and_their_creators_name,
+    style_examples_always_keep_one_primary,
+    a_style_fee_moves_from_a_requester_who_has_it,
+    an_erased_account_takes_its_styles_and_keys_along,
+    ratings_are_kept_once_and_awards_are_booked,
+    modes_are_settings_and_maintenance_cancels_the_queue,
+    interrogations_queue_their_forms_and_purge_their_image,
+    an_erased_account_takes_its_interrogation_images_along,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -75,8 +88,7 @@ struct Fixture {
 }
 
 enum Database {
-    // Held only so that the directory goes with the fixture.
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Sqlite(tempfile::TempDir),
     Postgres(ScratchDatabase),
 }
 
@@ -149,6 +161,10 @@ fn check_in(owner: i64, now: i64) -> WorkerCheckIn {
         allow_post_processing: false,
         allow_lora: false,
         allow_controlnet: false,
+        allow_sdxl_controlnet: false,
+        limit_max_steps: false,
+        extra_slow_worker: false,
+        require_upfront_kudos: false,
         threads: 1,
         bridge_agent: "test:1:none".into(),
         browser: false,
@@ -189,8 +205,18 @@ fn request(id: &str, user_id: i64, n: i64, now: i64) -> NewRequest {
         n,
         priority: 0,
         kudos_estimate: Kudos(100),
+        pricing: None,
+        tax: Kudos::ZERO,
+        upfront_kudos: Kudos::ZERO,
+        slow_workers: true,
+        extra_slow_workers: false,
+        validated_backends: false,
+        disable_batching: false,
         check_kind: None,
         exclude_owner: None,
+        shared_key_id: None,
+        webhook: None,
+        group_id: None,
         now,
     }
 }
@@ -205,6 +231,8 @@ async fn pop(store: &dyn Store, caps: &Capabilities, now: i64) -> Option<Claimed
         ttl_ms: &ttl,
         with_upload_token: false,
         scan_limit: 100,
+        priority_users: &[],
+        only_priority: false,
     };
     store.pop(&query).await.unwrap().claimed
 }
@@ -306,8 +334,8 @@ async fn leases_requeue_a_bounded_number_of_times(db: Fixture) {
 
 async fn completion_moves_kudos_once_and_in_the_ledger(db: Fixture) {
     let store = db.store();
-    let owner = account(store, "owner").await;
-    let requester = account(store, "requester").await;
+    let owner = funded(store, "owner").await;
+    let requester = funded(store, "requester").await;
     let worker = store.check_in_worker(&check_in(owner.id, 0)).await.unwrap();
     let caps = Capabilities::of(&worker);
     store
@@ -337,16 +365,26 @@ async fn completion_moves_kudos_once_and_in_the_ledger(db: Fixture) {
         .await
         .unwrap();
     assert_eq!(store.request("r1").await.unwrap().unwrap().state, "done");
-    assert_eq!(store.user(owner.id).await.unwrap().unwrap().kudos, 500);
-    assert_eq!(store.user(requester.id).await.unwrap().unwrap().kudos, -700);
+    assert_eq!(
+        store.user(owner.id).await.unwrap().unwrap().kudos,
+        FUNDS + 500
+    );
+    assert_eq!(
+        store.user(requester.id).await.unwrap().unwrap().kudos,
+        FUNDS - 700
+    );
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
-    let reasons = store.kudos_by_reason(requester.id).await.unwrap();
-    assert_eq!(reasons, vec![("spent".to_string(), -700)]);
+    let mut reasons = store.kudos_by_reason(requester.id).await.unwrap();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![("admin".to_string(), FUNDS), ("spent".to_string(), -700)]
+    );
 
     // The history lists the movements newest first.
     let history = store.kudos_history(requester.id, 10).await.unwrap();
     let lines: Vec<_> = history.iter().map(|l| (l.amount, l.created_at)).collect();
-    assert_eq!(lines, [(-350, 5), (-350, 3)]);
+    assert_eq!(lines, [(-350, 5), (-350, 3), (FUNDS, 0)]);
     assert_eq!(history[0].job_id.as_deref(), Some(second.id.as_str()));
     assert_eq!(store.kudos_history(requester.id, 1).await.unwrap().len(), 1);
 
@@ -370,7 +408,7 @@ async fn transfers_and_admin_changes_balance_the_ledger(db: Fixture) {
     let giver = account(store, "giver").await;
     let taker = account(store, "taker").await;
     let grant = UserChange {
-        kudos_delta: Some(Kudos(1_000)),
+        kudos_delta: Some(Kudos(10_000)),
         ..UserChange::default()
     };
     store.update_user(giver.id, &grant, 1).await.unwrap();
@@ -378,15 +416,30 @@ async fn transfers_and_admin_changes_balance_the_ledger(db: Fixture) {
         .transfer_kudos(giver.id, taker.id, Kudos(400), 2)
         .await
         .unwrap();
+    // What is above the giver's floor (14 kudos, pseudonymous) can be given, no more.
     let too_much = store
-        .transfer_kudos(giver.id, taker.id, Kudos(601), 3)
+        .transfer_kudos(giver.id, taker.id, Kudos(8_201), 3)
         .await;
     assert_eq!(
         too_much.unwrap_err().rejection().unwrap().rc,
         "KudosTransferNotEnough"
     );
-    assert_eq!(store.user(giver.id).await.unwrap().unwrap().kudos, 600);
-    assert_eq!(store.user(taker.id).await.unwrap().unwrap().kudos, 400);
+    store
+        .transfer_kudos(giver.id, taker.id, Kudos(8_200), 4)
+        .await
+        .unwrap();
+    assert_eq!(store.user(giver.id).await.unwrap().unwrap().kudos, 1_400);
+    // The taker's first 4 kudos were topped up to its floor, in the ledger.
+    assert_eq!(store.user(taker.id).await.unwrap().unwrap().kudos, 9_600);
+    let mut reasons = store.kudos_by_reason(taker.id).await.unwrap();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("floor".to_string(), 1_000),
+            ("received".to_string(), 8_600)
+        ]
+    );
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }
 
@@ -473,6 +526,21 @@ async fn account(store: &dyn Store, name: &str) -> potluck_core::store::UserRow 
         .create_user(name, &key_hash, 30, None, 0)
         .await
         .unwrap()
+}
+
+/// Kudos granted to the accounts of tests about other movements, far above any floor, so that
+/// the floors (`kudos::floor`) move nothing there.
+const FUNDS: i64 = 100_000;
+
+/// An account holding `FUNDS` already (an admin grant at time 0).
+async fn funded(store: &dyn Store, name: &str) -> potluck_core::store::UserRow {
+    let user = account(store, name).await;
+    let grant = UserChange {
+        kudos_delta: Some(Kudos(FUNDS)),
+        ..UserChange::default()
+    };
+    store.update_user(user.id, &grant, 0).await.unwrap();
+    store.user(user.id).await.unwrap().unwrap()
 }
 
 /// A worker of `owner` called `name`, checked in at time 0.
@@ -639,7 +707,7 @@ where
 async fn a_submit_racing_the_lease_sweep_settles_the_job_once(db: Fixture) {
     let store = db.store();
     let other = db.another_instance().await;
-    let owner = account(store, "owner").await;
+    let owner = funded(store, "owner").await;
     let requester = account(store, "requester").await;
     let caps = worker(store, owner.id, "late").await;
     let mut jobs = Vec::new();
@@ -682,7 +750,7 @@ async fn a_submit_racing_the_lease_sweep_settles_the_job_once(db: Fixture) {
         }
     }
     let paid = store.user(owner.id).await.unwrap().unwrap().kudos;
-    assert_eq!(paid, 100 * rewarded);
+    assert_eq!(paid, FUNDS + 100 * rewarded);
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }
 
@@ -690,7 +758,7 @@ async fn concurrent_transfers_never_overdraw_nor_deadlock(db: Fixture) {
     let store = db.store();
     let instances = [db.store.clone(), db.another_instance().await];
     let grant = UserChange {
-        kudos_delta: Some(Kudos(1_000)),
+        kudos_delta: Some(Kudos(2_500)),
         ..UserChange::default()
     };
     let a = account(store, "a").await.id;
@@ -715,8 +783,9 @@ async fn concurrent_transfers_never_overdraw_nor_deadlock(db: Fixture) {
     }
     let balance = |id| async move { store.user(id).await.unwrap().unwrap().kudos };
     let (a, b) = (balance(a).await, balance(b).await);
-    assert!(a >= 0 && b >= 0, "{a} {b}");
-    assert_eq!(a + b, 2_000);
+    // Never below the floor (14 kudos): what lies under it cannot be given.
+    assert!(a >= 1_400 && b >= 1_400, "{a} {b}");
+    assert_eq!(a + b, 5_000);
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }
 
@@ -755,6 +824,8 @@ async fn pops_take_the_best_request_the_worker_can_serve(db: Fixture) {
         ttl_ms: &ttl,
         with_upload_token: false,
         scan_limit: 100,
+        priority_users: &[],
+        only_priority: false,
     };
     let mut order = Vec::new();
     loop {
@@ -1066,8 +1137,8 @@ async fn balances(store: &dyn Store, user: i64) -> (i64, i64) {
 
 async fn a_passed_check_releases_held_kudos_and_pays_the_checker(db: Fixture) {
     let store = db.store();
-    let owner = account(store, "owner").await;
-    let requester = account(store, "requester").await;
+    let owner = funded(store, "owner").await;
+    let requester = funded(store, "requester").await;
     let vouched = vouched_account(store, "vouched").await;
     let untrusted = worker(store, owner.id, "untrusted").await;
     let checker = scorer(store, vouched.id, "checker", 0).await;
@@ -1082,8 +1153,8 @@ async fn a_passed_check_releases_held_kudos_and_pays_the_checker(db: Fixture) {
     complete_checked(store, &checked.id, &untrusted, Some("check-1"), 4).await;
     let unchecked = pop(store, &untrusted, 5).await.unwrap().jobs.remove(0);
     complete_checked(store, &unchecked.id, &untrusted, None, 6).await;
-    assert_eq!(balances(store, owner.id).await, (0, 500));
-    assert_eq!(balances(store, requester.id).await, (-700, 0));
+    assert_eq!(balances(store, owner.id).await, (FUNDS, 500));
+    assert_eq!(balances(store, requester.id).await, (FUNDS - 700, 0));
     assert_eq!(
         store
             .job(&checked.id)
@@ -1126,8 +1197,9 @@ async fn a_passed_check_releases_held_kudos_and_pays_the_checker(db: Fixture) {
         (released, forfeited, refunded),
         (Kudos(250), Kudos::ZERO, Kudos::ZERO)
     );
-    assert_eq!(balances(store, owner.id).await, (250, 250));
-    assert_eq!(balances(store, vouched.id).await.0, 60);
+    assert_eq!(balances(store, owner.id).await, (FUNDS + 250, 250));
+    // The checker's owner had nothing: its pay is topped up to the floor, 14 kudos.
+    assert_eq!(balances(store, vouched.id).await.0, 1_400);
     let record = store.worker(&untrusted.worker_id).await.unwrap().unwrap();
     assert_eq!(
         (
@@ -1170,8 +1242,8 @@ async fn a_passed_check_releases_held_kudos_and_pays_the_checker(db: Fixture) {
 
 async fn a_failed_check_forfeits_refunds_withdraws_and_pauses(db: Fixture) {
     let store = db.store();
-    let owner = account(store, "owner").await;
-    let requester = account(store, "requester").await;
+    let owner = funded(store, "owner").await;
+    let requester = funded(store, "requester").await;
     let vouched = vouched_account(store, "vouched").await;
     let cheater = worker(store, owner.id, "cheater").await;
     let checker = scorer(store, vouched.id, "checker", 0).await;
@@ -1242,9 +1314,9 @@ async fn a_failed_check_forfeits_refunds_withdraws_and_pauses(db: Fixture) {
                 .unwrap();
         }
     }
-    assert_eq!(balances(store, owner.id).await, (0, 0));
+    assert_eq!(balances(store, owner.id).await, (FUNDS, 0));
     // Charged three times (one result served again), refunded twice.
-    assert_eq!(balances(store, requester.id).await, (-350, 0));
+    assert_eq!(balances(store, requester.id).await, (FUNDS - 350, 0));
     let record = store.worker(&cheater.worker_id).await.unwrap().unwrap();
     assert_eq!(
         (record.checks_failed, record.clean_streak, record.paused),
@@ -1288,7 +1360,7 @@ async fn checks_go_to_vouched_workers_of_other_owners_only(db: Fixture) {
 
 async fn a_long_clean_record_earns_trust_and_releases_everything(db: Fixture) {
     let store = db.store();
-    let owner = account(store, "owner").await;
+    let owner = funded(store, "owner").await;
     let vouched = vouched_account(store, "vouched").await;
     let honest = worker(store, owner.id, "honest").await;
     let checker = scorer(store, vouched.id, "checker", 0).await;
@@ -1301,7 +1373,7 @@ async fn a_long_clean_record_earns_trust_and_releases_everything(db: Fixture) {
         let check = (i < 2).then(|| format!("check-{i}"));
         complete_checked(store, &job.id, &honest, check.as_deref(), 20 + i).await;
     }
-    assert_eq!(balances(store, owner.id).await, (0, 750));
+    assert_eq!(balances(store, owner.id).await, (FUNDS, 750));
     let trust_after_two = Settlement {
         auto_trust_checks: 2,
         auto_trust_created_before: 1_000,
@@ -1324,7 +1396,7 @@ async fn a_long_clean_record_earns_trust_and_releases_everything(db: Fixture) {
     }
     // Trusted now: the unchecked third job's reward, earned after the last check, is released
     // too, and the worker may take trusted-only requests but never check.
-    assert_eq!(balances(store, owner.id).await, (750, 0));
+    assert_eq!(balances(store, owner.id).await, (FUNDS + 750, 0));
     let record = store.worker(&honest.worker_id).await.unwrap().unwrap();
     assert!(record.auto_trusted && record.trusted() && !record.may_check());
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
@@ -1365,7 +1437,7 @@ async fn held_uptime_and_erasure_keep_the_ledger_balanced(db: Fixture) {
 
 async fn checks_nobody_takes_expire_and_release_waits_for_a_later_pass(db: Fixture) {
     let store = db.store();
-    let owner = account(store, "owner").await;
+    let owner = funded(store, "owner").await;
     let vouched = vouched_account(store, "vouched").await;
     let honest = worker(store, owner.id, "honest").await;
     store
@@ -1388,7 +1460,7 @@ async fn checks_nobody_takes_expire_and_release_waits_for_a_later_pass(db: Fixtu
         store.request("check-0").await.unwrap().unwrap().state,
         "expired"
     );
-    assert_eq!(balances(store, owner.id).await, (0, 250));
+    assert_eq!(balances(store, owner.id).await, (FUNDS, 250));
     // A later job's check passes: the earlier reward, waiting for no check any more, goes too.
     let checker = scorer(store, vouched.id, "checker", 5).await;
     store
@@ -1407,7 +1479,7 @@ async fn checks_nobody_takes_expire_and_release_waits_for_a_later_pass(db: Fixtu
         ))
         .await
         .unwrap();
-    assert_eq!(balances(store, owner.id).await, (500, 0));
+    assert_eq!(balances(store, owner.id).await, (FUNDS + 500, 0));
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
 }
 
@@ -1447,10 +1519,772 @@ async fn held_kudos_wait_for_a_long_enough_clean_streak(db: Fixture) {
         store.settle_check(&settle).await.unwrap();
         balances_seen.push(balances(store, owner.id).await);
     }
-    // The failure forfeits the two rewards that waited for the streak, and its own.
+    // The failure forfeits the two rewards that waited for the streak, and its own. The
+    // release is the owner's first spendable kudos: topped up to its floor (14 kudos).
     assert_eq!(
         balances_seen,
-        [(0, 250), (0, 500), (0, 0), (0, 250), (0, 500), (750, 0)]
+        [(0, 250), (0, 500), (0, 0), (0, 250), (0, 500), (1_400, 0)]
     );
     assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+// --- styles, shared keys, statistics, awards, modes ------------------------------------------
+
+fn shared_key(user_id: i64, hash: &str, kudos: Option<i64>) -> NewSharedKey {
+    NewSharedKey {
+        key_hash: hash.into(),
+        user_id,
+        name: Some("lent".into()),
+        kudos,
+        expires_at: None,
+        max_image_pixels: -1,
+        max_image_steps: -1,
+        max_text_tokens: 100,
+        now: 0,
+    }
+}
+
+async fn shared_keys_spend_up_to_their_limit_and_take_their_requests_along(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let lender = account(store, "lender").await;
+    let key = store
+        .insert_shared_key(&shared_key(lender.id, "key-hash", Some(500)))
+        .await
+        .unwrap();
+    assert_eq!(key.owner_alias(), format!("lender#{}", lender.id));
+    assert_eq!((key.kudos, key.utilized, key.styles), (Some(500), 0, 0));
+    assert_eq!(
+        store.shared_key_by_hash("key-hash").await.unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(store.shared_key_by_hash("other").await.unwrap(), None);
+
+    // Each job spends what its requester paid from the request's key, down to zero.
+    let caps = worker(store, owner.id, "w").await;
+    let spending = NewRequest {
+        shared_key_id: Some(key.id),
+        ..request("spends", lender.id, 2, 0)
+    };
+    store.insert_request(&spending, 10).await.unwrap();
+    for (at, cost) in [(1, 350), (2, 350)] {
+        let job = pop(store, &caps, at).await.unwrap().jobs.remove(0);
+        store
+            .complete_job(&completion(&job.id, "id-w", 250, cost, at))
+            .await
+            .unwrap();
+    }
+    let spent = store.shared_key(key.id).await.unwrap().unwrap();
+    assert_eq!((spent.kudos, spent.utilized), (Some(0), 700));
+    // The lender's balance is topped up to their floor (14 kudos) as it is spent.
+    assert_eq!(store.user(lender.id).await.unwrap().unwrap().kudos, 1_400);
+
+    // A change sets what it names; the limit can be lifted.
+    let change = SharedKeyChange {
+        kudos: Some(None),
+        name: Some("renamed".into()),
+        max_text_tokens: Some(-1),
+        ..SharedKeyChange::default()
+    };
+    store.update_shared_key(key.id, &change).await.unwrap();
+    let changed = store.shared_key(key.id).await.unwrap().unwrap();
+    assert_eq!(changed.kudos, None);
+    assert_eq!(changed.name.as_deref(), Some("renamed"));
+    assert_eq!(changed.max_text_tokens, -1);
+    assert_eq!(changed.max_image_steps, -1);
+
+    // Deleting the key cancels what it still has waiting, and nothing else.
+    let waiting = NewRequest {
+        shared_key_id: Some(key.id),
+        ..request("waiting", lender.id, 1, 10)
+    };
+    store.insert_request(&waiting, 10).await.unwrap();
+    store
+        .insert_request(&request("own", lender.id, 1, 10), 10)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_shared_key(key.id, 20).await.unwrap(), 1);
+    assert_eq!(store.shared_key(key.id).await.unwrap(), None);
+    let cancelled = store.request("waiting").await.unwrap().unwrap();
+    assert_eq!(
+        (cancelled.state.as_str(), cancelled.n_waiting),
+        ("cancelled", 0)
+    );
+    assert_eq!(store.request("own").await.unwrap().unwrap().state, "active");
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+/// The windows ending at `until`, as `/stats` asks for them.
+fn windows(until: i64) -> StatsWindows {
+    StatsWindows {
+        until,
+        minute_from: until - MINUTE,
+        hour_from: until - HOUR_MS,
+        day_from: until - 24 * HOUR_MS,
+        month_from: until - 30 * 24 * HOUR_MS,
+    }
+}
+
+/// Completes one generation of a fresh request of `requester` at `at` (20 tokens).
+async fn finish_one(store: &dyn Store, caps: &Capabilities, id: &str, requester: i64, at: i64) {
+    store
+        .insert_request(&request(id, requester, 1, at), 100)
+        .await
+        .unwrap();
+    let job = pop(store, caps, at).await.unwrap().jobs.remove(0);
+    let outcome = store
+        .complete_job(&completion(&job.id, &job.worker_id, 100, 200, at))
+        .await
+        .unwrap();
+    assert_eq!(outcome, CompletionOutcome::Rewarded(Kudos(100)));
+}
+
+async fn finished_jobs_are_counted_per_minute_hour_and_all_time(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let requester = account(store, "requester").await;
+    let caps = worker(store, owner.id, "w").await;
+    let now = 40 * 24 * HOUR_MS;
+    let until = now - now % MINUTE;
+    // Two in the last full minute, one 30 minutes ago, one 3 hours ago, one 10 days ago, one
+    // 35 days ago, and one in the current minute (in no window but all time).
+    let times = [
+        until - 30_000,
+        until - 1,
+        until - 30 * MINUTE,
+        until - 3 * HOUR_MS,
+        until - 240 * HOUR_MS,
+        until - 35 * 24 * HOUR_MS,
+        until + 1,
+    ];
+    for (i, at) in times.iter().enumerate() {
+        finish_one(store, &caps, &format!("r{i}"), requester.id, *at).await;
+    }
+    let check = |counts: Vec<potluck_core::store::GenerationCounts>| {
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        let c = &counts[0];
+        assert_eq!((c.kind.as_str(), c.model.as_str()), ("text", "m"));
+        assert_eq!(
+            (
+                c.minute_generations,
+                c.hour_generations,
+                c.day_generations,
+                c.month_generations,
+                c.total_generations
+            ),
+            (2, 3, 4, 5, 7)
+        );
+        assert_eq!((c.minute_things, c.total_things), (40, 140));
+    };
+    check(store.generation_counts(&windows(until)).await.unwrap());
+    // Folding changes where the counts are kept, not what they say.
+    let hour = |at: i64| at - at % HOUR_MS;
+    let folded = store
+        .fold_generation_stats(hour(now - 2 * HOUR_MS), hour(now - 31 * 24 * HOUR_MS))
+        .await
+        .unwrap();
+    assert_eq!((folded.minutes, folded.hours), (3, 1));
+    check(store.generation_counts(&windows(until)).await.unwrap());
+    let again = store
+        .fold_generation_stats(hour(now - 2 * HOUR_MS), hour(now - 31 * 24 * HOUR_MS))
+        .await
+        .unwrap();
+    assert_eq!((again.minutes, again.hours), (0, 0));
+    check(store.generation_counts(&windows(until)).await.unwrap());
+    // The counters outlive the requests.
+    let cutoffs = PurgeCutoffs {
+        delivered_before: now + HOUR_MS,
+        finished_before: now + HOUR_MS,
+        history_before: now + HOUR_MS,
+        client_hashes_before: now,
+        pending_logins_before: now,
+    };
+    store.purge(&cutoffs).await.unwrap();
+    assert!(store.request("r0").await.unwrap().is_none());
+    check(store.generation_counts(&windows(until)).await.unwrap());
+}
+
+async fn concurrent_folds_count_every_generation_once(db: Fixture) {
+    let store = db.store.clone();
+    let owner = account(&*store, "owner").await;
+    let caps = worker(&*store, owner.id, "w").await;
+    let base = 10 * HOUR_MS;
+    for i in 0..40 {
+        finish_one(&*store, &caps, &format!("r{i}"), 0, base + i * 3 * MINUTE).await;
+    }
+    let other = db.another_instance().await;
+    let folds = [store.clone(), other.clone(), store.clone(), other].map(|s| {
+        tokio::spawn(async move {
+            s.fold_generation_stats(base + 3 * HOUR_MS, base + 3 * HOUR_MS)
+                .await
+        })
+    });
+    for fold in folds {
+        fold.await.unwrap().unwrap();
+    }
+    let counts = store
+        .generation_counts(&windows(base + 10 * HOUR_MS))
+        .await
+        .unwrap();
+    assert_eq!(counts[0].total_generations, 40);
+    assert_eq!(counts[0].total_things, 800);
+}
+
+fn style(id: &str, user_id: i64, name: &str, now: i64) -> NewStyle {
+    NewStyle {
+        id: id.into(),
+        kind: "image".into(),
+        user_id,
+        name: name.into(),
+        info: Some("a style to test with".into()),
+        prompt: "{p}, oil###{np}".into(),
+        params: serde_json::json!({"steps": 20}),
+        public: true,
+        nsfw: false,
+        shared_key_id: None,
+        models: vec!["m1".into(), "m2".into()],
+        tags: vec!["oil".into()],
+        now,
+    }
+}
+
+async fn styles_keep_their_parts_and_their_creators_name(db: Fixture) {
+    let store = db.store();
+    let ann = account(store, "ann").await;
+    let bob = account(store, "bob").await;
+    store
+        .insert_style(&style("s1", ann.id, "oil", 1))
+        .await
+        .unwrap();
+    store
+        .insert_style(&NewStyle {
+            public: false,
+            ..style("s2", ann.id, "hidden", 2)
+        })
+        .await
+        .unwrap();
+    store
+        .insert_style(&style("s3", bob.id, "oil", 3))
+        .await
+        .unwrap();
+    let refused = store.insert_style(&style("s4", ann.id, "oil", 4)).await;
+    assert_eq!(
+        refused.unwrap_err().rejection().map(|r| r.field),
+        Some(Some("name")),
+        "a name is its creator's once"
+    );
+    let s1 = store.style("s1").await.unwrap().unwrap();
+    assert_eq!(s1.unique_name(), format!("ann#{}::style::oil", ann.id));
+    assert_eq!(s1.params.0, serde_json::json!({"steps": 20}));
+    assert_eq!(store.style_models("s1").await.unwrap(), ["m1", "m2"]);
+    assert_eq!(store.style_tags("s1").await.unwrap(), ["oil"]);
+    // By name: the oldest, or the named creator's.
+    assert_eq!(
+        store.style_by_name("oil", None).await.unwrap().unwrap().id,
+        "s1"
+    );
+    let bobs = store.style_by_name("oil", Some(bob.id)).await.unwrap();
+    assert_eq!(bobs.unwrap().id, "s3");
+    // Listings hold public styles of the kind, filtered and ordered.
+    let listed = |order, tag, model| StyleFilter {
+        kind: "image",
+        order,
+        tag,
+        model,
+        offset: 0,
+        limit: 25,
+    };
+    let ids = |rows: Vec<potluck_core::store::StyleRow>| -> Vec<String> {
+        rows.into_iter().map(|r| r.id).collect()
+    };
+    let all = store
+        .styles_listed(&listed(StyleOrder::Age, None, None))
+        .await;
+    assert_eq!(ids(all.unwrap()), ["s1", "s3"]);
+    let change = StyleChange {
+        models: Some(vec!["m3".into()]),
+        tags: Some(vec![]),
+        info: Some("changed".into()),
+        now: 5,
+        ..StyleChange::default()
+    };
+    store.update_style("s3", &change).await.unwrap();
+    let by_model = store
+        .styles_listed(&listed(StyleOrder::Age, None, Some("m3")))
+        .await;
+    assert_eq!(ids(by_model.unwrap()), ["s3"]);
+    let by_tag = store
+        .styles_listed(&listed(StyleOrder::Age, Some("oil"), None))
+        .await;
+    assert_eq!(ids(by_tag.unwrap()), ["s1"]);
+    let text = StyleFilter {
+        kind: "text",
+        ..listed(StyleOrder::Age, None, None)
+    };
+    assert!(store.styles_listed(&text).await.unwrap().is_empty());
+    let used = StyleUse {
+        style_id: "s3".into(),
+        collection_id: None,
+        requester: 0,
+        creator: bob.id,
+        fee: Kudos(200),
+        now: 6,
+    };
+    store.record_style_use(&used).await.unwrap();
+    let popular = store
+        .styles_listed(&listed(StyleOrder::Popular, None, None))
+        .await;
+    assert_eq!(ids(popular.unwrap()), ["s3", "s1"]);
+
+    // A collection keeps its styles in order, and counts its uses.
+    store
+        .insert_collection(&NewCollection {
+            id: "c1".into(),
+            kind: "image".into(),
+            user_id: bob.id,
+            name: "mixed".into(),
+            info: None,
+            public: true,
+            styles: vec!["s3".into(), "s1".into()],
+            now: 7,
+        })
+        .await
+        .unwrap();
+    let members = store.collection_styles("c1").await.unwrap();
+    assert_eq!(ids(members), ["s3", "s1"]);
+    let reordered = CollectionChange {
+        styles: Some(vec!["s1".into()]),
+        name: Some("oils".into()),
+        ..CollectionChange::default()
+    };
+    store.update_collection("c1", &reordered).await.unwrap();
+    assert_eq!(ids(store.collection_styles("c1").await.unwrap()), ["s1"]);
+    let by_name = store
+        .collection_by_name("oils", Some(bob.id))
+        .await
+        .unwrap();
+    assert_eq!(by_name.unwrap().id, "c1");
+    store
+        .record_style_use(&StyleUse {
+            collection_id: Some("c1".into()),
+            style_id: "s1".into(),
+            ..used
+        })
+        .await
+        .unwrap();
+    let listed = store
+        .collections_listed(Some("image"), StyleOrder::Popular, 0, 25)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].use_count, 1);
+    assert!(store
+        .collections_listed(Some("text"), StyleOrder::Age, 0, 25)
+        .await
+        .unwrap()
+        .is_empty());
+    // A style deleted leaves its collections.
+    store.delete_style("s1").await.unwrap();
+    assert!(store.collection_styles("c1").await.unwrap().is_empty());
+    assert!(store.style_models("s1").await.unwrap().is_empty());
+    store.delete_collection("c1").await.unwrap();
+    assert!(store.collection("c1").await.unwrap().is_none());
+}
+
+async fn style_examples_always_keep_one_primary(db: Fixture) {
+    let store = db.store();
+    let ann = account(store, "ann").await;
+    store
+        .insert_style(&style("s1", ann.id, "oil", 1))
+        .await
+        .unwrap();
+    let example = |id: &str, primary: bool, at: i64| StyleExampleRow {
+        id: id.into(),
+        style_id: "s1".into(),
+        url: format!("https://example.org/{id}.webp"),
+        is_primary: primary,
+        created_at: at,
+    };
+    store
+        .add_style_example(&example("e1", true, 1))
+        .await
+        .unwrap();
+    store
+        .add_style_example(&example("e2", false, 2))
+        .await
+        .unwrap();
+    store
+        .add_style_example(&example("e3", true, 3))
+        .await
+        .unwrap();
+    let primaries = |examples: Vec<StyleExampleRow>| -> Vec<String> {
+        examples
+            .into_iter()
+            .filter(|e| e.is_primary)
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(primaries(store.style_examples("s1").await.unwrap()), ["e3"]);
+    store
+        .update_style_example("s1", "e2", Some("https://example.org/new.webp"), true)
+        .await
+        .unwrap();
+    let examples = store.style_examples("s1").await.unwrap();
+    assert_eq!(examples[1].url, "https://example.org/new.webp");
+    assert_eq!(primaries(examples), ["e2"]);
+    store.delete_style_example("s1", "e2").await.unwrap();
+    assert_eq!(primaries(store.style_examples("s1").await.unwrap()), ["e1"]);
+    // An example of another style is not reached through this one.
+    store.delete_style_example("s2", "e1").await.unwrap();
+    assert_eq!(store.style_examples("s1").await.unwrap().len(), 2);
+}
+
+async fn a_style_fee_moves_from_a_requester_who_has_it(db: Fixture) {
+    let store = db.store();
+    let creator = account(store, "creator").await;
+    let rich = account(store, "rich").await;
+    let poor = account(store, "poor").await;
+    let gift = UserChange {
+        kudos_delta: Some(Kudos(2_000)),
+        ..UserChange::default()
+    };
+    store.update_user(rich.id, &gift, 0).await.unwrap();
+    store
+        .insert_style(&style("s1", creator.id, "oil", 1))
+        .await
+        .unwrap();
+    let used_by = |requester: i64| StyleUse {
+        style_id: "s1".into(),
+        collection_id: None,
+        requester,
+        creator: creator.id,
+        fee: Kudos(200),
+        now: 2,
+    };
+    assert!(store.record_style_use(&used_by(rich.id)).await.unwrap());
+    assert!(!store.record_style_use(&used_by(poor.id)).await.unwrap());
+    assert!(!store.record_style_use(&used_by(0)).await.unwrap());
+    assert!(!store.record_style_use(&used_by(creator.id)).await.unwrap());
+    let kudos = |id| async move { store.user(id).await.unwrap().unwrap().kudos };
+    // The poor one's balance is at most their floor (14 kudos): nothing to spend.
+    assert_eq!(kudos(rich.id).await, 1_800);
+    assert_eq!(kudos(poor.id).await, 0);
+    assert_eq!(kudos(creator.id).await, 1_400);
+    assert_eq!(store.style("s1").await.unwrap().unwrap().use_count, 4);
+    let reasons = store.kudos_by_reason(creator.id).await.unwrap();
+    // The creator's first 2 kudos are topped up to their floor.
+    assert_eq!(
+        reasons,
+        [("floor".to_string(), 1_200), ("styled".to_string(), 200)]
+    );
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn an_erased_account_takes_its_styles_and_keys_along(db: Fixture) {
+    let store = db.store();
+    let ann = account(store, "ann").await;
+    let bob = account(store, "bob").await;
+    let key = store
+        .insert_shared_key(&shared_key(ann.id, "ann-key", None))
+        .await
+        .unwrap();
+    store
+        .insert_style(&NewStyle {
+            shared_key_id: Some(key.id),
+            ..style("s1", ann.id, "oil", 1)
+        })
+        .await
+        .unwrap();
+    store
+        .insert_style(&style("s2", bob.id, "oil", 1))
+        .await
+        .unwrap();
+    store
+        .insert_collection(&NewCollection {
+            id: "c1".into(),
+            kind: "image".into(),
+            user_id: ann.id,
+            name: "mine".into(),
+            info: None,
+            public: true,
+            styles: vec!["s2".into()],
+            now: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.shared_key(key.id).await.unwrap().unwrap().styles, 1);
+    store.erase_user(ann.id, 10).await.unwrap();
+    assert!(store.style("s1").await.unwrap().is_none());
+    assert!(store.collection("c1").await.unwrap().is_none());
+    assert!(store.shared_key(key.id).await.unwrap().is_none());
+    assert!(store.style("s2").await.unwrap().is_some());
+}
+
+async fn ratings_are_kept_once_and_awards_are_booked(db: Fixture) {
+    let store = db.store();
+    let requester = account(store, "requester").await;
+    store
+        .insert_request(&request("r1", requester.id, 1, 0), 10)
+        .await
+        .unwrap();
+    let ratings = NewRatings {
+        request_id: "r1".into(),
+        requester: requester.id,
+        best_job_id: None,
+        ratings: vec![("j1".into(), 8, Some(1))],
+        reward: Kudos(1_000),
+        now: 1,
+    };
+    assert!(store.rate_request(&ratings).await.unwrap());
+    assert!(!store.rate_request(&ratings).await.unwrap(), "rated once");
+    store
+        .award_kudos(requester.id, Kudos(500), 2)
+        .await
+        .unwrap();
+    // The rating's 10 kudos are topped up to the floor of 14 first.
+    let user = store.user(requester.id).await.unwrap().unwrap();
+    assert_eq!(user.kudos, 1_900);
+    assert_eq!(
+        store.kudos_by_reason(requester.id).await.unwrap(),
+        [("awarded".to_string(), 1_500), ("floor".to_string(), 400)]
+    );
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn modes_are_settings_and_maintenance_cancels_the_queue(db: Fixture) {
+    let store = db.store();
+    store.set_setting("mode.raid", "true").await.unwrap();
+    store.set_setting("mode.raid", "false").await.unwrap();
+    store.set_setting("mode.maintenance", "true").await.unwrap();
+    store.set_setting("mode/other", "x").await.unwrap();
+    assert_eq!(
+        store.settings_in("mode.", "mode/").await.unwrap(),
+        [
+            ("mode.maintenance".to_string(), "true".to_string()),
+            ("mode.raid".to_string(), "false".to_string())
+        ]
+    );
+    let owner = account(store, "owner").await;
+    store
+        .insert_request(&request("r1", 0, 1, 0), 10)
+        .await
+        .unwrap();
+    store
+        .insert_request(&request("later", 0, 1, 100), 10)
+        .await
+        .unwrap();
+    let check = score_check("check", owner.id, 0);
+    store.insert_request(&check.request, 10).await.unwrap();
+    assert_eq!(store.cancel_all_requests(50).await.unwrap(), 1);
+    assert_eq!(
+        store.request("r1").await.unwrap().unwrap().state,
+        "cancelled"
+    );
+    assert_eq!(
+        store.request("later").await.unwrap().unwrap().state,
+        "active"
+    );
+    assert_eq!(
+        store.request("check").await.unwrap().unwrap().state,
+        "active"
+    );
+}
+/// An interrogation `id` of `user` asking for these forms of a 1024×1024 image.
+fn interrogation(id: &str, user_id: i64, forms: &[&str], now: i64) -> NewInterrogation {
+    NewInterrogation {
+        id: id.into(),
+        user_id,
+        client_hash: None,
+        image: format!("image of {id}").into_bytes(),
+        forms: forms
+            .iter()
+            .enumerate()
+            .map(|(i, form)| NewRequest {
+                kind: INTERROGATION.into(),
+                prompt: String::new(),
+                params: serde_json::json!({"form": form, "payload": null}),
+                models: vec![form.to_string()],
+                width: 1024,
+                height: 1024,
+                webhook: Some("https://example.org/hook".into()),
+                group_id: Some(id.into()),
+                ..request(&format!("{id}-{form}"), user_id, 1, now + i as i64)
+            })
+            .collect(),
+    }
+}
+
+/// An alchemist of `owner` serving these forms, for images of up to `tiles` tiles.
+async fn alchemist(store: &dyn Store, owner: i64, forms: &[&str], tiles: i64) -> Capabilities {
+    let check_in = WorkerCheckIn {
+        new_id: "alchemist".into(),
+        name: "Alchemist".into(),
+        kind: INTERROGATION.into(),
+        models: forms.iter().map(|f| f.to_string()).collect(),
+        max_pixels: tiles * 512 * 512,
+        ..check_in(owner, 0)
+    };
+    Capabilities::of(&store.check_in_worker(&check_in).await.unwrap())
+}
+
+async fn pop_form(store: &dyn Store, caps: &Capabilities, now: i64) -> Option<Claimed> {
+    let ttl = |_: &RequestRow| MINUTE;
+    let query = PopQuery {
+        kind: INTERROGATION,
+        worker: caps,
+        amount: 1,
+        now,
+        ttl_ms: &ttl,
+        with_upload_token: true,
+        scan_limit: 100,
+        priority_users: &[],
+        only_priority: false,
+    };
+    store.pop(&query).await.unwrap().claimed
+}
+
+async fn interrogations_queue_their_forms_and_purge_their_image(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    // A concurrency of 1: ten forms at once, and still one text request.
+    let requester = store
+        .create_user("asker", "hash-asker", 1, None, 0)
+        .await
+        .unwrap();
+    store
+        .insert_interrogation(
+            &interrogation("i1", requester.id, &["caption", "nsfw", "GFPGAN"], 0),
+            1,
+        )
+        .await
+        .unwrap();
+    let forms = store.interrogation_forms("i1").await.unwrap();
+    let names: Vec<&str> = forms.iter().map(|f| f.models.0[0].as_str()).collect();
+    assert_eq!(names, ["caption", "nsfw", "GFPGAN"], "in the order asked");
+    assert!(forms.iter().all(|f| f.group_id.as_deref() == Some("i1")));
+    let too_many = interrogation("i2", requester.id, &["caption"; 8], 10);
+    let refused = store.insert_interrogation(&too_many, 1).await.unwrap_err();
+    assert_eq!(refused.rejection().unwrap().rc, "TooManyPrompts");
+    assert!(store.interrogation_forms("i2").await.unwrap().is_empty());
+    store
+        .insert_request(&request("text", requester.id, 1, 10), 1)
+        .await
+        .expect("forms do not count against requests");
+    let user = store.user(requester.id).await.unwrap().unwrap();
+    assert_eq!((user.requests_interrogation, user.requests_text), (3, 1));
+
+    // An alchemist serving captions of up to 4 tiles gets the caption, with a token that
+    // opens the image while it holds the form.
+    let small = alchemist(store, owner.id, &["caption"], 3).await;
+    assert!(pop_form(store, &small, 20).await.is_none(), "4 tiles");
+    let caps = alchemist(store, owner.id, &["caption"], 4).await;
+    let claimed = pop_form(store, &caps, 20).await.expect("the caption");
+    assert_eq!(claimed.model, "caption");
+    let job = &claimed.jobs[0];
+    let token = job.upload_token.clone().expect("a token");
+    let image = store.interrogation_image(&job.id, &token).await.unwrap();
+    assert_eq!(image.as_deref(), Some(&b"image of i1"[..]));
+    assert!(store
+        .interrogation_image(&job.id, "wrong")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(pop_form(store, &caps, 21).await.is_none(), "one caption");
+    let mut done = completion(&job.id, &caps.worker_id, 100, 200, 30);
+    done.generation = Some(r#"{"caption": "a cat"}"#.into());
+    done.things = 0.0;
+    store.complete_job(&done).await.unwrap();
+    assert!(
+        store
+            .interrogation_image(&job.id, &token)
+            .await
+            .unwrap()
+            .is_none(),
+        "only while the form is held"
+    );
+    // The form's reward of 1 kudos, topped up to the owner's floor of 14.
+    let owner_row = store.user(owner.id).await.unwrap().unwrap();
+    assert_eq!(
+        (owner_row.kudos, owner_row.fulfillments_interrogation),
+        (1400, 1)
+    );
+    let jobs = store.interrogation_jobs("i1").await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].generation.as_deref(),
+        Some(r#"{"caption": "a cat"}"#)
+    );
+
+    // Cancelled, looked at, delivered: then purged, the image with the forms.
+    store.cancel_interrogation("i1", 40).await.unwrap();
+    let states: Vec<String> = store
+        .interrogation_forms("i1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.state)
+        .collect();
+    assert_eq!(states, ["done", "cancelled", "cancelled"]);
+    store.touch_interrogation("i1", 50, true).await.unwrap();
+    let forms = store.interrogation_forms("i1").await.unwrap();
+    // A cancelled form has nothing more to deliver: it counts as delivered when cancelled.
+    let delivered: Vec<Option<i64>> = forms.iter().map(|f| f.delivered_at).collect();
+    assert_eq!(delivered, [Some(50), Some(40), Some(40)]);
+    let cutoffs = PurgeCutoffs {
+        delivered_before: 60,
+        finished_before: 0,
+        history_before: 0,
+        client_hashes_before: 0,
+        pending_logins_before: 0,
+    };
+    store.purge(&cutoffs).await.unwrap();
+    let forms = store.interrogation_forms("i1").await.unwrap();
+    assert!(forms
+        .iter()
+        .all(|f| f.purged && f.webhook.is_none() && f.params.is_none()));
+    assert!(store.interrogation_jobs("i1").await.unwrap()[0]
+        .generation
+        .is_none());
+    let images: i64 = count_images(&db).await;
+    assert_eq!(images, 0, "the image went with the last form");
+    assert!(store.kudos_mismatches().await.unwrap().is_empty());
+}
+
+async fn an_erased_account_takes_its_interrogation_images_along(db: Fixture) {
+    let store = db.store();
+    let requester = account(store, "asker").await;
+    let other = account(store, "other").await;
+    for (id, user) in [("mine", requester.id), ("theirs", other.id)] {
+        store
+            .insert_interrogation(&interrogation(id, user, &["caption"], 0), 30)
+            .await
+            .unwrap();
+    }
+    assert_eq!(count_images(&db).await, 2);
+    store.erase_user(requester.id, MINUTE).await.unwrap();
+    assert_eq!(count_images(&db).await, 1, "only the erased account's went");
+    let mine = store.interrogation_forms("mine").await.unwrap();
+    assert!(mine[0].purged && mine[0].webhook.is_none());
+    assert_eq!(mine[0].state, "cancelled");
+}
+
+/// The interrogation images stored, counted with SQL (no store method reads them all).
+async fn count_images(db: &Fixture) -> i64 {
+    use sqlx::Connection;
+    match &db.database {
+        Database::Sqlite(dir) => {
+            let url = format!("sqlite://{}", dir.path().join("store.db").display());
+            let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM interrogation_images")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap()
+        }
+        Database::Postgres(database) => {
+            let mut connection = sqlx::PgConnection::connect(database.url()).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM interrogation_images")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap()
+        }
+    }
 }

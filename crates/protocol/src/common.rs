@@ -1,5 +1,6 @@
 //! Types shared by the text and image APIs: errors, accounts, workers, status.
 
+use crate::{TeamDetailsLite, WorkerMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -144,6 +145,8 @@ fn is_zero(n: &u32) -> bool {
 pub enum WorkerType {
     Text,
     Image,
+    /// An alchemist: interrogation forms (captions, upscales, ...) of an image.
+    Interrogation,
 }
 
 impl WorkerType {
@@ -151,6 +154,7 @@ impl WorkerType {
         match self {
             WorkerType::Text => "text",
             WorkerType::Image => "image",
+            WorkerType::Interrogation => "interrogation",
         }
     }
 
@@ -158,6 +162,7 @@ impl WorkerType {
         match s {
             "text" => Some(WorkerType::Text),
             "image" => Some(WorkerType::Image),
+            "interrogation" => Some(WorkerType::Interrogation),
             _ => None,
         }
     }
@@ -185,10 +190,19 @@ pub struct WorkerDetails {
     pub threads: i64,
     pub uptime: i64,
     pub maintenance_mode: bool,
-    pub paused: bool,
+    /// Only its owner and moderators see it: a paused worker gets no jobs but its owner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
     pub info: Option<String>,
     pub nsfw: bool,
+    /// `name#id` of its owner: for the owner and moderators, and for everyone when the owner
+    /// made their workers public (`public_workers`).
     pub owner: Option<String>,
+    /// Its owner's contact address, for moderators (and the owner) only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// The team it works for; both fields null when none.
+    pub team: TeamDetailsLite,
     pub trusted: bool,
     /// Potluck: the worker runs in a web browser tab, and is therefore never trusted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -197,7 +211,9 @@ pub struct WorkerDetails {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keeps_prompts: bool,
     pub flagged: bool,
-    pub suspicious: i64,
+    /// How many checks it failed; only its owner and moderators see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicious: Option<i64>,
     pub uncompleted_jobs: i64,
     /// Potluck: how many of its results a check verified, and how many failed one.
     #[serde(default)]
@@ -205,6 +221,9 @@ pub struct WorkerDetails {
     #[serde(default)]
     pub checks_failed: i64,
     pub models: Vec<String>,
+    /// An alchemist's forms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forms: Option<Vec<String>>,
     pub bridge_agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<i64>,
@@ -230,16 +249,25 @@ pub struct WorkerDetails {
     pub lora: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controlnet: Option<bool>,
+    /// The messages it has not seen expire yet; only its owner and moderators see them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<WorkerMessage>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ModifyWorkerInput {
+    /// Owner or moderator.
     pub maintenance: Option<bool>,
+    /// What its owner's worker is told while in maintenance (up to 300 characters).
     pub maintenance_msg: Option<String>,
+    /// Moderators only.
     pub paused: Option<bool>,
+    /// Owner or moderator: up to 1000 characters, shown in its details.
     pub info: Option<String>,
+    /// Owner or moderator: 5 to 100 characters, unique (whatever the case).
     pub name: Option<String>,
+    /// Owner or moderator: the id of the team it joins, or "" to leave its team.
     pub team: Option<String>,
 }
 
@@ -254,6 +282,9 @@ pub struct ModifyWorker {
     pub info: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The name of the team it joined, or "None" when it left its team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -273,6 +304,9 @@ pub struct UserKudosDetails {
     pub received: f64,
     pub recurring: f64,
     pub awarded: f64,
+    /// Fees earned from others' requests made with one's styles.
+    #[serde(default)]
+    pub styled: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -336,26 +370,49 @@ pub struct UserDetails {
     pub account_age: i64,
     pub kudos_details: UserKudosDetails,
     pub worker_count: i64,
-    pub worker_ids: Vec<String>,
+    /// For the account itself and moderators, and for everyone when it made its workers public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_ids: Option<Vec<String>>,
+    /// Potluck: whether everyone may see its workers; for the account itself and moderators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_workers: Option<bool>,
     pub records: UserRecords,
     pub usage: UsageDetails,
     pub contributions: ContributionsDetails,
+    /// For the account itself and moderators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
 }
 
+/// `PUT /api/v2/users/{id}`: what to change, and who may.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ModifyUserInput {
-    /// Kudos to add (or, when negative, remove).
+    /// Admins: kudos to add (or, when negative, remove).
     pub kudos: Option<f64>,
+    /// Moderators: how many requests it may have waiting at once (0 to 500).
     pub concurrency: Option<i64>,
+    /// Admins. A new moderator is trusted too.
     pub moderator: Option<bool>,
+    /// Moderators. Trusting an account lifts its workers' pauses.
     pub trusted: Option<bool>,
+    /// Moderators.
     pub flagged: Option<bool>,
+    /// Moderators: how many workers it may add while workers join by invitation (0 to 1000).
     pub worker_invited: Option<i64>,
+    /// Moderators: its workers' failed checks no longer count against it.
+    pub reset_suspicion: Option<bool>,
+    /// The account itself or moderators: whether everyone may see its workers.
+    pub public_workers: Option<bool>,
+    /// The account itself (an account linked to a login provider) or moderators.
     pub username: Option<String>,
+    /// The account itself: an e-mail address at which a worker's owner can be reached.
     pub contact: Option<String>,
+    /// Any other field, such as the AI Horde's `usage_multiplier` or `vpn`, which Potluck does
+    /// not honour: a change that sends one is refused, naming it, never silently ignored.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub unserved: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -373,6 +430,11 @@ pub struct ModifyUser {
     pub flagged: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_invited: Option<i64>,
+    /// Its suspicion after a reset (0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_suspicion: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_workers: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -448,9 +510,15 @@ pub struct HordePerformance {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct HordeModes {
-    pub maintenance_mode: bool,
-    pub invite_only_mode: bool,
-    pub raid_mode: bool,
+    /// No new requests are taken; those queued were cancelled when it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_mode: Option<bool>,
+    /// Only owners a moderator invited (`worker_invited`) may start new workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_only_mode: Option<bool>,
+    /// New and anonymous accounts are limited harder; shown to moderators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raid_mode: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
-use crate::WorkerDetails;
+use crate::{TeamDetails, WorkerDetails};
 
 /// The version of [`UserDataExport`]'s shape, so that a reader can tell future ones apart.
 pub const EXPORT_FORMAT: &str = "potluck-user-export/1";
@@ -25,6 +25,9 @@ pub struct UserDataExport {
     pub kudos_ledger: Vec<ExportedLedgerLine>,
     /// The workers it owns, as `GET /workers/{id}` shows them to their owner.
     pub workers: Vec<WorkerDetails>,
+    /// The teams it created, as `GET /teams/{id}` shows them.
+    #[serde(default)]
+    pub teams: Vec<TeamDetails>,
     /// Its requests still stored, oldest first: with their prompts and results until those are
     /// purged, then only what the statistics keep.
     pub requests: Vec<ExportedRequest>,
@@ -44,9 +47,15 @@ pub struct ExportedAccount {
     pub kudos: f64,
     pub concurrency: i64,
     pub moderator: bool,
+    /// Grants kudos and the moderator role.
+    #[serde(default)]
+    pub admin: bool,
     pub trusted: bool,
     pub flagged: bool,
     pub frozen: bool,
+    /// Everyone may see which workers are its own.
+    #[serde(default)]
+    pub public_workers: bool,
     pub worker_invited: i64,
     /// The opt-in address for reaching a worker's owner.
     pub contact: Option<String>,
@@ -73,6 +82,11 @@ pub struct ExportedRecords {
     pub requests_image: i64,
     pub fulfillments_text: i64,
     pub fulfillments_image: i64,
+    /// Interrogation forms requested, and forms the account's alchemists delivered.
+    #[serde(default)]
+    pub requests_interrogation: i64,
+    #[serde(default)]
+    pub fulfillments_interrogation: i64,
     pub usage_tokens: i64,
     pub usage_megapixelsteps: f64,
     pub contributed_tokens: i64,
@@ -101,8 +115,11 @@ pub struct ExportedLedgerLine {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ExportedRequest {
     pub id: String,
-    /// `text` or `image`.
+    /// `text`, `image`, or `interrogation` (one form of an interrogation).
     pub kind: String,
+    /// The interrogation a form belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrogation: Option<String>,
     /// `active`, `done`, `cancelled`, `faulted` or `expired`.
     pub state: String,
     pub created: i64,
@@ -114,6 +131,9 @@ pub struct ExportedRequest {
     /// The parameters as queued; None once purged.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub params: Option<Value>,
+    /// Where its results are POSTed; None once purged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
     pub generations: Vec<ExportedGeneration>,
 }
 

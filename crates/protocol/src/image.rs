@@ -1,6 +1,7 @@
 //! Image generation (`/api/v2/generate/*`), the "Stable" models of the original.
 
 use crate::common::{GenerationMetadata, NoValidRequestFound, RequestStatusCheck, SubmitState};
+use crate::worker_messages::PopMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -63,6 +64,25 @@ impl Default for ImageParams {
     }
 }
 
+/// An extra image for workflows that take several (Stable Cascade's remix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(default)]
+pub struct ExtraSourceImage {
+    /// Base64 (Potluck does not fetch images by URL).
+    pub image: String,
+    pub strength: f64,
+}
+
+impl Default for ExtraSourceImage {
+    fn default() -> Self {
+        ExtraSourceImage {
+            image: String::new(),
+            strength: 1.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(default)]
@@ -92,6 +112,7 @@ pub struct GenerationInputStable {
     pub source_image: Option<String>,
     pub source_processing: String,
     pub source_mask: Option<String>,
+    pub extra_source_images: Vec<ExtraSourceImage>,
     pub webhook: Option<String>,
     pub proxied_account: Option<String>,
     pub style: Option<String>,
@@ -117,10 +138,12 @@ impl Default for GenerationInputStable {
             allow_downgrade: false,
             disable_batching: false,
             replacement_filter: true,
-            validated_backends: true,
+            // What the AI Horde's parser fills in when it is missing (its model says true).
+            validated_backends: false,
             source_image: None,
             source_processing: "img2img".into(),
             source_mask: None,
+            extra_source_images: Vec::new(),
             webhook: None,
             proxied_account: None,
             style: None,
@@ -198,10 +221,10 @@ impl Default for PopInputStable {
             allow_painting: true,
             allow_unsafe_ipaddr: true,
             allow_post_processing: true,
-            allow_controlnet: true,
-            allow_sdxl_controlnet: true,
-            allow_lora: true,
-            limit_max_steps: true,
+            allow_controlnet: false,
+            allow_sdxl_controlnet: false,
+            allow_lora: false,
+            limit_max_steps: false,
             extra_slow_worker: false,
             keeps_prompts: false,
         }
@@ -220,10 +243,15 @@ pub struct GenerationPayloadStable {
     pub source_image: Option<String>,
     pub source_processing: String,
     pub source_mask: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_source_images: Option<Vec<ExtraSourceImage>>,
     /// Where the worker PUTs the finished image (a URL of this server).
     pub r2_upload: Option<String>,
     pub r2_uploads: Vec<String>,
     pub ttl: Option<u64>,
+    /// Messages to this worker that have not expired, with every pop, as the AI Horde sends them.
+    #[serde(default)]
+    pub messages: Vec<PopMessage>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 
 use crate::checks::{ScoreCheck, TextScores};
 use crate::common::{GenerationMetadata, NoValidRequestFound, RequestStatusCheck, SubmitState};
+use crate::worker_messages::PopMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -52,6 +53,8 @@ pub struct GenerationInputKobold {
     pub allow_downgrade: bool,
     pub disable_batching: bool,
     pub validated_backends: bool,
+    /// Accepted by the AI Horde's schema for text too, and refused there (and here).
+    pub extra_source_images: Vec<crate::image::ExtraSourceImage>,
     pub softprompt: Option<String>,
     pub webhook: Option<String>,
     pub proxied_account: Option<String>,
@@ -73,7 +76,9 @@ impl Default for GenerationInputKobold {
             dry_run: false,
             allow_downgrade: false,
             disable_batching: false,
-            validated_backends: true,
+            // What the AI Horde's parser fills in when it is missing (its model says true).
+            validated_backends: false,
+            extra_source_images: Vec::new(),
             softprompt: None,
             webhook: None,
             proxied_account: None,
@@ -189,6 +194,9 @@ pub struct GenerationPayloadKobold {
     /// parameters, and submit `scores` instead of a generation. Only for `can_score` workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score_check: Option<ScoreCheck>,
+    /// Messages to this worker that have not expired, with every pop, as the AI Horde sends them.
+    #[serde(default)]
+    pub messages: Vec<PopMessage>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -148,7 +148,8 @@ impl HttpApi {
     /// The caller's worker called `name`, if it has one.
     pub async fn own_worker(&self, name: &str) -> Result<Option<WorkerDetails>, ApiError> {
         let user = self.find_user().await?;
-        for id in user.worker_ids {
+        // The account's own key sees its worker ids.
+        for id in user.worker_ids.unwrap_or_default() {
             let worker: WorkerDetails = self
                 .call(self.client.get(format!("{}/workers/{id}", self.base)))
                 .await?;

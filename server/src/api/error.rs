@@ -106,16 +106,28 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// The most characters an error message carries. A message that quotes what the client sent
+/// (a megabyte of model name) is cut here, so that no error body echoes its input back.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+fn capped(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let message = capped(self.message);
         // Clients (horde-sdk among them) read an `errors` map as a schema
         // failure and then ignore the rc, so only generic field errors carry one.
         let errors = self
             .field
             .filter(|_| self.rc == "BadRequest")
-            .map(|field| BTreeMap::from([(field.to_string(), self.message.clone())]));
+            .map(|field| BTreeMap::from([(field.to_string(), message.clone())]));
         let body = RequestError {
-            message: self.message,
+            message,
             rc: self.rc.to_string(),
             errors,
         };
@@ -129,5 +141,19 @@ impl IntoResponse for ApiError {
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_a_character() {
+        assert_eq!(capped("short".into()), "short");
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 10);
+        let cut = capped(long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -25,8 +25,72 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = parts.headers.get("apikey").and_then(|v| v.to_str().ok());
+        let key = api_key(&parts.headers)?;
         Ok(Caller(state.horde.authenticate(key).await?))
+    }
+}
+
+/// The account behind the `apikey` header, which may also be a shared key: for what a shared
+/// key may do (queue requests, look its owner up). Every other endpoint takes a [`Caller`].
+pub struct Requester(pub Account);
+
+impl FromRequestParts<AppState> for Requester {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = api_key(&parts.headers)?;
+        Ok(Requester(state.horde.authenticate_requester(key).await?))
+    }
+}
+
+/// The account behind the `apikey` header when one is sent, else none (for what anyone may
+/// read, and some may read more of).
+pub struct OptionalCaller(pub Option<Account>);
+
+impl FromRequestParts<AppState> for OptionalCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match api_key(&parts.headers)? {
+            None => Ok(OptionalCaller(None)),
+            Some(key) => Ok(OptionalCaller(Some(
+                state.horde.authenticate(Some(key)).await?,
+            ))),
+        }
+    }
+}
+
+/// The `apikey` header as it was sent, for the one endpoint that answers its absence
+/// differently (`/find_user`).
+pub struct ApiKey(pub Option<String>);
+
+impl FromRequestParts<AppState> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ApiKey(api_key(&parts.headers)?.map(str::to_string)))
+    }
+}
+
+/// The `apikey` header: none when it is not sent. One sent empty, blank, or not readable as a
+/// key is nobody's key (401, as the AI Horde answers), never taken for the anonymous one.
+fn api_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("apikey") else {
+        return Ok(None);
+    };
+    match value.to_str().ok().map(str::trim).filter(|k| !k.is_empty()) {
+        Some(key) => Ok(Some(key)),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAPIKey",
+            "The apikey header is empty or holds characters no key has",
+        )),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Image generation: `/api/v2/generate/*`, and the images Potluck stores and serves.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{BaseUrl, Caller, ClientHash, JsonBody, PathParam, QueryParams};
+use super::extract::{BaseUrl, Caller, ClientHash, JsonBody, PathParam, QueryParams, Requester};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,8 +11,9 @@ use axum::response::IntoResponse;
 use axum::Json;
 use potluck_core::ImageUpload;
 use protocol::{
-    GenerationInputStable, GenerationPayloadStable, GenerationSubmitted, PopInputStable,
-    RequestAsync, RequestError, RequestStatusCheck, RequestStatusStable, SubmitInputStable,
+    AestheticsPayload, GenerationInputStable, GenerationPayloadStable, GenerationSubmitted,
+    PopInputStable, RequestAsync, RequestError, RequestStatusCheck, RequestStatusStable,
+    SubmitInputStable,
 };
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ use serde::Deserialize;
               (status = 401, body = RequestError), (status = 429, body = RequestError)))]
 pub async fn submit(
     State(state): State<AppState>,
-    Caller(account): Caller,
+    Requester(account): Requester,
     ClientHash(client): ClientHash,
     JsonBody(input): JsonBody<GenerationInputStable>,
 ) -> ApiResult<(StatusCode, Json<RequestAsync>)> {
@@ -92,16 +93,21 @@ pub async fn pop(
 pub async fn submit_result(
     State(state): State<AppState>,
     Caller(account): Caller,
+    BaseUrl(base): BaseUrl,
     JsonBody(input): JsonBody<SubmitInputStable>,
 ) -> Result<Json<GenerationSubmitted>, ApiError> {
     Ok(Json(
-        state.horde.submit_image_result(&account, input).await?,
+        state
+            .horde
+            .submit_image_result(&account, input, &base)
+            .await?,
     ))
 }
 
+/// The token of a job's URLs: its `r2_upload`, and an interrogation form's `source_image`.
 #[derive(Deserialize)]
 pub struct UploadToken {
-    token: String,
+    pub token: String,
 }
 
 /// The `r2_upload` target: the worker PUTs the image of its job here.
@@ -156,4 +162,19 @@ pub async fn download(
         ],
         image.bytes,
     ))
+}
+
+/// Rates the images of a finished request that was shared: the best one, and/or each. Whoever
+/// has the request's id may, once; the requester earns kudos for it (never more than the
+/// request cost, less one).
+#[utoipa::path(post, path = "/api/v2/generate/rate/{id}", tag = "image", request_body = AestheticsPayload,
+    params(("id" = String, Path, description = "the request id")),
+    responses((status = 200, body = GenerationSubmitted), (status = 400, body = RequestError),
+              (status = 404, body = RequestError), (status = 410, body = RequestError)))]
+pub async fn rate(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    JsonBody(input): JsonBody<AestheticsPayload>,
+) -> ApiResult<Json<GenerationSubmitted>> {
+    Ok(Json(state.horde.rate_images(&id, input).await?))
 }

@@ -1,12 +1,14 @@
-//! Public status: heartbeat, models, performance, modes.
+//! Public status: heartbeat, models, performance, modes, news.
 
 use super::error::ApiResult;
-use super::extract::{PathParam, QueryParams};
+use super::extract::{Caller, JsonBody, OptionalCaller, PathParam, QueryParams};
 use super::AppState;
 use axum::extract::State;
 use axum::Json;
 use potluck_core::{ModelFilter, ModelState};
-use protocol::{ActiveModel, Heartbeat, HordeModes, HordePerformance, RequestError, WorkerType};
+use protocol::{
+    ActiveModel, Heartbeat, HordeModes, HordePerformance, Newspiece, RequestError, WorkerType,
+};
 use serde::Deserialize;
 
 /// Liveness.
@@ -16,6 +18,21 @@ pub async fn heartbeat() -> Json<Heartbeat> {
         message: "OK".into(),
         version: env!("CARGO_PKG_VERSION").into(),
     })
+}
+
+/// Liveness, for an orchestrator: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "status",
+    responses((status = 200, body = Heartbeat)))]
+pub async fn live() -> Json<Heartbeat> {
+    heartbeat().await
+}
+
+/// Readiness, for a load balancer: the database answers too (503 in the error shape if not).
+#[utoipa::path(get, path = "/health/ready", tag = "status",
+    responses((status = 200, body = Heartbeat), (status = 503, body = RequestError)))]
+pub async fn ready(State(state): State<AppState>) -> ApiResult<Json<Heartbeat>> {
+    state.horde.check_database().await?;
+    Ok(heartbeat().await)
 }
 
 #[derive(Deserialize)]
@@ -85,8 +102,35 @@ pub async fn performance(State(state): State<AppState>) -> ApiResult<Json<HordeP
     Ok(Json(state.horde.performance().await?))
 }
 
-/// Maintenance, invite-only and raid modes.
-#[utoipa::path(get, path = "/api/v2/status/modes", tag = "status", responses((status = 200, body = HordeModes)))]
-pub async fn modes(State(state): State<AppState>) -> ApiResult<Json<HordeModes>> {
-    Ok(Json(state.horde.modes().await?))
+/// Maintenance and invite-only modes; raid mode too for a moderator's key (another key is
+/// refused).
+#[utoipa::path(get, path = "/api/v2/status/modes", tag = "status",
+    params(("apikey" = Option<String>, Header, description = "a moderator's key, to see raid mode")),
+    responses((status = 200, body = HordeModes), (status = 401, body = RequestError),
+              (status = 403, body = RequestError)))]
+pub async fn modes(
+    State(state): State<AppState>,
+    OptionalCaller(viewer): OptionalCaller,
+) -> ApiResult<Json<HordeModes>> {
+    Ok(Json(state.horde.modes(viewer.as_ref()).await?))
+}
+
+/// Sets modes (moderators); the answer holds the modes changed. Entering maintenance cancels
+/// the requests waiting.
+#[utoipa::path(put, path = "/api/v2/status/modes", tag = "status", request_body = HordeModes,
+    responses((status = 200, body = HordeModes), (status = 400, body = RequestError),
+              (status = 401, body = RequestError), (status = 403, body = RequestError)))]
+pub async fn set_modes(
+    State(state): State<AppState>,
+    Caller(account): Caller,
+    JsonBody(input): JsonBody<HordeModes>,
+) -> ApiResult<Json<HordeModes>> {
+    Ok(Json(state.horde.set_modes(&account, input).await?))
+}
+
+/// The operator's news, newest first.
+#[utoipa::path(get, path = "/api/v2/status/news", tag = "status",
+    responses((status = 200, body = Vec<Newspiece>)))]
+pub async fn news(State(state): State<AppState>) -> Json<Vec<Newspiece>> {
+    Json(state.horde.news())
 }

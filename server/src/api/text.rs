@@ -1,7 +1,7 @@
 //! Text generation: `/api/v2/generate/text/*`.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, ClientHash, JsonBody, PathParam};
+use super::extract::{Caller, ClientHash, JsonBody, PathParam, Requester};
 use super::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +19,7 @@ use protocol::{
               (status = 401, body = RequestError), (status = 429, body = RequestError)))]
 pub async fn submit(
     State(state): State<AppState>,
-    Caller(account): Caller,
+    Requester(account): Requester,
     ClientHash(client): ClientHash,
     JsonBody(input): JsonBody<GenerationInputKobold>,
 ) -> ApiResult<(StatusCode, Json<RequestAsync>)> {

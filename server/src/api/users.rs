@@ -1,15 +1,14 @@
-//! Accounts: registration, details, moderation, kudos transfers.
+//! Accounts: registration, details, moderation, kudos transfers and awards.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, JsonBody, PathParam, QueryParams};
+use super::extract::{ApiKey, Caller, JsonBody, PathParam, QueryParams};
 use super::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use potluck_core::store::UserSort;
 use protocol::{
-    KudosTransferInput, KudosTransferred, ModifyUser, ModifyUserInput, RegisterInput, Registered,
-    RequestError, UserDetails,
+    KudosAwardInput, KudosAwarded, KudosTransferInput, KudosTransferred, ModifyUser,
+    ModifyUserInput, RegisterInput, Registered, RequestError, UserDetails,
 };
 use serde::Deserialize;
 
@@ -24,14 +23,16 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
-/// The account of the `apikey` header.
+/// The account of the `apikey` header, as its owner sees it: 401 without a key, 404 for a key
+/// of no account; for a shared key, its owner's public details.
 #[utoipa::path(get, path = "/api/v2/find_user", tag = "users",
-    responses((status = 200, body = UserDetails), (status = 401, body = RequestError)))]
+    responses((status = 200, body = UserDetails), (status = 401, body = RequestError),
+              (status = 404, body = RequestError)))]
 pub async fn find_user(
     State(state): State<AppState>,
-    Caller(account): Caller,
+    ApiKey(key): ApiKey,
 ) -> ApiResult<Json<UserDetails>> {
-    Ok(Json(state.horde.find_user(&account).await?))
+    Ok(Json(state.horde.find_user(key.as_deref()).await?))
 }
 
 #[derive(Deserialize)]
@@ -40,7 +41,7 @@ pub struct UsersQuery {
     sort: Option<String>,
 }
 
-/// All accounts, 25 a page, by kudos (default) or by age.
+/// All accounts, 25 a page, by kudos (the default, also for a sort it does not know) or by age.
 #[utoipa::path(get, path = "/api/v2/users", tag = "users",
     params(("page" = Option<i64>, Query), ("sort" = Option<String>, Query, description = "kudos or age")),
     responses((status = 200, body = Vec<UserDetails>), (status = 400, body = RequestError),
@@ -51,18 +52,8 @@ pub async fn list(
     Caller(_): Caller,
     QueryParams(query): QueryParams<UsersQuery>,
 ) -> ApiResult<Json<Vec<UserDetails>>> {
-    let sort = match query.sort.as_deref() {
-        None | Some("kudos") => UserSort::Kudos,
-        Some("age") => UserSort::Age,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "sort must be kudos or age, not {other:?}"
-            )))
-        }
-    };
-    Ok(Json(
-        state.horde.users(query.page.unwrap_or(1), sort).await?,
-    ))
+    let page = query.page.unwrap_or(1);
+    Ok(Json(state.horde.users(page, query.sort.as_deref()).await?))
 }
 
 fn user_id(id: &str) -> ApiResult<i64> {
@@ -87,10 +78,13 @@ pub async fn get(
     Ok(Json(state.horde.user(&viewer, user_id(&id)?).await?))
 }
 
-/// Change an account (moderators).
+/// Change an account: kudos and the moderator role by admins; concurrency, invitations, trust,
+/// flags and suspicion by moderators; `public_workers` and the name by the account itself or
+/// moderators; the contact address by the account itself.
 #[utoipa::path(put, path = "/api/v2/users/{id}", tag = "users", request_body = ModifyUserInput,
     params(("id" = String, Path, description = "the user id (the number after '#')")),
-    responses((status = 200, body = ModifyUser), (status = 403, body = RequestError),
+    responses((status = 200, body = ModifyUser), (status = 400, body = RequestError),
+              (status = 401, body = RequestError), (status = 403, body = RequestError),
               (status = 404, body = RequestError)))]
 pub async fn modify(
     State(state): State<AppState>,
@@ -118,6 +112,23 @@ pub async fn transfer(
         state
             .horde
             .transfer_kudos(&giver, &input.username, input.amount)
+            .await?,
+    ))
+}
+
+/// Awards kudos to an account, `name#id` (admins).
+#[utoipa::path(post, path = "/api/v2/kudos/award", tag = "users", request_body = KudosAwardInput,
+    responses((status = 200, body = KudosAwarded), (status = 400, body = RequestError),
+              (status = 401, body = RequestError), (status = 403, body = RequestError)))]
+pub async fn award(
+    State(state): State<AppState>,
+    Caller(account): Caller,
+    JsonBody(input): JsonBody<KudosAwardInput>,
+) -> ApiResult<Json<KudosAwarded>> {
+    Ok(Json(
+        state
+            .horde
+            .award_kudos(&account, &input.username, input.amount)
             .await?,
     ))
 }

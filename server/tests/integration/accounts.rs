@@ -7,12 +7,12 @@ use serde_json::{json, Value};
 
 const MODEL: &str = "test/Tiny-1B";
 
-/// A moderator grants `amount` kudos to `user`.
-async fn grant(server: &Server, moderator: &str, user: i64, amount: f64) -> Value {
+/// An admin grants `amount` kudos to `user`.
+pub async fn grant(server: &Server, admin: &str, user: i64, amount: f64) -> Value {
     let (status, body) = server
         .put(
             &format!("/users/{user}"),
-            Some(moderator),
+            Some(admin),
             json!({ "kudos": amount }),
         )
         .await;
@@ -107,17 +107,20 @@ async fn find_user_knows_registered_anonymous_and_wrong_keys() {
     let (id, key) = server.register("bob").await;
     let (_, me) = server.get("/find_user", Some(&key)).await;
     assert_eq!(me["id"], id);
-    for anonymous in [Some(ANON), None, Some("   ")] {
-        let (status, anon) = server.get("/find_user", anonymous).await;
-        assert_eq!(status, StatusCode::OK, "{anon}");
-        assert_eq!(anon["id"], 0);
-        assert_eq!(anon["username"], "Anonymous#0");
-        assert_eq!(anon["account_age"], 0);
+    let (status, anon) = server.get("/find_user", Some(ANON)).await;
+    assert_eq!(status, StatusCode::OK, "{anon}");
+    assert_eq!(anon["id"], 0);
+    assert_eq!(anon["username"], "Anonymous#0");
+    assert_eq!(anon["account_age"], 0);
+    // As the AI Horde: no key is 401, a key of no account 404.
+    for no_key in [None, Some("   ")] {
+        let answer = server.get("/find_user", no_key).await;
+        assert_error(&answer, StatusCode::UNAUTHORIZED, "InvalidAPIKey");
     }
     let wrong = server
         .get("/find_user", Some("AAAAAAAAAAAAAAAAAAAAAA"))
         .await;
-    assert_error(&wrong, StatusCode::UNAUTHORIZED, "InvalidAPIKey");
+    assert_error(&wrong, StatusCode::NOT_FOUND, "UserNotFound");
     // A wrong key is refused on every endpoint that reads it, not taken as anonymous.
     let wrong_submit = server
         .post(
@@ -134,38 +137,40 @@ async fn find_user_knows_registered_anonymous_and_wrong_keys() {
 #[tokio::test]
 async fn users_are_listed_25_a_page_by_kudos_or_age() {
     let server = Server::start(&[]);
-    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
+    let (_, admin) = server.admin_user("admin", &["--admin"]);
     let mut registered = Vec::new();
     for i in 0..27 {
         registered.push(server.register(&format!("user-{i:02}")).await.0);
     }
     let richest = registered[20];
     let second = registered[5];
-    grant(&server, &moderator, richest, 100.0).await;
-    grant(&server, &moderator, second, 10.0).await;
-    grant(&server, &moderator, registered[0], -5.0).await;
+    grant(&server, &admin, richest, 100.0).await;
+    grant(&server, &admin, second, 50.0).await;
+    grant(&server, &admin, registered[0], -5.0).await;
 
-    // By kudos (the default): richest first, the indebted one last.
+    // By kudos (the default): richest first. A debt is topped up to the account's floor, so
+    // the indebted one comes third, with 14 kudos.
     let (status, first_page) = server.get("/users", None).await;
     assert_eq!(status, StatusCode::OK, "{first_page}");
     let first_ids = ids(&first_page);
     assert_eq!(first_ids.len(), 25);
     assert_eq!(first_ids[0], richest);
     assert_eq!(first_ids[1], second);
+    assert_eq!(first_ids[2], registered[0]);
     assert_eq!(first_page[0]["kudos"], 100.0);
-    // Public listings never show worker ids.
+    assert_eq!(first_page[2]["kudos"], 14.0);
+    // Public listings show no worker ids (unless an account made its workers public).
     assert!(first_page
         .as_array()
         .unwrap()
         .iter()
-        .all(|u| u["worker_ids"] == json!([])));
+        .all(|u| u.get("worker_ids").is_none()));
     let (_, explicit) = server.get("/users?sort=kudos&page=1", None).await;
     assert_eq!(ids(&explicit), first_ids);
     let (_, second_page) = server.get("/users?page=2", None).await;
     let second_ids = ids(&second_page);
-    // 27 registered + the moderator = 28; the anonymous account is not listed.
+    // 27 registered + the admin = 28; the anonymous account is not listed.
     assert_eq!(second_ids.len(), 3);
-    assert_eq!(*second_ids.last().unwrap(), registered[0]);
     let mut all: Vec<i64> = first_ids.iter().chain(&second_ids).copied().collect();
     all.sort();
     all.dedup();
@@ -188,8 +193,12 @@ async fn users_are_listed_25_a_page_by_kudos_or_age() {
     let (_, by_age_2) = server.get("/users?sort=age&page=2", None).await;
     assert_eq!(ids(&by_age_2), registered[24..]);
 
-    let bad_sort = server.get("/users?sort=name", None).await;
-    assert_error(&bad_sort, StatusCode::BAD_REQUEST, "BadRequest");
+    // A sort it does not know is by kudos, as in the AI Horde.
+    for unknown in ["name", "", "AGE"] {
+        let (status, by_unknown) = server.get(&format!("/users?sort={unknown}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{by_unknown}");
+        assert_eq!(ids(&by_unknown), first_ids, "sort={unknown}");
+    }
     let bad_page = server.get("/users?page=first", None).await;
     assert_error(&bad_page, StatusCode::BAD_REQUEST, "BadRequest");
 }
@@ -226,7 +235,7 @@ async fn worker_ids_are_shown_only_to_the_owner_and_moderators() {
     }
     for viewer in [Some(stranger.as_str()), Some(ANON), None] {
         let details = server.user(owner_id, viewer).await;
-        assert_eq!(details["worker_ids"], json!([]), "{details}");
+        assert!(details.get("worker_ids").is_none(), "{details}");
         assert_eq!(details["worker_count"], 1);
         assert_eq!(details["username"], format!("owner#{owner_id}"));
     }
@@ -246,32 +255,45 @@ async fn worker_ids_are_shown_only_to_the_owner_and_moderators() {
 }
 
 #[tokio::test]
-async fn moderators_change_accounts_and_others_cannot() {
+async fn admins_grant_kudos_and_moderators_change_accounts() {
     let server = Server::start(&[]);
     let (user_id, user) = server.register("member").await;
-    let (_, other) = server.register("other").await;
+    let (other_id, other) = server.register("other").await;
     let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
+    let (_, admin) = server.admin_user("admin", &["--admin"]);
     let path = format!("/users/{user_id}");
 
-    for key in [Some(other.as_str()), Some(user.as_str()), Some(ANON), None] {
+    // Kudos are the admins' alone, as in the AI Horde: moderators are refused too.
+    for key in [
+        Some(moderator.as_str()),
+        Some(other.as_str()),
+        Some(user.as_str()),
+        Some(ANON),
+        None,
+    ] {
         let refused = server.put(&path, key, json!({"kudos": 1000})).await;
-        assert_error(&refused, StatusCode::FORBIDDEN, "NotModerator");
+        assert_error(&refused, StatusCode::FORBIDDEN, "NotAdmin");
     }
     assert_eq!(server.kudos(&user).await, 0.0);
 
     let (status, answer) = server
-        .put(&path, Some(&moderator), json!({"kudos": 50.25}))
+        .put(&path, Some(&admin), json!({"kudos": 50.25}))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["new_kudos"], 50.25);
     assert_eq!(server.kudos(&user).await, 50.25);
-    let removed = grant(&server, &moderator, user_id, -20.0).await;
+    let removed = grant(&server, &admin, user_id, -20.0).await;
     assert_eq!(removed["new_kudos"], 30.25);
     let (_, me) = server.get("/find_user", Some(&user)).await;
     assert_eq!(me["kudos"], 30.25);
     assert_eq!(me["kudos_details"]["admin"], 30.25);
     assert_eq!(me["kudos_details"]["accumulated"], 0.0);
     assert_eq!(me["kudos_details"]["received"], 0.0);
+    // An admin is not a moderator for that: moderators' fields stay theirs.
+    let not_moderator = server
+        .put(&path, Some(&admin), json!({"concurrency": 1}))
+        .await;
+    assert_error(&not_moderator, StatusCode::FORBIDDEN, "NotModerator");
 
     let (status, answer) = server
         .put(
@@ -328,22 +350,23 @@ async fn moderators_change_accounts_and_others_cannot() {
         .put(&path, Some(&moderator), json!({"username": "renamed"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["username"], "renamed");
     assert_eq!(
         server.user(user_id, None).await["username"],
         format!("renamed#{user_id}")
     );
 
     let anonymous = server
-        .put("/users/0", Some(&moderator), json!({"kudos": 10}))
+        .put("/users/0", Some(&admin), json!({"kudos": 10}))
         .await;
     assert_error(&anonymous, StatusCode::BAD_REQUEST, "AnonForbiddenUserMod");
     assert_eq!(server.kudos(ANON).await, 0.0);
     let unknown = server
-        .put("/users/4242", Some(&moderator), json!({"kudos": 10}))
+        .put("/users/4242", Some(&admin), json!({"kudos": 10}))
         .await;
     assert_error(&unknown, StatusCode::NOT_FOUND, "UserNotFound");
     let not_a_number = server
-        .put("/users/abc", Some(&moderator), json!({"kudos": 10}))
+        .put("/users/abc", Some(&admin), json!({"kudos": 10}))
         .await;
     assert_error(&not_a_number, StatusCode::NOT_FOUND, "UserNotFound");
     let wrong_type = server
@@ -351,19 +374,29 @@ async fn moderators_change_accounts_and_others_cannot() {
         .await;
     assert_error(&wrong_type, StatusCode::BAD_REQUEST, "BadRequest");
 
-    // A promoted moderator can moderate.
-    let (_, other_details) = server.get("/find_user", Some(&other)).await;
-    let other_id = other_details["id"].as_i64().unwrap();
-    let (status, _) = server
+    // The moderator role is the admins' to give; a new moderator is trusted, and moderates.
+    let by_moderator = server
         .put(
             &format!("/users/{other_id}"),
             Some(&moderator),
             json!({"moderator": true}),
         )
         .await;
+    assert_error(&by_moderator, StatusCode::FORBIDDEN, "NotAdmin");
+    let (status, promoted) = server
+        .put(
+            &format!("/users/{other_id}"),
+            Some(&admin),
+            json!({"moderator": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{promoted}");
+    assert_eq!(promoted["moderator"], true);
+    assert_eq!(promoted["trusted"], true);
+    let (status, _) = server
+        .put(&path, Some(&other), json!({"concurrency": 3}))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let by_new_moderator = grant(&server, &other, user_id, 1.0).await;
-    assert_eq!(by_new_moderator["new_kudos"], 31.25);
 
     let (ok, audit) = server.admin(&["audit-kudos"]);
     assert!(ok, "{audit}");
@@ -373,19 +406,19 @@ async fn moderators_change_accounts_and_others_cannot() {
 async fn huge_kudos_grants_are_refused_and_never_break_the_account() {
     let server = Server::start(&[]);
     let (user_id, user) = server.register("member").await;
-    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
+    let (_, admin) = server.admin_user("admin", &["--admin"]);
     let path = format!("/users/{user_id}");
     // Each of these once overflowed the balance: the account then answered 503 forever.
     for kudos in [1e300, -1e300, 1e12 + 1.0, -1e12 - 1.0] {
         for _ in 0..2 {
             let answer = server
-                .put(&path, Some(&moderator), json!({ "kudos": kudos }))
+                .put(&path, Some(&admin), json!({ "kudos": kudos }))
                 .await;
             assert_error(&answer, StatusCode::BAD_REQUEST, "KudosValidationError");
         }
     }
     assert_eq!(server.kudos(&user).await, 0.0);
-    let granted = grant(&server, &moderator, user_id, 1e12).await;
+    let granted = grant(&server, &admin, user_id, 1e12).await;
     assert_eq!(granted["new_kudos"], 1e12);
     let (status, me) = server.get("/find_user", Some(&user)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
@@ -403,8 +436,8 @@ async fn kudos_transfers_move_exact_amounts() {
     let server = Server::start(&[]);
     let (giver_id, giver) = server.register("giver").await;
     let (taker_id, taker) = server.register("taker").await;
-    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
-    grant(&server, &moderator, giver_id, 100.0).await;
+    let (_, admin) = server.admin_user("admin", &["--admin"]);
+    grant(&server, &admin, giver_id, 100.0).await;
 
     let (status, answer) = server
         .post(
@@ -434,19 +467,31 @@ async fn kudos_transfers_move_exact_amounts() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    // Everything that is left can go, and then nothing more.
+    // Everything above the giver's floor (14 kudos) can go, and then nothing more.
+    let floor_plus = server
+        .post(
+            "/kudos/transfer",
+            Some(&giver),
+            json!({"username": format!("taker#{taker_id}"), "amount": 55.01}),
+        )
+        .await;
+    assert_error(
+        &floor_plus,
+        StatusCode::BAD_REQUEST,
+        "KudosTransferNotEnough",
+    );
     let (status, _) = server
         .post(
             "/kudos/transfer",
             Some(&giver),
-            json!({"username": format!("taker#{taker_id}"), "amount": 69.0}),
+            json!({"username": format!("taker#{taker_id}"), "amount": 55.0}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(server.kudos(&giver).await, 0.0);
-    assert_eq!(server.kudos(&taker).await, 100.0);
+    assert_eq!(server.kudos(&giver).await, 14.0);
+    assert_eq!(server.kudos(&taker).await, 86.0);
     let (_, giver_details) = server.get("/find_user", Some(&giver)).await;
-    assert_eq!(giver_details["kudos_details"]["gifted"], 100.0);
+    assert_eq!(giver_details["kudos_details"]["gifted"], 86.0);
 
     let broke = server
         .post(
@@ -460,12 +505,12 @@ async fn kudos_transfers_move_exact_amounts() {
         .post(
             "/kudos/transfer",
             Some(&taker),
-            json!({"username": format!("giver#{giver_id}"), "amount": 100.01}),
+            json!({"username": format!("giver#{giver_id}"), "amount": 72.01}),
         )
         .await;
     assert_error(&too_much, StatusCode::BAD_REQUEST, "KudosTransferNotEnough");
-    assert_eq!(server.kudos(&giver).await, 0.0);
-    assert_eq!(server.kudos(&taker).await, 100.0);
+    assert_eq!(server.kudos(&giver).await, 14.0);
+    assert_eq!(server.kudos(&taker).await, 86.0);
     let (ok, audit) = server.admin(&["audit-kudos"]);
     assert!(ok, "{audit}");
 }
@@ -475,8 +520,8 @@ async fn kudos_transfers_refuse_what_they_must() {
     let server = Server::start(&[]);
     let (giver_id, giver) = server.register("giver").await;
     let (taker_id, taker) = server.register("taker").await;
-    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
-    grant(&server, &moderator, giver_id, 10.0).await;
+    let (_, admin) = server.admin_user("admin", &["--admin"]);
+    grant(&server, &admin, giver_id, 10.0).await;
     let send = |key: String, body: Value| {
         let server = &server;
         async move { server.post("/kudos/transfer", Some(&key), body).await }
@@ -548,8 +593,8 @@ async fn kudos_transfers_refuse_what_they_must() {
     .await;
     assert_error(&text_amount, StatusCode::BAD_REQUEST, "BadRequest");
 
-    // Nothing moved.
-    assert_eq!(server.kudos(&giver).await, 10.0);
+    // Nothing moved (the 10 kudos granted were topped up to the floor, 14).
+    assert_eq!(server.kudos(&giver).await, 14.0);
     assert_eq!(server.kudos(&taker).await, 0.0);
     let (ok, audit) = server.admin(&["audit-kudos"]);
     assert!(ok, "{audit}");
@@ -565,6 +610,8 @@ async fn issue_key_replaces_the_old_key() {
     assert_eq!(new_key.len(), 22, "{out}");
     assert_ne!(new_key, old_key);
     let old = server.get("/find_user", Some(&old_key)).await;
+    assert_error(&old, StatusCode::NOT_FOUND, "UserNotFound");
+    let old = server.get("/workers", Some(&old_key)).await;
     assert_error(&old, StatusCode::UNAUTHORIZED, "InvalidAPIKey");
     let (status, me) = server.get("/find_user", Some(&new_key)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
@@ -590,8 +637,8 @@ async fn audit_holds_after_jobs_grants_and_transfers() {
     // Trusted: its reward is paid at once (an untrusted one's is held; see trust.rs).
     let (_, worker) = server.admin_user("worker-owner", &["--trusted"]);
     let (requester_id, requester) = server.register("requester").await;
-    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
-    grant(&server, &moderator, requester_id, 5.0).await;
+    let (_, admin) = server.admin_user("admin", &["--admin"]);
+    grant(&server, &admin, requester_id, 5.0).await;
     server.pop_text(&worker, "worker-one", MODEL).await;
     server
         .submit_text_request(&requester, json!({"prompt": "hi", "models": [MODEL]}))

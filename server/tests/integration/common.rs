@@ -432,6 +432,20 @@ impl Server {
         )
     }
 
+    /// Gives an account `kudos`, as an admin does (`PUT /users/{id}`).
+    pub async fn grant(&self, user_id: i64, kudos: f64) {
+        let name = format!("granter-{}", uuid::Uuid::new_v4().simple());
+        let (_, admin) = self.admin_user(&name, &["--admin"]);
+        let (status, body) = self
+            .put(
+                &format!("/users/{user_id}"),
+                Some(&admin),
+                json!({ "kudos": kudos }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     pub async fn kudos(&self, key: &str) -> f64 {
         let (status, body) = self.get("/find_user", Some(key)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -540,6 +554,14 @@ pub const TEXT_FORM: &[(&str, &str)] = &[
     ("form[top_k]", "0"),
     ("form[rep_pen]", "1.1"),
 ];
+
+/// A minimal WebP header followed by payload bytes: enough for the server, which checks the
+/// media type by its magic bytes.
+pub fn webp(marker: u8) -> Vec<u8> {
+    let mut bytes = b"RIFF\x24\x00\x00\x00WEBPVP8 ".to_vec();
+    bytes.extend(std::iter::repeat_n(marker, 32));
+    bytes
+}
 
 /// A client that follows no redirect, as the web UI's tests want: each answer can be looked at.
 pub fn browser() -> reqwest::Client {

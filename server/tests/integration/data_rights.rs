@@ -46,11 +46,15 @@ async fn submit(server: &Server, key: &str, job: &str, text: &str) -> (StatusCod
 }
 
 /// A worker owner whose worker `box` is online, and a requester whose first request that worker
-/// finished (so both have ledger lines), then who got 0.5 kudos from the owner.
+/// finished (so both have ledger lines), then who got 0.5 kudos from the owner; both were
+/// granted kudos first.
 async fn owner_and_requester(server: &Server, worker: &str) -> ((i64, String), (i64, String)) {
     // Trusted, so that its reward is spendable at once (an untrusted one's is held).
     let owner = server.admin_user("owner-with-worker", &["--trusted"]);
     let requester = server.register("requester-of-jobs").await;
+    // Both above their floors, so that every movement shows (and the owner can give).
+    server.grant(owner.0, 20.0).await;
+    server.grant(requester.0, 100.0).await;
     assert_eq!(
         server.pop_text(&owner.1, worker, MODEL).await.0,
         StatusCode::OK
@@ -91,9 +95,16 @@ async fn the_export_holds_the_account_its_ledger_workers_and_requests() {
         .iter()
         .map(|l| l["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, ["received", "spent"], "newest first: {ledger:?}");
-    assert_eq!(ledger[0]["counterparty"], owner_id);
-    assert!(ledger[1]["job_id"].is_string());
+    // Newest first: queueing the waiting request, the owner's gift, the first job, queueing
+    // the first request, the grant.
+    assert_eq!(
+        reasons,
+        ["spent", "received", "spent", "spent", "admin"],
+        "newest first: {ledger:?}"
+    );
+    assert!(ledger[0]["job_id"].is_null());
+    assert_eq!(ledger[1]["counterparty"], owner_id);
+    assert!(ledger[2]["job_id"].is_string());
     let requests = mine["requests"].as_array().unwrap();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(requests[0]["state"], "done");
@@ -117,7 +128,7 @@ async fn the_export_holds_the_account_its_ledger_workers_and_requests() {
         .iter()
         .map(|l| l["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, ["gifted", "generated"]);
+    assert_eq!(reasons, ["gifted", "generated", "admin"]);
 
     // The anonymous account has no data of its own; a wrong key has no account at all.
     assert_error(
@@ -279,6 +290,7 @@ async fn erasure_refuses_the_key_frees_the_name_and_leaves_no_personal_field() {
         StatusCode::OK
     );
     let owner_kudos = server.kudos(&owner).await;
+    let requester_kudos = server.kudos(&requester).await;
     let key_hash = potluck_core::keys::hash_key(&requester);
 
     let erased = server.delete("/users/me", Some(&requester)).await;
@@ -289,14 +301,14 @@ async fn erasure_refuses_the_key_frees_the_name_and_leaves_no_personal_field() {
     assert_eq!(erased.1["web_sessions_ended"], 1);
     assert!(close(
         erased.1["kudos_forfeited"].as_f64().unwrap(),
-        0.5 - 1.68
+        requester_kudos
     ));
 
     // The key is refused at once, everywhere; the browser's session is over.
     assert_error(
         &server.get("/find_user", Some(&requester)).await,
-        StatusCode::UNAUTHORIZED,
-        "InvalidAPIKey",
+        StatusCode::NOT_FOUND,
+        "UserNotFound",
     );
     assert_error(
         &server.get("/users/me/export", Some(&requester)).await,
@@ -403,7 +415,9 @@ async fn erasure_refuses_the_key_frees_the_name_and_leaves_no_personal_field() {
         &id,
     )
     .await;
-    assert_eq!(lines, 3, "spent, received, and the erasure's");
+    // The grant, the queueing of two requests and one job spent, the owner's gift, the
+    // request queued since, and the erasure's.
+    assert_eq!(lines, 7, "granted, spent ×4, received, and the erasure's");
     assert!(close(server.kudos(&owner).await, owner_kudos));
     let (ok, report) = server.admin(&["audit-kudos"]);
     assert!(ok, "{report}");
@@ -460,8 +474,8 @@ async fn the_account_page_exports_and_erases() {
     assert_eq!(ui_signed_in(&server, &cookie).await, Value::Null);
     assert_error(
         &server.get("/find_user", Some(&key)).await,
-        StatusCode::UNAUTHORIZED,
-        "InvalidAPIKey",
+        StatusCode::NOT_FOUND,
+        "UserNotFound",
     );
 }
 

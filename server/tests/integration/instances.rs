@@ -471,24 +471,25 @@ impl<'a> LoadRun<'a> {
     }
 
     /// The ledger audit passes, each owner earned exactly the rewards its
-    /// submits answered, and each requester paid reward + 1 per generation.
+    /// submits answered, and each requester paid reward + 1 per generation: their
+    /// balances are that, plus the top-ups to their floor (booked as `admin`).
     async fn check_kudos(&self) {
         let living = self.living();
         let (ok, audit) = living[0].admin(&["audit-kudos"]);
         assert!(ok, "{audit}");
         let (earned, paid) = self.kudos_moved();
         for (i, key) in self.owners.iter().enumerate() {
-            let balance = hundredths(living[i % living.len()].kudos(key).await);
-            assert_eq!(balance, earned[i], "owner {i}");
+            let moved = moved_by_work(living[i % living.len()], key).await;
+            assert_eq!(moved, earned[i], "owner {i}");
         }
         for (i, key) in self.requesters.iter().enumerate() {
-            let balance = hundredths(living[i % living.len()].kudos(key).await);
-            assert_eq!(balance, -paid[i], "requester {i}");
+            let moved = moved_by_work(living[i % living.len()], key).await;
+            assert_eq!(moved, -paid[i], "requester {i}");
         }
     }
 
     /// What each owner earned and each requester paid, in hundredths, by the
-    /// answers of the submits.
+    /// answers of the submits (and the 1 kudos each request costs to queue).
     fn kudos_moved(&self) -> ([i64; OWNERS], [i64; REQUESTERS]) {
         let popped = self.popped.lock().unwrap();
         let requests = self.requests.lock().unwrap();
@@ -502,6 +503,9 @@ impl<'a> LoadRun<'a> {
             earned[popped[job].worker % OWNERS] += reward;
             paid[requester_of[popped[job].prompt.as_str()]] += reward + 100;
         }
+        for (requester, _) in requests.values() {
+            paid[*requester] += 100;
+        }
         (earned, paid)
     }
 }
@@ -513,4 +517,12 @@ fn worker_name(w: usize) -> String {
 /// Kudos as the integer hundredths they are kept in.
 fn hundredths(kudos: f64) -> i64 {
     (kudos * 100.0).round() as i64
+}
+
+/// An account's balance less its floor top-ups, in hundredths: what work moved.
+async fn moved_by_work(server: &Server, key: &str) -> i64 {
+    let (status, user) = server.get("/find_user", Some(key)).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    let admin = user["kudos_details"]["admin"].as_f64().unwrap();
+    hundredths(user["kudos"].as_f64().unwrap()) - hundredths(admin)
 }

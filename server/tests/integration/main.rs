@@ -9,18 +9,27 @@
 mod common;
 
 mod accounts;
+mod alchemy;
 mod browser_model;
 mod data_rights;
 mod errors;
+mod figures_and_documents;
 mod image_jobs;
 mod instances;
 mod lifecycle;
 mod log_privacy;
+mod modes;
 mod oidc_login;
 mod openai;
+mod pop_priority;
 mod private_mode;
+mod shared_keys;
 mod status;
+mod styles;
+mod teams;
 mod text_jobs;
 mod trust;
 mod ui;
+mod user_changes;
+mod worker_messages;
 mod workers;

@@ -316,8 +316,8 @@ async fn a_provider_signs_a_browser_in_and_only_the_subject_is_kept() {
     let fresh = fresh["apikey"].as_str().unwrap();
     assert_error(
         &server.get("/find_user", Some(&key)).await,
-        StatusCode::UNAUTHORIZED,
-        "InvalidAPIKey",
+        StatusCode::NOT_FOUND,
+        "UserNotFound",
     );
     assert_eq!(
         server.get("/find_user", Some(fresh)).await.0,

@@ -142,8 +142,11 @@ async fn models_are_those_online_workers_serve() {
 async fn a_chat_completion_is_an_ordinary_job_through_the_models_template() {
     let server = Server::start(&[]);
     // Trusted: its reward is paid at once (an untrusted one's is held; see trust.rs).
-    let (_, owner) = server.admin_user("owner", &["--trusted"]);
-    let (_, requester) = server.register("requester").await;
+    let (owner_id, owner) = server.admin_user("owner", &["--trusted"]);
+    let (requester_id, requester) = server.register("requester").await;
+    // Both above their floors, so that every movement shows.
+    server.grant(owner_id, 100.0).await;
+    server.grant(requester_id, 100.0).await;
     pop(&server, &owner).await;
     let request = json!({
         "model": MODEL, "max_tokens": 40, "temperature": 0, "seed": 11, "stop": ["\n\n"],
@@ -200,12 +203,13 @@ async fn a_chat_completion_is_an_ordinary_job_through_the_models_template() {
         completion["usage"],
         json!({"prompt_tokens": 17, "completion_tokens": 3, "total_tokens": 20})
     );
-    // Paid and charged as any job: the reward, and the reward plus one kudos.
+    // Paid and charged as any job: the reward, and the reward plus one kudos, plus one for
+    // the request.
     let reward = submitted["reward"].as_f64().unwrap();
-    assert!(common::close(server.kudos(&owner).await, reward));
+    assert!(common::close(server.kudos(&owner).await, 100.0 + reward));
     assert!(common::close(
         server.kudos(&requester).await,
-        -(reward + 1.0)
+        100.0 - (reward + 1.0) - 1.0
     ));
 }
 

@@ -10,11 +10,18 @@ const MODEL: &str = "test/Tiny-1B";
 async fn text_job_cycle_moves_kudos_exactly() {
     let server = Server::start(&[]);
     // Trusted: its reward is paid at once (an untrusted one's is held; see trust.rs).
-    let (_, worker_key) = server.admin_user("owner", &["--trusted"]);
-    let (_, requester_key) = server.register("requester").await;
+    let (worker_id, worker_key) = server.admin_user("owner", &["--trusted"]);
+    let (requester_id, requester_key) = server.register("requester").await;
+    // Both above their floors, so that every movement shows.
+    server.grant(worker_id, 100.0).await;
+    server.grant(requester_id, 100.0).await;
     server.admin(&["audit-kudos"]);
-    // The worker announces its model before anyone can ask for it.
-    let (status, empty) = server.pop_text(&worker_key, "worker-one", MODEL).await;
+    // A validated back end (its rewards are not cut to 30 %).
+    let pop = json!({"name": "worker-one", "models": [MODEL], "max_length": 512,
+                     "max_context_length": 4096, "bridge_agent": "potluck-worker:1.0:engine"});
+    let (status, empty) = server
+        .post("/generate/text/pop", Some(&worker_key), pop.clone())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(empty["id"].is_null(), "{empty}");
 
@@ -27,8 +34,11 @@ async fn text_job_cycle_moves_kudos_exactly() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // 80 tokens (the default max_length) of a 1B model with a 20-token prompt, plus 1 per
+    // generation and 1 for the request: 80 / 125 × 1.2114 = 0.78.
+    assert!(dry["id"].is_null(), "{dry}");
     assert!(
-        dry["id"].is_null() && dry["kudos"].as_f64().unwrap() > 0.0,
+        close(dry["kudos"].as_f64().unwrap(), 0.78 + 1.0 + 1.0),
         "{dry}"
     );
     let id = server.submit_text_request(&requester_key, body).await;
@@ -42,7 +52,9 @@ async fn text_job_cycle_moves_kudos_exactly() {
     assert_eq!(waiting["queue_position"], 0);
     assert_eq!(waiting["is_possible"], true);
 
-    let (status, job) = server.pop_text(&worker_key, "worker-one", MODEL).await;
+    let (status, job) = server
+        .post("/generate/text/pop", Some(&worker_key), pop)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let job_id = job["id"].as_str().expect("a job").to_string();
     assert_eq!(job["ids"], json!([job_id]));
@@ -68,8 +80,13 @@ async fn text_job_cycle_moves_kudos_exactly() {
         .await;
     assert_eq!(status, StatusCode::OK, "{submitted}");
     let reward = submitted["reward"].as_f64().unwrap();
-    // 63 characters → 20 tokens (the floor); 1B model; context 1024 → ×2.2.
-    assert!(close(reward, 20.0 * 1.0 / 100.0 * 2.2), "reward {reward}");
+    // 63 characters → 20 tokens (the least counted); 1B model; a prompt of 16 characters
+    // counts as 20 tokens of context: × 1.2114.
+    let context = 1.2 + 2.2_f64.powf((20.0_f64 / 1024.0).log2());
+    assert!(
+        close(reward, 20.0 * 1.0 / 125.0 * context),
+        "reward {reward}"
+    );
 
     let duplicate = server
         .post(
@@ -92,8 +109,12 @@ async fn text_job_cycle_moves_kudos_exactly() {
     assert_eq!(generation["model"], MODEL);
     assert_eq!(generation["state"], "ok");
 
-    assert!(close(server.kudos(&worker_key).await, reward));
-    assert!(close(server.kudos(&requester_key).await, -(reward + 1.0)));
+    assert!(close(server.kudos(&worker_key).await, 100.0 + reward));
+    // The reward plus 1 for the generation, and 1 for queueing the request.
+    assert!(close(
+        server.kudos(&requester_key).await,
+        100.0 - (reward + 1.0) - 1.0
+    ));
     let (ok, audit) = server.admin(&["audit-kudos"]);
     assert!(ok, "{audit}");
 }
@@ -185,11 +206,14 @@ async fn workers_only_take_what_they_can_serve() {
     let server = Server::start(&[]);
     let (_, worker_key) = server.register("owner").await;
     server.pop_text(&worker_key, "small", MODEL).await;
-    // Too long for the worker's max_length of 512, and trusted workers only.
+    // Too long for the worker's max_length of 512 (from a requester who holds the kudos it
+    // needs up front, as any request over 512 tokens does), and trusted workers only.
+    let (requester_id, requester) = server.register("requester").await;
+    server.grant(requester_id, 100.0).await;
     server
         .submit_text_request(
-            ANON,
-            json!({"prompt": "long", "params": {"max_length": 1024}}),
+            &requester,
+            json!({"prompt": "long", "params": {"max_length": 515}}),
         )
         .await;
     server

@@ -56,7 +56,8 @@ async fn only_online_workers_are_listed_by_type() {
     assert_eq!(text_worker["max_length"], 512);
     assert_eq!(text_worker["max_context_length"], 4096);
     assert_eq!(text_worker["maintenance_mode"], false);
-    assert_eq!(text_worker["paused"], false);
+    // Only its owner and moderators see whether it is paused.
+    assert!(text_worker.get("paused").is_none(), "{text_worker}");
     assert!(text_worker.get("max_pixels").is_none(), "{text_worker}");
     let (_, image) = server.get("/workers?type=image", None).await;
     assert_eq!(names(&image), ["image-one"]);
@@ -65,14 +66,14 @@ async fn only_online_workers_are_listed_by_type() {
     assert_eq!(image[0]["models"], json!([IMAGE_MODEL]));
     assert!(image[0].get("max_length").is_none(), "{}", image[0]);
 
-    for bad in [
-        "/workers?type=audio",
-        "/workers?type=TEXT",
-        "/workers?type=",
-    ] {
-        let answer = server.get(bad, None).await;
-        assert_error(&answer, StatusCode::BAD_REQUEST, "BadRequest");
+    // As in the AI Horde, a type it does not know has no workers, and an empty one is all.
+    for none in ["/workers?type=audio", "/workers?type=TEXT"] {
+        let (status, list) = server.get(none, None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list, json!([]), "{none}");
     }
+    let (_, all_types) = server.get("/workers?type=", None).await;
+    assert_eq!(names(&all_types), ["image-one", "text-one"]);
     // The stale worker is still there by id, marked offline.
     let (status, stale) = server.get(&format!("/workers/{stale_id}"), None).await;
     assert_eq!(status, StatusCode::OK, "{stale}");
@@ -309,10 +310,11 @@ async fn owners_set_info_and_name_and_nobody_else_can() {
         .put(&path, Some(&owner), json!({"name": "w".repeat(101)}))
         .await;
     assert_error(&too_long, StatusCode::BAD_REQUEST, "TooLongWorkerName");
+    // The AI Horde's rc for a long info names the name.
     let long_info = server
         .put(&path, Some(&owner), json!({"info": "i".repeat(1001)}))
         .await;
-    assert_error(&long_info, StatusCode::BAD_REQUEST, "BadRequest");
+    assert_error(&long_info, StatusCode::BAD_REQUEST, "TooLongWorkerName");
     let long_message = server
         .put(
             &path,
@@ -356,6 +358,9 @@ async fn owners_set_info_and_name_and_nobody_else_can() {
     let (_, details) = server.get(&path, None).await;
     assert_eq!(details["info"], "A small test worker");
     assert_eq!(details["maintenance_mode"], false);
+    // Whether it is paused is for its owner and moderators alone.
+    assert!(details["paused"].is_null(), "{details}");
+    let (_, details) = server.get(&path, Some(&owner)).await;
     assert_eq!(details["paused"], false);
 }
 
@@ -373,7 +378,7 @@ async fn a_paused_worker_gets_no_jobs() {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer, json!({"paused": true}));
-    let (_, details) = server.get(&path, None).await;
+    let (_, details) = server.get(&path, Some(&moderator)).await;
     assert_eq!(details["paused"], true);
     let request = server
         .submit_text_request(ANON, json!({"prompt": "not for you", "models": [MODEL]}))
@@ -417,7 +422,7 @@ async fn deleting_a_worker() {
 
     for key in [Some(stranger.as_str()), Some(ANON), None] {
         let refused = server.delete(&path, key).await;
-        assert_error(&refused, StatusCode::FORBIDDEN, "NotOwner");
+        assert_error(&refused, StatusCode::FORBIDDEN, "NotModerator");
     }
     let (status, _) = server.get(&path, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -483,12 +488,13 @@ async fn pops_check_the_worker_name_and_the_caller() {
         "PolymorphicNameConflict",
     );
 
-    for key in [ANON, "   "] {
-        let anonymous = server.pop_text(key, "anon-worker", MODEL).await;
-        assert_error(&anonymous, StatusCode::FORBIDDEN, "AnonForbiddenWorker");
-        let anonymous = server.pop_image(key, "anon-worker", IMAGE_MODEL).await;
-        assert_error(&anonymous, StatusCode::FORBIDDEN, "AnonForbiddenWorker");
-    }
+    let anonymous = server.pop_text(ANON, "anon-worker", MODEL).await;
+    assert_error(&anonymous, StatusCode::FORBIDDEN, "AnonForbiddenWorker");
+    let anonymous = server.pop_image(ANON, "anon-worker", IMAGE_MODEL).await;
+    assert_error(&anonymous, StatusCode::FORBIDDEN, "AnonForbiddenWorker");
+    // A blank key is nobody's, not the anonymous one.
+    let blank = server.pop_text("   ", "anon-worker", MODEL).await;
+    assert_error(&blank, StatusCode::UNAUTHORIZED, "InvalidAPIKey");
     let no_key = server
         .post(
             "/generate/text/pop",
@@ -607,4 +613,45 @@ async fn submits_check_the_job_and_its_worker() {
     assert_eq!(done["generations"][0]["text"], "mine indeed");
     assert_eq!(done["generations"][0]["worker_name"], "worker-one");
     assert_eq!(server.kudos(&stranger).await, 0.0);
+}
+
+#[tokio::test]
+async fn workers_are_found_by_name() {
+    let server = Server::start(&["--worker-stale-secs", "2"]);
+    let (_, owner) = server.register("owner").await;
+    server.pop_text(&owner, "Gone-Quiet", MODEL).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    server.pop_text(&owner, "Worker-One", MODEL).await;
+    server.pop_image(&owner, "painter", IMAGE_MODEL).await;
+
+    // By name, whatever the case, online or not.
+    for name in ["Worker-One", "worker-one"] {
+        let (status, worker) = server.get(&format!("/workers/name/{name}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{worker}");
+        assert_eq!(worker["name"], "Worker-One");
+        assert_eq!(worker["online"], true);
+    }
+    let (status, quiet) = server.get("/workers/name/gone-quiet", None).await;
+    assert_eq!(status, StatusCode::OK, "{quiet}");
+    assert_eq!(quiet["online"], false);
+    let unknown = server.get("/workers/name/nobody-here", None).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "WorkerNotFound");
+
+    // The list's filter: online workers only, with the type when it is given too.
+    let (_, found) = server.get("/workers?name=WORKER-ONE", None).await;
+    assert_eq!(names(&found), ["Worker-One"]);
+    let (_, offline) = server.get("/workers?name=Gone-Quiet", None).await;
+    assert_eq!(offline, json!([]));
+    let (_, other_type) = server
+        .get("/workers?name=Worker-One&type=image", None)
+        .await;
+    assert_eq!(other_type, json!([]));
+    let (_, painter) = server.get("/workers?name=painter&type=image", None).await;
+    assert_eq!(names(&painter), ["painter"]);
+
+    let id = worker_id(&server, "Worker-One").await;
+    let nothing = server
+        .put(&format!("/workers/{id}"), Some(&owner), json!({}))
+        .await;
+    assert_error(&nothing, StatusCode::BAD_REQUEST, "NoWorkerModSelected");
 }

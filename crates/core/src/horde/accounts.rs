@@ -1,5 +1,6 @@
-//! Accounts, keys and kudos: registration, account details, moderators' changes, transfers,
-//! the ledger and its audit. Workers are in `workers.rs`.
+//! Accounts, keys and kudos: registration, roles, account details as each viewer may see them,
+//! changes by the account itself, moderators and admins, transfers, the ledger and its audit.
+//! Workers are in `workers.rs`.
 
 use super::{validate, Account, Horde};
 use crate::error::{Rejection, Result};
@@ -14,12 +15,25 @@ use protocol::{
 
 /// Users listed per page of `GET /users`.
 pub const USERS_PER_PAGE: i64 = 25;
+/// Pages of `GET /users` past this are empty, as in the AI Horde.
+const LAST_USERS_PAGE: i64 = 10_000;
 
-/// The most kudos one moderator change may add or remove.
+/// The most kudos one admin change may add or remove.
 const MAX_KUDOS_CHANGE: f64 = 1e12;
-/// The largest balance, either way, a moderator change may leave: far below
+/// The largest balance, either way, an admin change may leave: far below
 /// what the ledger (hundredths in an i64) can hold, so sums never overflow.
 const MAX_BALANCE: Kudos = Kudos(100_000_000_000_000_000);
+/// The most workers an account may be invited to add.
+const MAX_WORKER_INVITED: i64 = 1000;
+
+/// The roles an operator gives an account (`potluck admin create-user`, `set-role`); `None`
+/// leaves a role as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Roles {
+    pub admin: Option<bool>,
+    pub moderator: Option<bool>,
+    pub trusted: Option<bool>,
+}
 
 impl Horde {
     /// Pseudonymous registration: a new account and its key, shown this once. A private
@@ -32,17 +46,13 @@ impl Horde {
             )
             .into());
         }
+        self.refuse_registration_in_raid().await?;
         let username = validate::name("username", "TooLongUserName", username, 3, 100)?;
-        self.create_account(&username, false, false).await
+        self.create_account(&username, Roles::default()).await
     }
 
     /// Creates an account directly (the admin CLI), optionally with roles.
-    pub async fn create_account(
-        &self,
-        username: &str,
-        moderator: bool,
-        trusted: bool,
-    ) -> Result<Registered> {
+    pub async fn create_account(&self, username: &str, roles: Roles) -> Result<Registered> {
         let key = keys::generate_key();
         let user = self
             .store
@@ -54,20 +64,34 @@ impl Horde {
                 now_ms(),
             )
             .await?;
-        if moderator || trusted {
-            let change = UserChange {
-                moderator: Some(moderator),
-                trusted: Some(trusted),
-                ..UserChange::default()
-            };
-            self.store.update_user(user.id, &change, now_ms()).await?;
-        }
+        self.set_roles(user.id, roles).await?;
         tracing::info!(user = user.id, "account created");
         Ok(Registered {
             id: user.id,
             username: user.alias(),
             apikey: key,
         })
+    }
+
+    /// Gives an account roles, or takes them away (the admin CLI); returns it as it is now.
+    pub async fn set_roles(&self, user_id: i64, roles: Roles) -> Result<UserRow> {
+        self.existing_user(user_id).await?;
+        if user_id == 0 {
+            return Err(Rejection::bad_request(
+                "AnonForbiddenUserMod",
+                "The anonymous account has no roles",
+            )
+            .into());
+        }
+        let change = UserChange {
+            admin: roles.admin,
+            moderator: roles.moderator,
+            trusted: roles.trusted,
+            ..UserChange::default()
+        };
+        self.store.update_user(user_id, &change, now_ms()).await?;
+        tracing::info!(user = user_id, ?roles, "roles set");
+        self.existing_user(user_id).await
     }
 
     /// Replaces a user's key with a fresh one (the admin CLI, and a linked account's own reset);
@@ -89,27 +113,68 @@ impl Horde {
     }
 
     /// The account with this id; an erased one is not found, only its ledger lines remain.
-    async fn existing_user(&self, user_id: i64) -> Result<UserRow> {
+    pub(super) async fn existing_user(&self, user_id: i64) -> Result<UserRow> {
         let user = self.store.user(user_id).await?;
         Ok(user.filter(|u| u.erased_at.is_none()).ok_or_else(|| {
             Rejection::not_found("UserNotFound", format!("User {user_id} not found"))
         })?)
     }
 
-    pub async fn find_user(&self, account: &Account) -> Result<UserDetails> {
+    /// `GET /find_user`: the account of an API key, as its owner sees it. No key is refused
+    /// (401), and a key of no account is not found (404), as the AI Horde answers; a private
+    /// server refuses the anonymous key as always. Called with a shared key, its owner's public
+    /// details, named as seen through the key.
+    pub async fn find_user(&self, apikey: Option<&str>) -> Result<UserDetails> {
+        let apikey = apikey.map(str::trim).filter(|k| !k.is_empty());
+        if apikey.is_none() && !self.policy.private {
+            return Err(Rejection::unauthorized(
+                "InvalidAPIKey",
+                "Send the API key to look up in the apikey header",
+            )
+            .into());
+        }
+        let account = match self.authenticate_requester(apikey).await {
+            Err(e) if e.rejection().is_some_and(|r| r.rc == "InvalidAPIKey") => {
+                return Err(Rejection::not_found(
+                    "UserNotFound",
+                    "No user has this API key. Have you registered at this horde?",
+                )
+                .into())
+            }
+            other => other?,
+        };
         let user = self.existing_user(account.user.id).await?;
-        self.user_details(&user, true).await
+        let mut details = self
+            .user_details(&user, account.shared_key.is_none())
+            .await?;
+        if let Some(key) = &account.shared_key {
+            let name = key
+                .name
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            details.username = format!("{} (Shared Key{name})", details.username);
+        }
+        Ok(details)
     }
 
     pub async fn user(&self, viewer: &Account, user_id: i64) -> Result<UserDetails> {
         let user = self.existing_user(user_id).await?;
-        let privileged = viewer.user.id == user_id || viewer.user.moderator;
-        self.user_details(&user, privileged).await
+        self.user_details(&user, viewer.privileged_over(user_id))
+            .await
     }
 
-    pub async fn users(&self, page: i64, sort: UserSort) -> Result<Vec<UserDetails>> {
-        // Saturating: a huge page number is an empty page, not an overflow.
-        let offset = (page.max(1) - 1).saturating_mul(USERS_PER_PAGE);
+    /// A page of accounts (from 1) sorted by `sort`: `kudos` (the default, also for any value
+    /// it does not know, as the AI Horde) or `age`.
+    pub async fn users(&self, page: i64, sort: Option<&str>) -> Result<Vec<UserDetails>> {
+        if page > LAST_USERS_PAGE {
+            return Ok(Vec::new());
+        }
+        let sort = match sort {
+            Some("age") => UserSort::Age,
+            _ => UserSort::Kudos,
+        };
+        let offset = (page.max(1) - 1) * USERS_PER_PAGE;
         let users = self.store.users(sort, offset, USERS_PER_PAGE).await?;
         let mut details = Vec::with_capacity(users.len());
         for user in &users {
@@ -118,8 +183,8 @@ impl Horde {
         Ok(details)
     }
 
-    /// The public view of an account; `privileged` adds what only its owner
-    /// and moderators may see.
+    /// The public view of an account; `privileged` (its owner, moderators) adds its contact, held
+    /// kudos, suspicion and workers. Its workers are public when it made them so.
     async fn user_details(&self, user: &UserRow, privileged: bool) -> Result<UserDetails> {
         let worker_ids = self.store.worker_ids_of(user.id).await?;
         let mut kudos_details = UserKudosDetails::default();
@@ -129,6 +194,8 @@ impl Horde {
                 "generated" | "spent" | "uptime" | "released" | "checked" | "refunded"
                 | "forfeited" => kudos_details.accumulated += amount,
                 "gifted" => kudos_details.gifted -= amount,
+                "awarded" => kudos_details.awarded += amount,
+                "styled" => kudos_details.styled += amount,
                 "received" => kudos_details.received += amount,
                 _ => kudos_details.admin += amount,
             }
@@ -145,7 +212,7 @@ impl Horde {
             moderator: user.moderator,
             trusted: user.trusted,
             flagged: user.flagged,
-            pseudonymous: true,
+            pseudonymous: !user.is_linked(),
             account_age: if user.is_anonymous() {
                 0
             } else {
@@ -153,7 +220,8 @@ impl Horde {
             },
             kudos_details,
             worker_count: worker_ids.len() as i64,
-            worker_ids: if privileged { worker_ids } else { Vec::new() },
+            worker_ids: (privileged || user.public_workers).then_some(worker_ids),
+            public_workers: privileged.then_some(user.public_workers),
             records: UserRecords {
                 usage: UserThingRecords {
                     megapixelsteps: user.usage_mps,
@@ -166,12 +234,12 @@ impl Horde {
                 fulfillment: UserAmountRecords {
                     image: user.fulfillments_image,
                     text: user.fulfillments_text,
-                    interrogation: 0,
+                    interrogation: user.fulfillments_interrogation,
                 },
                 request: UserAmountRecords {
                     image: user.requests_image,
                     text: user.requests_text,
-                    interrogation: 0,
+                    interrogation: user.requests_interrogation,
                 },
             },
             usage: UsageDetails {
@@ -190,15 +258,82 @@ impl Horde {
         })
     }
 
-    /// A moderator's change to an account.
+    /// `PUT /users/{id}`: a change to an account, each field by whom the AI Horde lets change
+    /// it: kudos and the moderator role by admins; concurrency, invitations, trust, flags and
+    /// suspicion by moderators; whether its workers are public and its name by the account
+    /// itself or moderators (its name only if it is linked to a login provider, as
+    /// `rename`); its contact address by the account alone (it is given by consent). Everything
+    /// is checked before anything changes, and the change is one transaction.
     pub async fn modify_user(
         &self,
         actor: &Account,
         user_id: i64,
         input: ModifyUserInput,
     ) -> Result<ModifyUser> {
-        actor.require_moderator()?;
         let current = self.existing_user(user_id).await?;
+        let ModifyUserInput {
+            kudos,
+            concurrency,
+            moderator,
+            trusted,
+            flagged,
+            worker_invited,
+            reset_suspicion,
+            public_workers,
+            username,
+            contact,
+            unserved,
+        } = input;
+        if let Some((field, _)) = unserved.iter().find(|(_, value)| !value.is_null()) {
+            return Err(Rejection::bad_request(
+                "BadRequest",
+                format!("{field} is not a change this server makes (docs/compatibility.md)"),
+            )
+            .into());
+        }
+        let nothing = kudos.is_none()
+            && concurrency.is_none()
+            && moderator.is_none()
+            && trusted.is_none()
+            && flagged.is_none()
+            && worker_invited.is_none()
+            && reset_suspicion.is_none()
+            && public_workers.is_none()
+            && username.is_none()
+            && contact.is_none();
+        if nothing {
+            return Err(Rejection::bad_request(
+                "NoUserModSelected",
+                "No usermod operations selected!",
+            )
+            .into());
+        }
+        // Who may, in the AI Horde's order of fields.
+        if kudos.is_some() || moderator.is_some() {
+            actor.require_admin()?;
+        }
+        let moderated = concurrency.is_some()
+            || worker_invited.is_some()
+            || trusted.is_some()
+            || flagged.is_some()
+            || reset_suspicion.is_some();
+        if moderated {
+            actor.require_moderator()?;
+        }
+        let itself = actor.user.id == user_id && !actor.is_anonymous();
+        if (public_workers.is_some() || username.is_some()) && !itself {
+            actor.require_moderator()?;
+        }
+        if username.is_some() && !actor.user.moderator {
+            super::logins::require_linked(actor)?;
+        }
+        if contact.is_some() && !itself {
+            return Err(Rejection::forbidden(
+                "Forbidden",
+                "Only the account itself can set its contact address: it is given by consent",
+            )
+            .into());
+        }
         if user_id == 0 {
             return Err(Rejection::bad_request(
                 "AnonForbiddenUserMod",
@@ -206,7 +341,7 @@ impl Horde {
             )
             .into());
         }
-        if let Some(kudos) = input.kudos {
+        if let Some(kudos) = kudos {
             let within = kudos.is_finite()
                 && kudos.abs() <= MAX_KUDOS_CHANGE
                 && current
@@ -226,45 +361,50 @@ impl Horde {
                 .into());
             }
         }
-        if let Some(concurrency) = input.concurrency {
+        if let Some(concurrency) = concurrency {
             validate::in_range("concurrency", concurrency, 0, 500)?;
         }
-        let username = match input.username.as_deref() {
-            Some(name) => Some(validate::name(
-                "username",
-                "TooLongUserName",
-                Some(name),
-                3,
-                100,
-            )?),
-            None => None,
-        };
-        let contact = input
-            .contact
-            .as_deref()
-            .map(validate::contact)
+        if let Some(invited) = worker_invited {
+            validate::in_range("worker_invited", invited, 0, MAX_WORKER_INVITED)?;
+        }
+        let username = username
+            .map(|name| validate::name("username", "TooLongUserName", Some(&name), 3, 100))
+            .transpose()?;
+        // An empty address withdraws it.
+        let contact = contact
+            .map(|c| match c.trim() {
+                "" => Ok(None),
+                c => validate::contact(c).map(Some),
+            })
             .transpose()?;
         let change = UserChange {
-            kudos_delta: input.kudos.map(Kudos::from_f64),
-            concurrency: input.concurrency,
-            moderator: input.moderator,
-            trusted: input.trusted,
-            flagged: input.flagged,
-            worker_invited: input.worker_invited,
+            kudos_delta: kudos.map(Kudos::from_f64),
+            concurrency,
+            moderator,
+            admin: None,
+            // A new moderator is trusted too, as in the AI Horde, unless told otherwise.
+            trusted: trusted.or(moderator.filter(|m| *m)),
+            flagged,
+            worker_invited,
+            reset_suspicion: reset_suspicion == Some(true),
+            public_workers,
             username: username.clone(),
             contact: contact.clone(),
         };
         self.store.update_user(user_id, &change, now_ms()).await?;
+        tracing::info!(actor = actor.user.id, user = user_id, "account changed");
         let user = self.existing_user(user_id).await?;
         Ok(ModifyUser {
-            new_kudos: input.kudos.map(|_| Kudos(user.kudos).as_f64()),
-            concurrency: input.concurrency,
-            moderator: input.moderator,
-            trusted: input.trusted,
-            flagged: input.flagged,
-            worker_invited: input.worker_invited,
+            new_kudos: kudos.map(|_| Kudos(user.kudos).as_f64()),
+            concurrency: concurrency.map(|_| user.concurrency),
+            moderator: moderator.map(|_| user.moderator),
+            trusted: change.trusted.map(|_| user.trusted),
+            flagged: flagged.map(|_| user.flagged),
+            worker_invited: worker_invited.map(|_| user.worker_invited),
+            new_suspicion: reset_suspicion.map(|_| user.suspicion),
+            public_workers: public_workers.map(|_| user.public_workers),
             username,
-            contact,
+            contact: contact.flatten(),
         })
     }
 

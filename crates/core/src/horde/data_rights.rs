@@ -49,6 +49,7 @@ impl Horde {
             account: exported_account(user),
             kudos_ledger,
             workers: self.workers_of(account).await?,
+            teams: self.teams_of(account).await?,
             requests,
             web_sessions: self.store.web_sessions_of(user.id).await?,
         })
@@ -122,9 +123,11 @@ fn exported_account(user: &UserRow) -> ExportedAccount {
         kudos: Kudos(user.kudos).as_f64(),
         concurrency: user.concurrency,
         moderator: user.moderator,
+        admin: user.admin,
         trusted: user.trusted,
         flagged: user.flagged,
         frozen: user.frozen,
+        public_workers: user.public_workers,
         worker_invited: user.worker_invited,
         contact: user.contact.clone(),
         login: match (&user.login_provider, &user.login_subject) {
@@ -139,6 +142,8 @@ fn exported_account(user: &UserRow) -> ExportedAccount {
             requests_image: user.requests_image,
             fulfillments_text: user.fulfillments_text,
             fulfillments_image: user.fulfillments_image,
+            requests_interrogation: user.requests_interrogation,
+            fulfillments_interrogation: user.fulfillments_interrogation,
             usage_tokens: user.usage_tokens,
             usage_megapixelsteps: user.usage_mps,
             contributed_tokens: user.contributed_tokens,
@@ -163,6 +168,7 @@ fn exported_request(request: RequestRow, jobs: Vec<JobRow>) -> ExportedRequest {
     ExportedRequest {
         id: request.id,
         kind: request.kind,
+        interrogation: request.group_id,
         state: request.state,
         created: seconds(request.created_at),
         models: request.models.0,
@@ -170,6 +176,7 @@ fn exported_request(request: RequestRow, jobs: Vec<JobRow>) -> ExportedRequest {
         n_done: request.n_done,
         prompt: request.prompt,
         params: request.params.map(|params| params.0),
+        webhook: request.webhook,
         generations: jobs
             .into_iter()
             .map(|job| ExportedGeneration {

@@ -1,9 +1,10 @@
-//! Public figures: models being served, queue sizes, throughput, modes.
+//! Public figures: models being served, queue sizes, throughput; and the operator's news.
 
 use super::Horde;
 use crate::error::Result;
 use crate::now_ms;
-use protocol::{ActiveModel, HordeModes, HordePerformance, WorkerType};
+use crate::store::INTERROGATION;
+use protocol::{ActiveModel, HordePerformance, Newspiece, WorkerType};
 use std::collections::BTreeMap;
 
 /// The window over which throughput is measured.
@@ -157,21 +158,32 @@ impl Horde {
             if worker.last_check_in < online_since {
                 continue;
             }
-            if worker.kind == "text" {
-                perf.text_worker_count += 1;
-                perf.text_thread_count += worker.threads;
-            } else {
-                perf.worker_count += 1;
-                perf.thread_count += worker.threads;
+            match worker.kind.as_str() {
+                "text" => {
+                    perf.text_worker_count += 1;
+                    perf.text_thread_count += worker.threads;
+                }
+                INTERROGATION => {
+                    perf.interrogator_count += 1;
+                    perf.interrogator_thread_count += worker.threads;
+                }
+                _ => {
+                    perf.worker_count += 1;
+                    perf.thread_count += worker.threads;
+                }
             }
         }
         for work in self.store.queued_work().await? {
-            if work.kind == "text" {
-                perf.queued_text_requests += work.generations;
-                perf.queued_tokens += work.tokens as f64;
-            } else {
-                perf.queued_requests += work.generations;
-                perf.queued_megapixelsteps += work.mps;
+            match work.kind.as_str() {
+                "text" => {
+                    perf.queued_text_requests += work.generations;
+                    perf.queued_tokens += work.tokens as f64;
+                }
+                INTERROGATION => perf.queued_forms += work.generations as f64,
+                _ => {
+                    perf.queued_requests += work.generations;
+                    perf.queued_megapixelsteps += work.mps;
+                }
             }
         }
         let now = now_ms();
@@ -180,21 +192,18 @@ impl Horde {
             .finished_work_since(now - 60_000, now - 60_000)
             .await?
         {
-            if done.kind == "text" {
-                perf.past_minute_tokens += done.last_minute_things;
-            } else {
-                perf.past_minute_megapixelsteps += done.last_minute_things;
+            match done.kind.as_str() {
+                "text" => perf.past_minute_tokens += done.last_minute_things,
+                // Forms are counted, not measured.
+                INTERROGATION => {}
+                _ => perf.past_minute_megapixelsteps += done.last_minute_things,
             }
         }
         Ok(perf)
     }
 
-    pub async fn modes(&self) -> Result<HordeModes> {
-        let flag = |value: Option<String>| value.as_deref() == Some("true");
-        Ok(HordeModes {
-            maintenance_mode: flag(self.store.setting("maintenance_mode").await?),
-            invite_only_mode: flag(self.store.setting("invite_only_mode").await?),
-            raid_mode: flag(self.store.setting("raid_mode").await?),
-        })
+    /// The operator's news, newest first.
+    pub fn news(&self) -> Vec<Newspiece> {
+        self.policy.news.as_ref().clone()
     }
 }

@@ -1,8 +1,9 @@
 //! The worker's side: pop a job, upload an image, submit the result.
 
 use super::{validate, Account, Horde};
+use crate::bridge_reference;
 use crate::error::{CoreError, Rejection, Result};
-use crate::kudos::{self, Kudos};
+use crate::kudos::{self, ImagePricing, ImageWork, Kudos, Pricing, TextWorkerRate};
 use crate::matching::Capabilities;
 use crate::now_ms;
 use crate::store::{
@@ -27,6 +28,13 @@ pub fn image_url(base_url: &str, job_id: &str) -> String {
     format!("{}/api/v2/images/{job_id}", base_url.trim_end_matches('/'))
 }
 
+/// Where the worker of a job PUTs its image (`r2_upload`): the image's URL, with the job's
+/// token.
+pub(super) fn upload_url(base_url: &str, job: &JobRow) -> String {
+    let token = job.upload_token.as_deref().unwrap_or_default();
+    format!("{}?token={token}", image_url(base_url, &job.id))
+}
+
 /// An image upload from a worker to the `r2_upload` URL it got with its job.
 pub struct ImageUpload<'a> {
     pub job_id: &'a str,
@@ -41,14 +49,20 @@ pub struct StoredImage {
 }
 
 /// What both kinds of pop share, read from their inputs.
-struct PopCommon<'a> {
-    kind: WorkerType,
-    name: Option<&'a str>,
-    models: &'a [String],
-    amount: u32,
-    threads: u32,
-    bridge_agent: &'a str,
+pub(super) struct PopCommon<'a> {
+    pub kind: WorkerType,
+    pub name: Option<&'a str>,
+    /// The models it serves (an alchemist: its forms).
+    pub models: &'a [String],
+    pub amount: u32,
+    pub threads: u32,
+    pub bridge_agent: &'a str,
+    /// `name#id` of accounts whose requests it serves first, with its owner's.
+    pub priority_usernames: &'a [String],
 }
+
+/// The most accounts a worker may name in `priority_usernames`.
+const MAX_PRIORITY_USERNAMES: usize = 100;
 
 /// The largest chat template a worker may announce (real ones are a few KiB).
 const MAX_CHAT_TEMPLATE_BYTES: usize = 65_536;
@@ -66,6 +80,7 @@ impl Horde {
             amount: input.amount,
             threads: input.threads,
             bridge_agent: &input.bridge_agent,
+            priority_usernames: &input.priority_usernames,
         };
         let chat_template = match &input.chat_template {
             Some(template) => {
@@ -82,17 +97,25 @@ impl Horde {
             }
             None => None,
         };
+        let uptime_reward = kudos::text_uptime_reward(
+            input.max_context_length,
+            input.models.first().map(String::as_str),
+            &self.policy.model_reference,
+            bridge_reference::is_validated_text_backend(&input.bridge_agent),
+        );
         let check_in = |c: &mut WorkerCheckIn| {
             c.max_length = input.max_length.into();
             c.max_context_length = input.max_context_length.into();
-            c.uptime_reward = kudos::text_uptime_reward(input.max_context_length);
+            c.uptime_reward = uptime_reward;
+            c.extra_slow_worker = input.extra_slow_worker;
+            c.require_upfront_kudos = input.require_upfront_kudos;
             c.chat_template = chat_template.clone();
             c.browser = input.browser;
             c.keeps_prompts = input.keeps_prompts;
             c.can_score = input.can_score && !input.browser;
         };
         let worker = self.check_in(account, &common, check_in).await?;
-        let caps = Capabilities::of(&worker);
+        let caps = self.capabilities(&worker, &*self.worker_speeds().await?);
         let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
         let Some(Claimed {
             request,
@@ -105,6 +128,7 @@ impl Horde {
             return Ok(GenerationPayloadKobold {
                 payload: Some(Map::new()),
                 skipped,
+                messages: self.pop_messages(&worker).await?,
                 ..Default::default()
             });
         };
@@ -126,8 +150,9 @@ impl Horde {
             skipped,
             softprompt: None,
             model: Some(model),
-            ttl: Some(self.policy.text_ttl_secs()),
+            ttl: Some(self.job_ttl_secs(WorkerType::Text, &request, &caps)),
             score_check,
+            messages: self.pop_messages(&worker).await?,
         })
     }
 
@@ -144,8 +169,9 @@ impl Horde {
             amount: input.amount,
             threads: input.threads,
             bridge_agent: &input.bridge_agent,
+            priority_usernames: &input.priority_usernames,
         };
-        let models_served = input.models.len();
+        let uptime_reward = kudos::image_uptime_reward(input.models.len(), input.allow_lora);
         let check_in = |c: &mut WorkerCheckIn| {
             c.max_pixels = i64::try_from(input.max_pixels).unwrap_or(i64::MAX);
             c.nsfw = input.nsfw;
@@ -154,14 +180,17 @@ impl Horde {
             c.allow_post_processing = input.allow_post_processing;
             c.allow_lora = input.allow_lora;
             c.allow_controlnet = input.allow_controlnet;
-            c.uptime_reward = kudos::image_uptime_reward(models_served);
+            c.allow_sdxl_controlnet = input.allow_sdxl_controlnet;
+            c.limit_max_steps = input.limit_max_steps;
+            c.extra_slow_worker = input.extra_slow_worker;
+            c.require_upfront_kudos = input.require_upfront_kudos;
+            c.uptime_reward = uptime_reward;
             c.keeps_prompts = input.keeps_prompts;
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities {
-            limit_max_steps: input.limit_max_steps,
             blacklist: input.blacklist.clone(),
-            ..Capabilities::of(&worker)
+            ..self.capabilities(&worker, &*self.worker_speeds().await?)
         };
         let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
         let Some(Claimed {
@@ -174,6 +203,7 @@ impl Horde {
                 payload: Some(Map::new()),
                 skipped,
                 source_processing: "img2img".into(),
+                messages: self.pop_messages(&worker).await?,
                 ..Default::default()
             });
         };
@@ -199,16 +229,10 @@ impl Horde {
             payload.insert("seed".into(), json!(rand::random::<u32>().to_string()));
         }
         let text = |key: &str| stored.get(key).and_then(Value::as_str).map(str::to_string);
-        let uploads: Vec<String> = jobs
-            .iter()
-            .map(|j| {
-                format!(
-                    "{}?token={}",
-                    image_url(base_url, &j.id),
-                    j.upload_token.clone().unwrap_or_default()
-                )
-            })
-            .collect();
+        let extra_source_images = stored
+            .get("extra_source_images")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let uploads: Vec<String> = jobs.iter().map(|j| upload_url(base_url, j)).collect();
         Ok(GenerationPayloadStable {
             payload: Some(payload),
             id: jobs.first().map(|j| j.id.clone()),
@@ -218,19 +242,18 @@ impl Horde {
             source_image: text("source_image"),
             source_processing: text("source_processing").unwrap_or_else(|| "img2img".into()),
             source_mask: text("source_mask"),
+            extra_source_images,
             r2_upload: uploads.first().cloned(),
             r2_uploads: uploads,
-            ttl: Some(self.policy.image_ttl_secs(
-                request.width as u32,
-                request.height as u32,
-                request.steps as u32,
-            )),
+            ttl: Some(self.job_ttl_secs(WorkerType::Image, &request, &caps)),
+            messages: self.pop_messages(&worker).await?,
         })
     }
 
     /// Registers the worker on its first pop, refreshes it on later ones, and
-    /// refuses workers that may not pop now.
-    async fn check_in(
+    /// refuses workers that may not pop now. A worker in maintenance checks in: it still
+    /// serves its owner's requests (`find_and_claim`).
+    pub(super) async fn check_in(
         &self,
         account: &Account,
         common: &PopCommon<'_>,
@@ -260,6 +283,9 @@ impl Horde {
                 .into());
             }
         }
+        if existing.is_none() {
+            self.require_invited(account).await?;
+        }
         let mut check_in = WorkerCheckIn {
             chat_template: None,
             new_id: uuid::Uuid::new_v4().to_string(),
@@ -276,6 +302,10 @@ impl Horde {
             allow_post_processing: false,
             allow_lora: false,
             allow_controlnet: false,
+            allow_sdxl_controlnet: false,
+            limit_max_steps: false,
+            extra_slow_worker: false,
+            require_upfront_kudos: false,
             threads: common.threads.into(),
             bridge_agent: common.bridge_agent.chars().take(1000).collect(),
             browser: false,
@@ -291,37 +321,26 @@ impl Horde {
         let vouched = account.user.trusted && !check_in.browser;
         let earned = existing.as_ref().is_some_and(|w| w.auto_trusted);
         check_in.hold_rewards = !vouched && !earned;
-        let worker = self.store.check_in_worker(&check_in).await?;
-        if worker.maintenance {
-            let message = worker.maintenance_msg.clone().unwrap_or_else(|| {
-                "This worker is in maintenance mode; its owner can lift it with PUT /api/v2/workers/{id}".into()
-            });
-            return Err(Rejection::forbidden("WorkerMaintenance", message).into());
-        }
-        Ok(worker)
+        self.store.check_in_worker(&check_in).await
     }
 
-    /// Claims the best request this worker may serve, or says why none fit.
-    async fn find_and_claim(
+    /// Claims the best request this worker may serve, or says why none fit. Its owner's
+    /// requests and those of the accounts it named in `priority_usernames` go first (among
+    /// them, by priority and age), as in the AI Horde; a worker in maintenance or paused serves its owner's requests alone, and
+    /// one in maintenance that finds none is told so (403 `WorkerMaintenance`).
+    pub(super) async fn find_and_claim(
         &self,
         worker: &WorkerRow,
         caps: &Capabilities,
         common: &PopCommon<'_>,
     ) -> Result<(Option<Claimed>, NoValidRequestFound)> {
-        if worker.paused {
-            return Ok((None, NoValidRequestFound::default()));
-        }
-        let policy = &self.policy;
+        let only_owner = worker.maintenance || worker.paused;
+        let priority_users = match only_owner {
+            true => vec![worker.owner_id],
+            false => priority_users(worker.owner_id, common.priority_usernames)?,
+        };
         let ttl_ms = |request: &RequestRow| -> i64 {
-            let secs = match common.kind {
-                WorkerType::Text => policy.text_ttl_secs(),
-                WorkerType::Image => policy.image_ttl_secs(
-                    request.width as u32,
-                    request.height as u32,
-                    request.steps as u32,
-                ),
-            };
-            secs as i64 * 1000
+            self.job_ttl_secs(common.kind, request, caps) as i64 * 1000
         };
         let query = PopQuery {
             kind: common.kind.as_str(),
@@ -329,19 +348,49 @@ impl Horde {
             amount: common.amount.into(),
             now: now_ms(),
             ttl_ms: &ttl_ms,
-            with_upload_token: common.kind == WorkerType::Image,
+            // Image jobs upload their image with it; interrogation forms download theirs too.
+            with_upload_token: common.kind != WorkerType::Text,
             scan_limit: CANDIDATE_LIMIT,
+            priority_users: &priority_users,
+            only_priority: only_owner,
         };
         let PopOutcome {
             claimed,
             mut skipped,
         } = self.store.pop(&query).await?;
         if claimed.is_none() {
+            if worker.maintenance {
+                let message = worker.maintenance_msg.clone().unwrap_or_else(|| {
+                    "This worker is in maintenance mode; its owner can lift it with PUT /api/v2/workers/{id}".into()
+                });
+                return Err(Rejection::forbidden("WorkerMaintenance", message).into());
+            }
             skipped.models = self
                 .requests_for_other_models(common.kind.as_str(), &caps.models)
                 .await?;
         }
         Ok((claimed, skipped))
+    }
+
+    /// Seconds a worker has for a job of this request: an extra slow worker has three times
+    /// as long for an image, as in the AI Horde.
+    fn job_ttl_secs(&self, kind: WorkerType, request: &RequestRow, caps: &Capabilities) -> u64 {
+        match kind {
+            WorkerType::Text => self.policy.text_ttl_secs(),
+            WorkerType::Image => {
+                let secs = self.policy.image_ttl_secs(
+                    request.width as u32,
+                    request.height as u32,
+                    request.steps as u32,
+                );
+                if caps.extra_slow_worker {
+                    secs * 3
+                } else {
+                    secs
+                }
+            }
+            WorkerType::Interrogation => self.policy.alchemy_ttl_secs(),
+        }
     }
 
     /// Waiting requests that name models this worker does not serve.
@@ -391,13 +440,23 @@ impl Horde {
             generation.as_deref().unwrap_or_default(),
             request.max_length as u32,
         );
+        let context_tokens = match request.pricing.as_ref().map(|p| &p.0) {
+            Some(Pricing::Text(pricing)) => pricing.context_tokens,
+            // Queued before its pricing was stored: what the context allowed.
+            _ => request.max_context_length as u32,
+        };
+        let rate = TextWorkerRate {
+            trusted_owner: worker.owner_trusted,
+            validated_backend: bridge_reference::is_validated_text_backend(&worker.bridge_agent),
+        };
         let reward = kudos::text_reward(
             tokens,
             &job.model,
-            request.max_context_length as u32,
+            context_tokens,
             &self.policy.model_reference,
-            worker.owner_trusted,
+            rate,
         );
+        let cost = kudos::text_requester_cost(reward);
         let verification = self.verification_for(&worker);
         let check = match (&generation, input.state) {
             (Some(text), SubmitState::Ok) if verification.check => Some(
@@ -413,6 +472,16 @@ impl Horde {
             ),
             _ => None,
         };
+        // The AI Horde's fields.
+        let webhook = match (&request.webhook, &generation, input.state) {
+            (Some(_), Some(text), state) if state != SubmitState::Faulted => Some(json!({
+                "text": text, "seed": input.seed, "worker_id": worker.id,
+                "worker_name": worker.name, "model": job.model, "id": job.id,
+                "state": state.as_str(), "gen_metadata": input.gen_metadata,
+                "request": request.id, "kudos": reward.as_f64(),
+            })),
+            _ => None,
+        };
         let completion = Completion {
             generation,
             image: None,
@@ -426,19 +495,29 @@ impl Horde {
             token_ids,
             hold: verification.hold,
             check,
-            ..self.completion(&job, &request, input.state, input.gen_metadata, reward)
+            ..self.completion(
+                &job,
+                &request,
+                input.state,
+                input.gen_metadata,
+                (reward, cost),
+            )
         };
-        let submitted = self.complete(completion).await;
-        if submitted.is_ok() {
-            self.announce_job_end(&request.id, &job.id).await;
+        let submitted = self.complete(completion).await?;
+        self.announce_job_end(&request.id, &job.id).await;
+        if let Some(body) = webhook {
+            self.call_webhook(&request, body);
         }
-        submitted
+        Ok(submitted)
     }
 
+    /// A worker's finished image; `base_url` is this server's, for the image's URL in the
+    /// request's webhook.
     pub async fn submit_image_result(
         &self,
         account: &Account,
         input: SubmitInputStable,
+        base_url: &str,
     ) -> Result<GenerationSubmitted> {
         let CallersJob {
             job,
@@ -499,23 +578,51 @@ impl Horde {
                 let seed = input.seed.unwrap_or_default().to_string();
                 self.image_check_of(&job, &request, &worker, &seed, hash)
             });
-        let reward = kudos::image_kudos(
-            request.width as u32,
-            request.height as u32,
-            request.steps as u32,
-            request.img2img,
-            request.post_processors as usize,
-        );
+        let pricing = image_pricing(&request);
+        let reward = pricing.reward(self.policy.model_reference.image_baseline(&job.model));
+        let cost = pricing.requester_cost(reward);
+        let seed = input.seed.unwrap_or_default();
+        // The AI Horde's fields, but the image's, which is known once it is stored.
+        let webhook = (request.webhook.is_some() && state != SubmitState::Faulted).then(|| {
+            json!({
+                "seed": seed, "worker_id": worker.id, "worker_name": worker.name,
+                "model": job.model, "id": job.id, "censored": state != SubmitState::Ok,
+                "gen_metadata": input.gen_metadata, "request": request.id,
+                "kudos": reward.as_f64(),
+            })
+        });
         let completion = Completion {
             generation: None,
             image,
-            seed: input.seed.unwrap_or_default().to_string(),
+            seed: seed.to_string(),
             things,
             hold: verification.hold,
             check,
-            ..self.completion(&job, &request, state, input.gen_metadata, reward)
+            ..self.completion(&job, &request, state, input.gen_metadata, (reward, cost))
         };
-        self.complete(completion).await
+        let submitted = self.complete(completion).await?;
+        if let Some(mut body) = webhook {
+            body["img"] = json!(self.delivered_image(&request, &job.id, base_url).await?);
+            self.call_webhook(&request, body);
+        }
+        Ok(submitted)
+    }
+
+    /// A delivered image as its requester gets it: a URL of this server, or base64 when the
+    /// request asked for no URLs (`r2: false`).
+    pub(super) async fn delivered_image(
+        &self,
+        request: &RequestRow,
+        job_id: &str,
+        base_url: &str,
+    ) -> Result<String> {
+        if request.r2 {
+            return Ok(image_url(base_url, job_id));
+        }
+        let image = self.store.image(job_id).await?;
+        Ok(image
+            .map(|bytes| STANDARD.encode(bytes))
+            .unwrap_or_default())
     }
 
     /// The job with this id, if the caller owns the worker it was given to.
@@ -560,13 +667,15 @@ impl Horde {
         }
     }
 
-    fn completion(
+    /// A finished job's completion, paying `reward` to its worker and charging `cost` to its
+    /// requester, as far as its state and requester allow.
+    pub(super) fn completion(
         &self,
         job: &JobRow,
         request: &RequestRow,
         state: SubmitState,
         gen_metadata: Vec<GenerationMetadata>,
-        reward: Kudos,
+        (reward, cost): (Kudos, Kudos),
     ) -> Completion {
         let reward = if state == SubmitState::Faulted {
             Kudos::ZERO
@@ -584,11 +693,7 @@ impl Horde {
             seed: String::new(),
             gen_metadata,
             reward,
-            cost: if charged {
-                kudos::requester_cost(reward)
-            } else {
-                Kudos::ZERO
-            },
+            cost: if charged { cost } else { Kudos::ZERO },
             things: 0.0,
             max_restarts: self.policy.max_restarts,
             prompt_tokens: None,
@@ -601,7 +706,7 @@ impl Horde {
         }
     }
 
-    async fn complete(&self, completion: Completion) -> Result<GenerationSubmitted> {
+    pub(super) async fn complete(&self, completion: Completion) -> Result<GenerationSubmitted> {
         let id = completion.job_id.clone();
         match self.store.complete_job(&completion).await? {
             CompletionOutcome::Rewarded(reward) => {
@@ -689,6 +794,61 @@ pub(super) fn refusal(id: &str, outcome: CompletionOutcome) -> crate::error::Cor
     .into()
 }
 
+/// The accounts whose requests a worker serves first: its owner, then those it names as
+/// `name#id` (the id decides; accounts that do not exist have no requests). Anything else is
+/// refused with the AI Horde's rc.
+fn priority_users(owner_id: i64, usernames: &[String]) -> Result<Vec<i64>> {
+    if usernames.len() > MAX_PRIORITY_USERNAMES {
+        return Err(Rejection::invalid_field(
+            "priority_usernames",
+            "InvalidPriorityUsername",
+            format!("A worker may name at most {MAX_PRIORITY_USERNAMES} priority usernames"),
+        )
+        .into());
+    }
+    let mut users = vec![owner_id];
+    for username in usernames {
+        let id = username
+            .rsplit_once('#')
+            .and_then(|(_, id)| id.parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| {
+                Rejection::invalid_field(
+                    "priority_usernames",
+                    "InvalidPriorityUsername",
+                    "Priority usernames need to be provided in the form of 'alias#number'. \
+                     Example: 'db0#1'",
+                )
+            })?;
+        if !users.contains(&id) {
+            users.push(id);
+        }
+    }
+    Ok(users)
+}
+
+/// What an image request's kudos depend on: as stored with it, or, for a request queued before
+/// that was stored, from its columns.
+pub(super) fn image_pricing(request: &RequestRow) -> ImagePricing {
+    if let Some(Pricing::Image(pricing)) = request.pricing.as_ref().map(|p| &p.0) {
+        return pricing.clone();
+    }
+    let work = ImageWork {
+        width: request.width as u32,
+        height: request.height as u32,
+        steps: request.steps as u32,
+        ..ImageWork::default()
+    };
+    ImagePricing {
+        base: kudos::image_base(&work),
+        post_processing_factor: 1.0,
+        img2img: request.img2img,
+        slow_workers: request.slow_workers,
+        worker_blacklist: request.worker_blacklist,
+        ..ImagePricing::default()
+    }
+}
+
 fn into_object(value: Value) -> Option<Map<String, Value>> {
     match value {
         Value::Object(map) => Some(map),
@@ -721,7 +881,7 @@ fn decode_image(inline: &str) -> Result<Vec<u8>> {
 }
 
 /// The media type of an image, from its magic bytes.
-fn media_type(bytes: &[u8]) -> Option<&'static str> {
+pub(super) fn media_type(bytes: &[u8]) -> Option<&'static str> {
     if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
         Some("image/webp")
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {

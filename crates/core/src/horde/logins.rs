@@ -66,7 +66,10 @@ impl Horde {
             Rejection::not_found("UserNotFound", "The account was erased while signing in")
         })?;
         Ok(LinkedSignIn {
-            account: Account { user },
+            account: Account {
+                user,
+                shared_key: None,
+            },
             created,
             key_hash,
         })
@@ -116,7 +119,7 @@ impl Horde {
     }
 }
 
-fn require_linked(account: &Account) -> Result<()> {
+pub(super) fn require_linked(account: &Account) -> Result<()> {
     account.require_registered("AnonForbidden", "change an account")?;
     if !account.user.is_linked() {
         return Err(Rejection::forbidden(

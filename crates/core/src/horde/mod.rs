@@ -5,6 +5,9 @@
 //! caller ([`Account`], from `authenticate` in this file) and the input, applies the rules, and
 //! reads and writes through the store. Its methods are spread over one file per subject:
 //!
+//! - `alchemy.rs`: interrogations (alchemy): an image and the forms asked of it, each served by
+//!   an alchemist on its own; the requester's side and the alchemist's.
+//! - `webhooks.rs`: the URLs a request's delivered jobs are POSTed to, called in the background.
 //! - `requests.rs`: the requester's side: queue a request (`submit_text`, `submit_image`, both
 //!   through `enqueue`), its status (`text_status`, `image_status`), cancel. Start here.
 //! - `jobs.rs`: the worker's side: pop (`pop_text`, `pop_image`: `check_in`, then
@@ -16,45 +19,77 @@
 //!   models, the chat templates their workers announced.
 //! - `workers.rs`: workers as owners, moderators and the public see them: listing, details,
 //!   whether one takes jobs now (`takes_jobs`), changes, deletion.
-//! - `accounts.rs`: accounts, keys and kudos: registration, details, moderators' changes,
-//!   transfers, the ledger and its audit.
+//! - `teams.rs`: teams of workers: their details and figures, who creates, changes, deletes.
+//! - `worker_messages.rs`: messages to workers: written by moderators (or owners, to their own
+//!   workers), listed, read with each pop until they expire.
+//! - `accounts.rs`: accounts, keys and kudos: registration, roles, details as each viewer may
+//!   see them, changes by the account itself, moderators and admins, transfers, the ledger and
+//!   its audit.
 //! - `logins.rs`: accounts linked to a login provider: the sign-in, renaming, a new key.
 //! - `data_rights.rs`: an owner's data rights: export, contact, freeze, erasure.
-//! - `figures.rs`: the public figures: models served, queue sizes, throughput, modes.
+//! - `figures.rs`: the public figures: models served, queue sizes, throughput.
+//! - `stats.rs`: how many generations finished per minute, hour, day, month and all time.
+//! - `modes.rs`: the server's modes (maintenance, invite-only, raid), set by moderators.
+//! - `styles.rs`: styles, their examples and collections, and applying one to a request.
+//! - `shared_keys.rs`: keys an account lends to others, who spend its kudos within limits.
+//! - `awards.rs`: kudos awarded, and the reward for rating a shared request's images.
 //! - `sweep.rs`: the housekeeping every instance runs (`sweep`).
 //! - `address_hash.rs`: keyed hashes of client addresses, and the secrets they rotate through.
-//! - `validate.rs`: input checks with the AI Horde's limits and `rc` codes.
+//! - `validate.rs`: input checks with the AI Horde's limits and `rc` codes; `text_input.rs` and
+//!   `image_input.rs`: the AI Horde's checks of a text or image request's parameters.
+//! - `pricing.rs`: what a request costs, its upfront kudos, and how it is made smaller when its
+//!   requester cannot pay and allowed that.
 //! - `cache.rs`: a value read from the store and reused for a short while.
 
 mod accounts;
 mod address_hash;
+mod alchemy;
+mod awards;
 mod cache;
 mod data_rights;
 mod figures;
+mod image_input;
 mod jobs;
 mod logins;
+mod modes;
+mod pricing;
 mod requests;
+mod shared_keys;
+mod stats;
 mod streaming;
+mod styles;
 mod sweep;
+mod teams;
+mod text_input;
 mod text_models;
 mod trust;
 mod validate;
+mod webhooks;
+mod worker_messages;
 mod workers;
 
+pub use accounts::Roles;
 pub use figures::{ModelFilter, ModelState};
 pub use jobs::{ImageUpload, StoredImage};
 pub use logins::{LinkedSignIn, PENDING_LOGIN_LIFETIME};
 pub use requests::TextMinimums;
 pub use streaming::{TextOutcome, TextResult};
+pub use styles::StyleKind;
 pub use sweep::SweepReport;
 pub use text_models::ModelAvailability;
+pub use worker_messages::MessagesQuery;
 
 use crate::error::{Rejection, Result};
 use crate::keys;
+use crate::matching::Capabilities;
+use crate::outbound::Outbound;
 use crate::policy::Policy;
 use crate::relay::Relay;
-use crate::store::{FinishedWork, QueuedWork, Store, UserRow};
+use crate::store::{
+    FinishedWork, GenerationCounts, QueuedWork, SharedKeyRow, Store, UserRow, WorkerRow,
+};
 use cache::Cached;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +97,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Account {
     pub user: UserRow,
+    /// The shared key the caller sent instead of the account's own key, if so: the caller
+    /// spends the account's kudos within the key's limits, and may do nothing else as it.
+    pub shared_key: Option<SharedKeyRow>,
 }
 
 impl Account {
@@ -86,6 +124,20 @@ impl Account {
         }
         Ok(())
     }
+
+    fn require_admin(&self) -> Result<()> {
+        if !self.user.admin {
+            return Err(Rejection::forbidden("NotAdmin", "Only admins can do this").into());
+        }
+        Ok(())
+    }
+
+    /// Whether this caller sees the privileged view of what belongs to `owner_id` (an account,
+    /// its workers): its owner's own contact, held kudos, workers and messages. The AI Horde
+    /// shows it to its owner and moderators (`details_privilege`).
+    fn privileged_over(&self, owner_id: i64) -> bool {
+        self.user.moderator || (self.user.id == owner_id && !self.is_anonymous())
+    }
 }
 
 pub struct Horde {
@@ -98,23 +150,41 @@ pub struct Horde {
     queue_shape: Cached<Vec<QueuedWork>>,
     /// The recent pace of the workers, for wait estimates on every status poll.
     recent_pace: Cached<Vec<FinishedWork>>,
+    /// Each worker's speed lately, for requests that refuse slow workers.
+    worker_speeds: Cached<HashMap<String, f64>>,
+    /// Every model's generation counters, for `/stats`: reading them scans the counters.
+    generation_counts: Cached<Vec<GenerationCounts>>,
     /// The secrets client addresses are hashed with, refreshed by every sweep.
     address_secrets: std::sync::RwLock<Option<address_hash::AddressSecrets>>,
+    /// Requests to URLs users give: source images, webhooks.
+    outbound: Outbound,
+    webhooks: webhooks::Webhooks,
 }
 
 /// How long the queue's shape and the workers' pace are reused.
 const FIGURES_TTL: Duration = Duration::from_secs(2);
+/// How long the generation counters of `/stats` are reused.
+const STATS_TTL: Duration = Duration::from_secs(10);
 /// The window over which the workers' pace is measured.
 const PACE_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// How long each worker's speed is reused, and the window it is measured over: long enough
+/// that a fast worker idle for a while is not taken for a slow one.
+const SPEED_TTL: Duration = Duration::from_secs(30);
+const SPEED_WINDOW_MS: i64 = 60 * 60 * 1000;
 
 impl Horde {
     pub fn new(store: Arc<dyn Store>, policy: Policy, relay: Arc<Relay>) -> Self {
+        let outbound = Outbound::new(policy.outbound.clone());
         Horde {
+            webhooks: webhooks::Webhooks::new(outbound.clone()),
+            outbound,
             store,
             policy,
             relay,
             queue_shape: Cached::new(FIGURES_TTL),
             recent_pace: Cached::new(FIGURES_TTL),
+            worker_speeds: Cached::new(SPEED_TTL),
+            generation_counts: Cached::new(STATS_TTL),
             address_secrets: std::sync::RwLock::new(None),
         }
     }
@@ -132,6 +202,35 @@ impl Horde {
                     .finished_work_since(now - PACE_WINDOW_MS, now - 60_000)
             })
             .await
+    }
+
+    /// Each worker's speed (tokens or megapixelsteps per second) over the last hour.
+    async fn worker_speeds(&self) -> Result<Arc<HashMap<String, f64>>> {
+        let since = crate::now_ms() - SPEED_WINDOW_MS;
+        self.worker_speeds
+            .get(|| async {
+                let paces = self.store.worker_paces(since).await?;
+                Ok(paces
+                    .into_iter()
+                    .filter_map(|p| Some((p.worker_id.clone(), p.speed()?)))
+                    .collect())
+            })
+            .await
+    }
+
+    /// What a worker can do, with this server's model reference and its recent speed.
+    fn capabilities(&self, worker: &WorkerRow, speeds: &HashMap<String, f64>) -> Capabilities {
+        Capabilities {
+            speed: speeds.get(&worker.id).copied(),
+            reference: self.policy.model_reference.clone(),
+            ..Capabilities::of(worker)
+        }
+    }
+
+    /// Whether the database answers (readiness): one cheap read, the anonymous account's row.
+    pub async fn check_database(&self) -> Result<()> {
+        self.store.user(0).await?;
+        Ok(())
     }
 
     pub fn policy(&self) -> &Policy {
@@ -159,7 +258,10 @@ impl Horde {
             Some(key) => self.store.user_by_key_hash(&keys::hash_key(key)).await?,
         };
         match user {
-            Some(user) => Ok(Account { user }),
+            Some(user) => Ok(Account {
+                user,
+                shared_key: None,
+            }),
             None => Err(Rejection::unauthorized(
                 "InvalidAPIKey",
                 "No user matching sent API Key. Have you remembered to register at this horde?",
@@ -168,12 +270,30 @@ impl Horde {
         }
     }
 
+    /// The account of an API key or of a shared key, for what a shared key may do: queue
+    /// requests (`submit_text`, `submit_image`) and look its owner up (`find_user`). Every other
+    /// endpoint authenticates with [`Horde::authenticate`], which knows no shared key.
+    pub async fn authenticate_requester(&self, apikey: Option<&str>) -> Result<Account> {
+        let key = apikey.map(str::trim).filter(|k| !k.is_empty());
+        if let Some(key) = key.filter(|k| shared_keys::looks_like_shared_key(k)) {
+            if let Some(row) = self.store.shared_key_by_hash(&keys::hash_key(key)).await? {
+                let user = self.existing_user(row.user_id).await?;
+                return Ok(Account {
+                    user,
+                    shared_key: Some(row),
+                });
+            }
+        }
+        self.authenticate(apikey).await
+    }
+
     /// The account whose key hashes to `key_hash`: how a web session, which keeps the hash and
     /// never the key, finds its user. None once the key has been replaced.
     pub async fn account_by_key_hash(&self, key_hash: &str) -> Result<Option<Account>> {
         let user = self.store.user_by_key_hash(key_hash).await?;
-        Ok(user
-            .filter(|u| !u.is_anonymous())
-            .map(|user| Account { user }))
+        Ok(user.filter(|u| !u.is_anonymous()).map(|user| Account {
+            user,
+            shared_key: None,
+        }))
     }
 }

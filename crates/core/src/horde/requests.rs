@@ -1,12 +1,12 @@
 //! The requester's side: queue a request, watch it, fetch results, cancel.
 
-use super::{validate, Account, Horde};
+use super::pricing::{ImageAsk, ImageCost, TextAsk};
+use super::styles::AppliedStyle;
+use super::{image_input, text_input, validate, Account, Horde};
 use crate::error::{Rejection, Result};
-use crate::kudos::{self, Kudos};
-use crate::matching::Capabilities;
+use crate::kudos::{self, Kudos, Pricing};
 use crate::now_ms;
 use crate::store::{request_state, JobRow, NewRequest, RequestRow, WorkerRow};
-use base64::{engine::general_purpose::STANDARD, Engine};
 use protocol::{
     GenerationInputKobold, GenerationInputStable, GenerationKobold, GenerationStable, RequestAsync,
     RequestSingleWarning, RequestStatusCheck, RequestStatusKobold, RequestStatusStable, WorkerType,
@@ -14,7 +14,7 @@ use protocol::{
 use serde_json::{json, Map, Value};
 
 /// Queue priority of the anonymous account: below every registered user.
-const ANONYMOUS_PRIORITY: i64 = i64::MIN / 4;
+pub(super) const ANONYMOUS_PRIORITY: i64 = i64::MIN / 4;
 /// Flagged accounts queue below anonymous ones.
 const FLAGGED_PRIORITY: i64 = ANONYMOUS_PRIORITY - 1;
 /// Seconds one generation takes when nothing was measured yet.
@@ -40,13 +40,31 @@ impl TextMinimums {
     };
 }
 
+/// How a request is queued, besides the request itself.
+struct Enqueue {
+    dry_run: bool,
+    /// A request a shared key cannot pay for in full queues as an anonymous one instead.
+    allow_downgrade: bool,
+    /// The style applied to it, if any.
+    style: Option<AppliedStyle>,
+}
+
+/// A text request's parameters as `/api/v2` checks them (also a text style's).
+pub(super) fn check_text_params(params: &protocol::TextParams) -> Result<()> {
+    check_lengths(params, TextMinimums::HORDE)?;
+    text_input::check(params)
+}
+
 impl Horde {
+    /// Queues a text request from `/api/v2` or the web UI: the AI Horde's checks of its
+    /// parameters first (`/v1` checks OpenAI's own).
     pub async fn submit_text(
         &self,
         account: &Account,
         input: GenerationInputKobold,
         client_hash: Option<String>,
     ) -> Result<RequestAsync> {
+        check_text_params(&input.params)?;
         self.submit_text_with(account, input, client_hash, TextMinimums::HORDE)
             .await
     }
@@ -54,40 +72,61 @@ impl Horde {
     pub async fn submit_text_with(
         &self,
         account: &Account,
-        input: GenerationInputKobold,
+        mut input: GenerationInputKobold,
         client_hash: Option<String>,
         minimums: TextMinimums,
     ) -> Result<RequestAsync> {
+        self.refuse_in_maintenance().await?;
+        let requester = self.requester(account, input.allow_downgrade).await?;
+        let style = self.apply_text_style(&mut input).await?;
+        let payer = style.as_ref().map(|s| s.payer(&requester).clone());
+        let account = payer.as_ref().unwrap_or(&requester);
         let prompt = validate::prompt(input.prompt.as_deref())?.to_string();
         let params = &input.params;
-        validate::in_range("params.n", params.n.into(), 1, 20)?;
-        validate::in_range(
-            "params.max_length",
-            params.max_length.into(),
-            minimums.max_length,
-            4096,
+        check_lengths(params, minimums)?;
+        refuse_unserved_fields(
+            input.proxied_account.as_deref(),
+            input.softprompt.as_deref(),
         )?;
-        validate::in_range(
-            "params.max_context_length",
-            params.max_context_length.into(),
-            minimums.max_context_length,
-            1_048_576,
-        )?;
+        if !input.extra_source_images.is_empty() {
+            return Err(Rejection::invalid_field(
+                "extra_source_images",
+                "InvalidExtraSourceImages.",
+                "This request type does not accept extra source images.",
+            )
+            .into());
+        }
+        if params.n > 1 && input.disable_batching && !account.user.trusted {
+            return Err(Rejection::invalid_field(
+                "disable_batching",
+                "RequiresTrust",
+                "Only trusted users can disable batching.",
+            )
+            .into());
+        }
         let models = validate::models("models", &input.models)?;
-        self.require_known_models(WorkerType::Text, &models).await?;
-        let estimate = kudos::text_estimate(
-            params.max_length,
-            params.max_context_length,
-            &models,
-            &self.policy.model_reference,
-        );
+        let cost = self
+            .price_text(
+                account,
+                TextAsk {
+                    prompt: &prompt,
+                    max_length: params.max_length,
+                    max_context_length: params.max_context_length,
+                    models: &models,
+                    n: params.n,
+                    slow_workers: input.slow_workers,
+                    allow_downgrade: input.allow_downgrade,
+                },
+            )
+            .await?;
         let mut payload = params.sampling.clone();
         payload.insert("n".into(), json!(1));
-        payload.insert("max_length".into(), json!(params.max_length));
+        payload.insert("max_length".into(), json!(cost.max_length));
         payload.insert(
             "max_context_length".into(),
             json!(params.max_context_length),
         );
+        let webhook = self.webhook_of(input.webhook.as_deref())?;
         let request = NewRequest {
             kind: "text".into(),
             prompt,
@@ -97,95 +136,87 @@ impl Horde {
             worker_blacklist: input.worker_blacklist,
             trusted_workers: input.trusted_workers,
             workers_keep_nothing: input.workers_keep_nothing,
-            nsfw: false,
-            r2: true,
-            shared: false,
-            max_length: params.max_length.into(),
+            max_length: cost.max_length.into(),
             max_context_length: params.max_context_length.into(),
-            width: 0,
-            height: 0,
-            steps: 0,
-            img2img: false,
-            post_processors: 0,
-            loras: 0,
             n: params.n.into(),
-            ..self.new_request(account, client_hash, estimate)
+            pricing: Some(Pricing::Text(cost.pricing)),
+            tax: cost.tax,
+            upfront_kudos: cost.upfront,
+            slow_workers: cost.slow_workers,
+            extra_slow_workers: input.extra_slow_workers,
+            validated_backends: input.validated_backends,
+            disable_batching: input.disable_batching,
+            webhook,
+            ..self.new_request(account, client_hash, cost.estimate)
         };
-        self.enqueue(account, request, input.dry_run).await
+        let queued = Queued {
+            per_generation: cost.per_generation,
+            warnings: Vec::new(),
+            no_worker_message: "Warning: No available workers can fulfill this request. It will \
+                                expire in 20 minutes. Consider reducing the amount of tokens to \
+                                generate.",
+            no_worker_warning: false,
+        };
+        let options = Enqueue {
+            dry_run: input.dry_run,
+            allow_downgrade: input.allow_downgrade,
+            style,
+        };
+        self.enqueue(account, request, queued, options).await
     }
 
     pub async fn submit_image(
         &self,
         account: &Account,
-        input: GenerationInputStable,
+        mut input: GenerationInputStable,
         client_hash: Option<String>,
     ) -> Result<RequestAsync> {
+        self.refuse_in_maintenance().await?;
+        let requester = self.requester(account, input.allow_downgrade).await?;
+        let style = self.apply_image_style(&mut input).await?;
+        let payer = style.as_ref().map(|s| s.payer(&requester).clone());
+        let account = payer.as_ref().unwrap_or(&requester);
         let prompt = validate::prompt(input.prompt.as_deref())?.to_string();
-        let p = &input.params;
-        validate::in_range("params.n", p.n.into(), 1, 20)?;
-        for (field, size) in [("params.width", p.width), ("params.height", p.height)] {
-            if !(64..=3072).contains(&size) || size % 64 != 0 {
-                return Err(Rejection::invalid_field(
-                    field,
-                    "InvalidSize",
-                    format!("{field} must be a multiple of 64 between 64 and 3072, not {size}"),
-                )
-                .into());
-            }
-        }
-        if p.steps == 0 || p.steps > 500 {
-            return Err(Rejection::invalid_field(
-                "params.steps",
-                "TooManySteps",
-                "steps must be between 1 and 500",
-            )
-            .into());
-        }
-        if !protocol::SAMPLERS.contains(&p.sampler_name.as_str()) {
-            return Err(Rejection::invalid_field(
-                "params.sampler_name",
-                "UnsupportedSampler",
-                format!("Unknown sampler {:?}", p.sampler_name),
-            )
-            .into());
-        }
-        if !(0.0..=100.0).contains(&p.cfg_scale) {
-            return Err(Rejection::invalid_field(
-                "params.cfg_scale",
-                "BadCFGNumber",
-                "cfg_scale must be between 0 and 100",
-            )
-            .into());
-        }
-        if let Some(unknown) = p
-            .post_processing
-            .iter()
-            .find(|pp| !validate::KNOWN_POST_PROCESSORS.contains(&pp.as_str()))
-        {
-            return Err(Rejection::invalid_field(
-                "params.post_processing",
-                "BadRequest",
-                format!("Unknown post-processor {unknown:?}"),
-            )
-            .into());
-        }
-        let img2img = input.source_image.as_deref().is_some_and(|s| !s.is_empty());
-        if let Some(image) = input.source_image.as_deref().filter(|s| !s.is_empty()) {
-            if STANDARD.decode(image).is_err() {
-                return Err(Rejection::invalid_field(
-                    "source_image",
-                    "SourceImageUnreadable",
-                    "source_image is not valid base64",
-                )
-                .into());
-            }
-        }
+        refuse_unserved_fields(input.proxied_account.as_deref(), None)?;
         let models = validate::models("models", &input.models)?;
-        self.require_known_models(WorkerType::Image, &models)
+        let reference = &self.policy.model_reference;
+        let facts = image_input::check(&input, &models, account.user.trusted, reference)?;
+        let p = &input.params;
+        let loras: Vec<(&str, bool)> = p
+            .loras
+            .iter()
+            .map(|l| {
+                let name = l["name"].as_str().unwrap_or_default();
+                (name, l["is_version"].as_bool().unwrap_or(false))
+            })
+            .collect();
+        let cost = self
+            .price_image(
+                account,
+                ImageAsk {
+                    width: p.width,
+                    height: p.height,
+                    steps: facts.steps,
+                    sampler: &p.sampler_name,
+                    post_processing: &p.post_processing,
+                    controlnet: facts.controlnet,
+                    return_control_map: facts.return_control_map,
+                    loras,
+                    textual_inversions: facts.textual_inversions,
+                    hires_fix: facts.hires_fix,
+                    qr_code: facts.qr_code,
+                    img2img: facts.img2img,
+                    worker_blacklist: input.worker_blacklist,
+                    extra_source_images: input.extra_source_images.len(),
+                    models: &models,
+                    n: p.n,
+                    slow_workers: input.slow_workers,
+                    allow_downgrade: input.allow_downgrade,
+                },
+            )
             .await?;
-        let estimate =
-            kudos::image_kudos(p.width, p.height, p.steps, img2img, p.post_processing.len());
-        let payload = image_payload(&input);
+        let payload = image_payload(&input, &cost);
+        let webhook = self.webhook_of(input.webhook.as_deref())?;
         let request = NewRequest {
             kind: "image".into(),
             prompt,
@@ -198,22 +229,41 @@ impl Horde {
             nsfw: input.nsfw,
             r2: input.r2,
             shared: input.shared,
-            max_length: 0,
-            max_context_length: 0,
-            width: p.width.into(),
-            height: p.height.into(),
-            steps: p.steps.into(),
-            img2img,
+            width: cost.width.into(),
+            height: cost.height.into(),
+            steps: cost.steps.into(),
+            img2img: facts.img2img,
             post_processors: p.post_processing.len() as i64,
             loras: p.loras.len() as i64,
             n: p.n.into(),
-            ..self.new_request(account, client_hash, estimate)
+            pricing: Some(Pricing::Image(cost.pricing)),
+            tax: cost.tax,
+            upfront_kudos: cost.upfront,
+            slow_workers: cost.slow_workers,
+            extra_slow_workers: input.extra_slow_workers,
+            validated_backends: input.validated_backends,
+            disable_batching: facts.disable_batching,
+            webhook,
+            ..self.new_request(account, client_hash, cost.estimate)
         };
-        self.enqueue(account, request, input.dry_run).await
+        let queued = Queued {
+            per_generation: cost.per_generation,
+            warnings: facts.warnings,
+            no_worker_message: "Warning: No available workers can fulfill this request. It will \
+                                expire in 20 minutes unless a worker appears. Please confider \
+                                reducing its size of the request or choosing a different model.",
+            no_worker_warning: true,
+        };
+        let options = Enqueue {
+            dry_run: input.dry_run,
+            allow_downgrade: input.allow_downgrade,
+            style,
+        };
+        self.enqueue(account, request, queued, options).await
     }
 
     /// The fields every request shares; the kind-specific ones are filled in by the caller.
-    fn new_request(
+    pub(super) fn new_request(
         &self,
         account: &Account,
         client_hash: Option<String>,
@@ -254,85 +304,125 @@ impl Horde {
             n: 1,
             priority,
             kudos_estimate: estimate,
+            pricing: None,
+            tax: Kudos::ZERO,
+            upfront_kudos: Kudos::ZERO,
+            slow_workers: true,
+            extra_slow_workers: false,
+            validated_backends: false,
+            disable_batching: false,
             check_kind: None,
             exclude_owner: None,
+            shared_key_id: account.shared_key.as_ref().map(|key| key.id),
+            webhook: None,
+            group_id: None,
             now: now_ms(),
         }
     }
 
+    /// Queues the request (or, for a dry run, only says what it would cost): its cost per
+    /// generation × n plus its tax, the warnings, and the AI Horde's message when no worker
+    /// online can serve it now.
     async fn enqueue(
         &self,
         account: &Account,
-        request: NewRequest,
-        dry_run: bool,
+        mut request: NewRequest,
+        queued: Queued,
+        options: Enqueue,
     ) -> Result<RequestAsync> {
         account.require_unfrozen()?;
-        let total = (kudos::requester_cost(request.kudos_estimate)).as_f64() * request.n as f64;
-        if dry_run {
+        let n = u32::try_from(request.n).unwrap_or(1);
+        let total_kudos = kudos::request_total(queued.per_generation, n, request.tax);
+        let total = total_kudos.as_f64();
+        if let Some(key) = &account.shared_key {
+            // The key a style brings pays for the style's own settings, whatever its limits.
+            if !options
+                .style
+                .as_ref()
+                .is_some_and(AppliedStyle::brings_payer)
+            {
+                super::shared_keys::within_limits(key, &request)?;
+            }
+            if key
+                .kudos
+                .is_some_and(|left| total_kudos.hundredths() > left)
+            {
+                if !options.allow_downgrade {
+                    return Err(Rejection::forbidden(
+                        "SharedKeyInsufficientKudos",
+                        format!(
+                            "This shared key does not have enough remaining kudos ({}) to \
+                             fulfill this request ({total}).",
+                            Kudos(key.kudos.unwrap_or_default()).as_f64()
+                        ),
+                    )
+                    .into());
+                }
+                request.priority = ANONYMOUS_PRIORITY;
+            }
+        }
+        if options.dry_run {
             return Ok(RequestAsync {
                 id: None,
                 kudos: total,
                 message: None,
-                warnings: Vec::new(),
+                warnings: queued.warnings,
             });
         }
-        let limit = if account.is_anonymous() {
-            self.policy.anonymous_concurrency
-        } else {
-            u32::try_from(account.user.concurrency).unwrap_or(0)
-        };
-        self.store.insert_request(&request, limit).await?;
+        let modes = self.current_modes().await?;
+        self.store
+            .insert_request(&request, self.concurrency(account).await?)
+            .await?;
+        if let Some(style) = &options.style {
+            self.record_style_use(account, style).await?;
+        }
         let stored = self.store.request(&request.id).await?;
-        let mut warnings = Vec::new();
-        if let Some(stored) = &stored {
+        let mut warnings = queued.warnings;
+        let mut message = None;
+        // During a raid nobody is told that no worker can serve them: it would tell an attacker
+        // which workers were stopped.
+        if let Some(stored) = stored.as_ref().filter(|_| !modes.raid) {
             let workers = self.store.workers(Some(&stored.kind)).await?;
-            if !self.is_possible(stored, &workers) {
-                warnings.push(RequestSingleWarning {
-                    code: "NoAvailableWorker".into(),
-                    message: "No worker online can serve this request now; it waits until one can."
-                        .into(),
-                });
+            if !self.is_possible(stored, &workers).await? {
+                message = Some(queued.no_worker_message.to_string());
+                if queued.no_worker_warning {
+                    warnings.push(RequestSingleWarning {
+                        code: "NoAvailableWorker".into(),
+                        message: queued.no_worker_message.into(),
+                    });
+                }
             }
         }
         tracing::info!(request = %request.id, kind = %request.kind, n = request.n, "request queued");
         Ok(RequestAsync {
             id: Some(request.id),
             kudos: total,
-            message: None,
+            message,
             warnings,
         })
     }
 
-    /// A requested model must be one some worker has served, so that a typo
-    /// fails at once instead of waiting in the queue forever.
-    async fn require_known_models(&self, kind: WorkerType, models: &[String]) -> Result<()> {
-        if models.is_empty() {
-            return Ok(());
-        }
-        let workers = self.store.workers(Some(kind.as_str())).await?;
-        let known = |m: &String| workers.iter().any(|w| w.models.0.contains(m));
-        if !models.iter().any(known) {
-            return Err(Rejection::invalid_field(
-                "models",
-                "UnsupportedModel",
-                format!(
-                    "No {} worker serves any of the models {:?}",
-                    kind.as_str(),
-                    models
-                ),
-            )
-            .into());
-        }
-        Ok(())
+    /// How many active requests the account may have at once (per client, if anonymous);
+    /// during a raid, new and anonymous accounts get fewer.
+    pub(super) async fn concurrency(&self, account: &Account) -> Result<u32> {
+        let raid = self.current_modes().await?.raid;
+        Ok(if raid && self.is_new_or_anonymous(account) {
+            super::modes::RAID_CONCURRENCY
+        } else if account.is_anonymous() {
+            self.policy.anonymous_concurrency
+        } else {
+            u32::try_from(account.user.concurrency).unwrap_or(0)
+        })
     }
 
     /// Whether some online worker among `workers` (those of the request's kind)
     /// could take this request now.
-    fn is_possible(&self, request: &RequestRow, workers: &[WorkerRow]) -> bool {
-        workers
+    async fn is_possible(&self, request: &RequestRow, workers: &[WorkerRow]) -> Result<bool> {
+        let speeds = self.worker_speeds().await?;
+        Ok(workers
             .iter()
             .filter(|w| self.takes_jobs(w))
-            .any(|w| Capabilities::of(w).check(request).is_ok())
+            .any(|w| self.capabilities(w, &speeds).check(request).is_ok()))
     }
 
     /// Records the requester's look: it keeps an active request from expiring
@@ -340,16 +430,22 @@ impl Horde {
     /// is skipped while it would change nothing that matters.
     pub(super) async fn touch(&self, request: &RequestRow, delivered: bool) -> Result<()> {
         let now = now_ms();
-        let refresh_every = (self.policy.request_expiry.as_millis() as i64 / 4).min(5_000);
-        let keeps_alive =
-            request.state == request_state::ACTIVE && now - request.last_activity >= refresh_every;
-        let first_delivery = delivered && request.delivered_at.is_none();
-        if keeps_alive || first_delivery {
+        if self.touch_due(request, delivered, now) {
             self.store
                 .touch_request(&request.id, now, delivered)
                 .await?;
         }
         Ok(())
+    }
+
+    /// Whether a look at `request` now should be recorded: it keeps an active request alive
+    /// (now and then), or it is the first delivery of its results.
+    pub(super) fn touch_due(&self, request: &RequestRow, delivered: bool, now: i64) -> bool {
+        let refresh_every = (self.policy.request_expiry.as_millis() as i64 / 4).min(5_000);
+        let keeps_alive =
+            request.state == request_state::ACTIVE && now - request.last_activity >= refresh_every;
+        let first_delivery = delivered && request.delivered_at.is_none();
+        keeps_alive || first_delivery
     }
 
     pub(super) async fn find_request(&self, id: &str, kind: WorkerType) -> Result<RequestRow> {
@@ -415,7 +511,9 @@ impl Horde {
             wait_time,
             queue_position,
             kudos: Kudos(jobs.iter().map(|j| j.kudos).sum()).as_f64(),
-            is_possible: !active || request.n_waiting == 0 || self.is_possible(request, &workers),
+            is_possible: !active
+                || request.n_waiting == 0
+                || self.is_possible(request, &workers).await?,
         })
     }
 
@@ -487,16 +585,9 @@ impl Horde {
         let check = self.status_check(&request, &jobs).await?;
         let mut generations = Vec::new();
         for job in jobs.iter().filter(|j| j.is_finished()) {
-            let img = if !job.has_image {
-                String::new()
-            } else if request.r2 {
-                super::jobs::image_url(base_url, &job.id)
-            } else {
-                self.store
-                    .image(&job.id)
-                    .await?
-                    .map(|b| STANDARD.encode(b))
-                    .unwrap_or_default()
+            let img = match job.has_image {
+                true => self.delivered_image(&request, &job.id, base_url).await?,
+                false => String::new(),
             };
             generations.push(GenerationStable {
                 img,
@@ -533,17 +624,70 @@ impl Horde {
     }
 }
 
-/// What an image worker receives besides the prompt: the parameters, the
-/// source images and the censor flag, kept together until a worker pops it.
-fn image_payload(input: &GenerationInputStable) -> Map<String, Value> {
+/// What the request says besides its answer: what a generation costs, its warnings, and what
+/// to say when no worker online can serve it now (`no_worker_warning`: as a warning too).
+struct Queued {
+    per_generation: Kudos,
+    warnings: Vec<RequestSingleWarning>,
+    no_worker_message: &'static str,
+    no_worker_warning: bool,
+}
+
+/// The counts and lengths a text request may ask for.
+fn check_lengths(params: &protocol::TextParams, minimums: TextMinimums) -> Result<()> {
+    validate::in_range("params.n", params.n.into(), 1, 20)?;
+    validate::in_range(
+        "params.max_length",
+        params.max_length.into(),
+        minimums.max_length,
+        4096,
+    )?;
+    validate::in_range(
+        "params.max_context_length",
+        params.max_context_length.into(),
+        minimums.max_context_length,
+        1_048_576,
+    )
+}
+
+/// Fields the AI Horde accepts that Potluck does not serve: refused, naming the field, rather
+/// than ignored. `proxied_account` is for the AI Horde's service accounts (Potluck has none, and
+/// the AI Horde refuses it from every other account alike); soft prompts are long gone from the
+/// back ends Potluck's workers run.
+fn refuse_unserved_fields(proxied_account: Option<&str>, softprompt: Option<&str>) -> Result<()> {
+    if proxied_account.is_some_and(|a| !a.is_empty()) {
+        return Err(Rejection::invalid_field(
+            "proxied_account",
+            "OnlyServiceAccountProxy",
+            "Only service accounts can provide a proxied_account value.",
+        )
+        .into());
+    }
+    if softprompt.is_some_and(|s| !s.is_empty()) {
+        return Err(Rejection::invalid_field(
+            "softprompt",
+            "BadRequest",
+            "softprompt is not served here: no worker of this server loads soft prompts",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What an image worker receives besides the prompt: the parameters (with the size and steps
+/// the request costs, after any downgrade), the source images and the censor flag, kept
+/// together until a worker pops it.
+fn image_payload(input: &GenerationInputStable, cost: &ImageCost) -> Map<String, Value> {
     let p = &input.params;
     let mut payload = p.extra.clone();
-    payload.insert("width".into(), json!(p.width));
-    payload.insert("height".into(), json!(p.height));
+    payload.insert("width".into(), json!(cost.width));
+    payload.insert("height".into(), json!(cost.height));
     // Workers read the step count as `ddim_steps` only, as the AI Horde sends it.
-    payload.insert("ddim_steps".into(), json!(p.steps));
+    payload.insert("ddim_steps".into(), json!(cost.steps));
     payload.insert("sampler_name".into(), json!(p.sampler_name));
     payload.insert("cfg_scale".into(), json!(p.cfg_scale));
+    // The AI Horde's default when a request does not say.
+    payload.entry("karras").or_insert_with(|| json!(true));
     payload.insert("post_processing".into(), json!(p.post_processing));
     payload.insert("loras".into(), json!(p.loras));
     payload.insert("use_nsfw_censor".into(), json!(input.censor_nsfw));
@@ -555,5 +699,11 @@ fn image_payload(input: &GenerationInputStable) -> Map<String, Value> {
     stored.insert("source_image".into(), json!(input.source_image));
     stored.insert("source_mask".into(), json!(input.source_mask));
     stored.insert("source_processing".into(), json!(input.source_processing));
+    if !input.extra_source_images.is_empty() {
+        stored.insert(
+            "extra_source_images".into(),
+            json!(input.extra_source_images),
+        );
+    }
     stored
 }

@@ -39,6 +39,7 @@ impl Horde {
             pending_logins_before: now - ms(super::logins::PENDING_LOGIN_LIFETIME),
         };
         let purged = self.store.purge(&cutoffs).await?;
+        self.fold_generation_stats().await?;
         let report = SweepReport {
             requeued,
             expired,

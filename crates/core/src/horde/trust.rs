@@ -178,8 +178,21 @@ impl Horde {
                 // wait behind everyone.
                 priority: request.priority,
                 kudos_estimate: Kudos::ZERO,
+                // Its checker's pay comes from the check, not from a pricing of its own; it
+                // costs nobody anything, and any trusted worker of the model may take it.
+                pricing: None,
+                tax: Kudos::ZERO,
+                upfront_kudos: Kudos::ZERO,
+                slow_workers: true,
+                extra_slow_workers: true,
+                validated_backends: false,
+                disable_batching: false,
                 check_kind: Some(kind.into()),
                 exclude_owner: Some(worker.owner_id),
+                // Checks cost nobody and report to nobody.
+                shared_key_id: None,
+                webhook: None,
+                group_id: None,
                 now: now_ms(),
             },
             expected,

@@ -106,26 +106,6 @@ pub fn name(
     Ok(value.to_string())
 }
 
-/// Post-processors the image workers of the AI Horde know.
-pub const KNOWN_POST_PROCESSORS: &[&str] = &[
-    "GFPGAN",
-    "RealESRGAN_x4plus",
-    "RealESRGAN_x2plus",
-    "RealESRGAN_x4plus_anime_6B",
-    "NMKD_Siax",
-    "4x_AnimeSharp",
-    "CodeFormers",
-    "strip_background",
-    "4xNomos8kSC",
-    "4xLSDIRplus",
-    "4xNomosWebPhoto_RealPLKSR",
-    "4xNomos2_realplksr_dysample",
-    "4xNomos2_hq_dat2",
-    "2xModernSpanimationV1",
-    "GFPGANv1.3",
-    "RestoreFormer",
-];
-
 /// A contact e-mail address, checked lightly: within bounds, no spaces, and one `@` with
 /// something on either side (whether it reaches anyone only a mail can tell).
 pub fn contact(value: &str) -> Result<String> {

@@ -1,15 +1,22 @@
 //! Workers as their owners, moderators and the public see them: listing, details, whether one
-//! takes jobs now, and the owner's or a moderator's changes (maintenance, pause, info, name,
-//! deletion). A worker is created and refreshed by its pops (`jobs.rs`).
+//! takes jobs now, and the changes the AI Horde lets their owners and moderators make
+//! (maintenance, info, name, team; pause for moderators) and deletion. A worker is created and
+//! refreshed by its pops (`jobs.rs`).
 
+use super::worker_messages::message_of;
 use super::{validate, Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::kudos::Kudos;
 use crate::now_ms;
-use crate::store::{WorkerChange, WorkerRow};
+use crate::store::{WorkerChange, WorkerMessageRow, WorkerRow};
 use protocol::{
-    DeletedWorker, ModifyWorker, ModifyWorkerInput, WorkerDetails, WorkerKudosDetails, WorkerType,
+    DeletedWorker, ModifyWorker, ModifyWorkerInput, TeamDetailsLite, WorkerDetails,
+    WorkerKudosDetails, WorkerType,
 };
+
+/// The longest `info` and `maintenance_msg`, as in the AI Horde.
+const MAX_INFO_CHARS: usize = 1000;
+const MAX_MAINTENANCE_MSG_CHARS: usize = 300;
 
 impl Horde {
     /// Every worker the caller owns, online or not.
@@ -17,35 +24,70 @@ impl Horde {
         let mut workers = Vec::new();
         for id in self.store.worker_ids_of(owner.user.id).await? {
             if let Some(worker) = self.store.worker(&id).await? {
-                workers.push(self.worker_details(&worker, owner));
+                workers.push(self.worker_details_for(&worker, owner).await?);
             }
         }
         Ok(workers)
     }
 
-    /// Workers online now, optionally of one kind.
+    /// Workers online now; `kind` keeps those of one type (`text`, `image`; any other type has
+    /// none, as in the AI Horde, and an empty one is all), `name` the one of this name, whatever
+    /// the case.
     pub async fn workers(
         &self,
         viewer: &Account,
-        kind: Option<WorkerType>,
+        kind: Option<&str>,
+        name: Option<&str>,
     ) -> Result<Vec<WorkerDetails>> {
+        let kind = match kind.filter(|k| !k.is_empty()) {
+            None => None,
+            Some(kind) => match WorkerType::parse(kind) {
+                Some(kind) => Some(kind),
+                None => return Ok(Vec::new()),
+            },
+        };
         let online_since = self.online_since();
-        Ok(self
+        let workers: Vec<WorkerRow> = self
             .store
             .workers(kind.map(WorkerType::as_str))
             .await?
-            .iter()
+            .into_iter()
             .filter(|w| w.last_check_in >= online_since)
-            .map(|w| self.worker_details(w, viewer))
+            .filter(|w| name.is_none_or(|name| w.name.to_lowercase() == name.to_lowercase()))
+            .collect();
+        // One read of the messages for every worker the viewer may see them of.
+        let messages = if workers.iter().any(|w| viewer.privileged_over(w.owner_id)) {
+            self.store.active_worker_messages(now_ms()).await?
+        } else {
+            Vec::new()
+        };
+        Ok(workers
+            .iter()
+            .map(|w| self.worker_details(w, viewer, &messages))
             .collect())
     }
 
     pub async fn worker(&self, viewer: &Account, id: &str) -> Result<WorkerDetails> {
         let worker = self.existing_worker(id).await?;
-        Ok(self.worker_details(&worker, viewer))
+        self.worker_details_for(&worker, viewer).await
     }
 
-    async fn existing_worker(&self, id: &str) -> Result<WorkerRow> {
+    /// `GET /workers/name/{name}`: a worker by its name (whatever the case), online or not.
+    pub async fn worker_named(&self, viewer: &Account, name: &str) -> Result<WorkerDetails> {
+        let not_found =
+            || Rejection::not_found("WorkerNotFound", format!("Worker {name} not found"));
+        if name.contains('\0') {
+            return Err(not_found().into());
+        }
+        let worker = self
+            .store
+            .worker_by_name(name)
+            .await?
+            .ok_or_else(not_found)?;
+        self.worker_details_for(&worker, viewer).await
+    }
+
+    pub(super) async fn existing_worker(&self, id: &str) -> Result<WorkerRow> {
         let not_found = || Rejection::not_found("WorkerNotFound", format!("Worker {id} not found"));
         // No id holds a NUL, and PostgreSQL cannot even look one up.
         if id.contains('\0') {
@@ -64,19 +106,39 @@ impl Horde {
         worker.last_check_in >= self.online_since() && !worker.maintenance && !worker.paused
     }
 
-    fn worker_details(&self, w: &WorkerRow, viewer: &Account) -> WorkerDetails {
-        let privileged = viewer.user.id == w.owner_id || viewer.user.moderator;
-        let text = w.kind == "text";
-        let image = |v: bool| (!text).then_some(v);
+    /// One worker's details as `viewer` may see them, with its messages when they may.
+    async fn worker_details_for(&self, w: &WorkerRow, viewer: &Account) -> Result<WorkerDetails> {
+        let messages = if viewer.privileged_over(w.owner_id) {
+            self.store
+                .messages_for_worker(&w.id, w.owner_id, now_ms())
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(self.worker_details(w, viewer, &messages))
+    }
+
+    /// A worker's details. Everyone sees what it does and its record; its owner's name only its
+    /// owner and moderators, unless the owner made their workers public; its pause, suspicion,
+    /// messages (from `messages`, those for it) and its owner's contact only its owner and
+    /// moderators. Its address, which the AI Horde shows them too, is never stored.
+    fn worker_details(
+        &self,
+        w: &WorkerRow,
+        viewer: &Account,
+        messages: &[WorkerMessageRow],
+    ) -> WorkerDetails {
+        let privileged = viewer.privileged_over(w.owner_id);
+        let kind = WorkerType::parse(&w.kind).unwrap_or(WorkerType::Image);
+        let (text, alchemist) = (kind == WorkerType::Text, kind == WorkerType::Interrogation);
+        let painter = kind == WorkerType::Image;
+        let image = |v: bool| painter.then_some(v);
         let (fulfilled, busy_secs) = (w.requests_fulfilled, (w.uptime_ms / 1000).max(1));
+        let now = now_ms();
         WorkerDetails {
             id: w.id.clone(),
             name: w.name.clone(),
-            kind: if text {
-                WorkerType::Text
-            } else {
-                WorkerType::Image
-            },
+            kind,
             online: w.last_check_in >= self.online_since(),
             requests_fulfilled: fulfilled,
             kudos_rewards: Kudos(w.kudos_generated + w.kudos_uptime).as_f64(),
@@ -89,6 +151,11 @@ impl Horde {
                     "{:.1} tokens per second",
                     w.tokens_generated as f64 / busy_secs as f64
                 )
+            } else if alchemist {
+                format!(
+                    "{:.1} forms per hour online",
+                    fulfilled as f64 * 3600.0 / busy_secs as f64
+                )
             } else {
                 format!(
                     "{:.1} megapixelsteps per second",
@@ -98,34 +165,55 @@ impl Horde {
             threads: w.threads,
             uptime: w.uptime_ms / 1000,
             maintenance_mode: w.maintenance,
-            paused: w.paused,
+            paused: privileged.then_some(w.paused),
             info: w.info.clone(),
             nsfw: w.nsfw,
-            owner: privileged.then(|| format!("{}#{}", w.owner_name, w.owner_id)),
+            owner: (privileged || w.owner_public_workers)
+                .then(|| format!("{}#{}", w.owner_name, w.owner_id)),
+            contact: w.owner_contact.clone().filter(|_| privileged),
+            team: TeamDetailsLite {
+                name: w.team_name.clone(),
+                id: w.team_id.clone(),
+            },
             trusted: w.trusted(),
             browser: w.browser,
             keeps_prompts: w.keeps_prompts,
             flagged: w.owner_flagged,
-            suspicious: w.checks_failed,
+            suspicious: privileged.then_some(w.checks_failed),
             uncompleted_jobs: w.uncompleted_jobs,
             checks_passed: w.checks_passed,
             checks_failed: w.checks_failed,
-            models: w.models.0.clone(),
+            // An alchemist's models are its forms.
+            models: if alchemist {
+                Vec::new()
+            } else {
+                w.models.0.clone()
+            },
+            forms: alchemist.then(|| w.models.0.clone()),
             bridge_agent: w.bridge_agent.clone(),
             max_length: text.then_some(w.max_length),
             max_context_length: text.then_some(w.max_context_length),
             tokens_generated: text.then_some(w.tokens_generated as f64),
-            max_pixels: (!text).then_some(w.max_pixels),
-            megapixelsteps_generated: (!text).then_some(w.mps_generated),
+            max_pixels: painter.then_some(w.max_pixels),
+            megapixelsteps_generated: painter.then_some(w.mps_generated),
             img2img: image(w.allow_img2img),
             painting: image(w.allow_painting),
             post_processing: image(w.allow_post_processing),
             lora: image(w.allow_lora),
             controlnet: image(w.allow_controlnet),
+            messages: privileged.then(|| {
+                messages
+                    .iter()
+                    .filter(|m| m.is_for(&w.id, w.owner_id))
+                    .map(|m| message_of(m, now))
+                    .collect()
+            }),
         }
     }
 
-    /// Owners may set maintenance, info and name; only moderators may pause.
+    /// `PUT /workers/{id}`: maintenance, info, name and team by its owner or a moderator, the
+    /// pause by moderators, as the AI Horde rules (and with its rc for each refusal, in its
+    /// order of fields). Everything is checked before anything changes.
     pub async fn modify_worker(
         &self,
         actor: &Account,
@@ -133,73 +221,131 @@ impl Horde {
         input: ModifyWorkerInput,
     ) -> Result<ModifyWorker> {
         let worker = self.existing_worker(id).await?;
+        let ModifyWorkerInput {
+            maintenance,
+            maintenance_msg,
+            paused,
+            info,
+            name,
+            team,
+        } = input;
         let owner = actor.user.id == worker.owner_id && !actor.is_anonymous();
-        if !owner && !actor.user.moderator {
-            return Err(Rejection::forbidden(
-                "NotOwner",
-                "Only the worker's owner or a moderator can change it",
+        let may = owner || actor.user.moderator;
+        let refuse = |rc: &'static str| -> Result<()> {
+            Err(
+                Rejection::forbidden(rc, "Only the worker's owner or a moderator can change this")
+                    .into(),
+            )
+        };
+        if (maintenance.is_some() || info.is_some()) && !may {
+            refuse("NotOwner")?;
+        }
+        if paused.is_some() {
+            actor.require_moderator()?;
+        }
+        if (name.is_some() || team.is_some()) && !may {
+            refuse("NotModerator")?;
+        }
+        if maintenance.is_none()
+            && paused.is_none()
+            && info.is_none()
+            && name.is_none()
+            && team.is_none()
+        {
+            return Err(Rejection::bad_request(
+                "NoWorkerModSelected",
+                "No worker modification selected!",
             )
             .into());
         }
-        if input.paused.is_some() {
-            actor.require_moderator()?;
+        if let Some(info) = &info {
+            // The AI Horde's rc for a long info, though it names the worker's name.
+            bounded("info", info, MAX_INFO_CHARS, "TooLongWorkerName")?;
         }
-        let name = match input.name.as_deref() {
-            Some(name) => Some(validate::name(
-                "name",
-                "TooLongWorkerName",
-                Some(name),
-                5,
-                100,
-            )?),
-            None => None,
+        // The message goes with maintenance, and only into it; leaving it clears it.
+        let maintenance_msg = match (maintenance, maintenance_msg) {
+            (Some(true), Some(msg)) if !msg.trim().is_empty() => {
+                bounded(
+                    "maintenance_msg",
+                    &msg,
+                    MAX_MAINTENANCE_MSG_CHARS,
+                    "BadRequest",
+                )?;
+                Some(Some(msg.trim().to_string()))
+            }
+            (Some(_), _) => Some(None),
+            (None, _) => None,
         };
-        for (field, text) in [
-            ("info", &input.info),
-            ("maintenance_msg", &input.maintenance_msg),
-        ] {
-            if let Some(text) = text {
-                if text.chars().count() > 1000 {
-                    return Err(Rejection::invalid_field(
-                        field,
-                        "BadRequest",
-                        format!("{field} must have at most 1000 characters"),
-                    )
-                    .into());
-                }
-                validate::no_nul(field, text)?;
+        let name = name
+            .map(|name| validate::name("name", "TooLongWorkerName", Some(&name), 5, 100))
+            .transpose()?;
+        if let Some(name) = &name {
+            let taken = self.store.worker_by_name(name).await?;
+            if taken.is_some_and(|other| other.id != worker.id) {
+                return Err(Rejection::bad_request(
+                    "WorkerNameAlreadyExists",
+                    format!("A worker named {name:?} already exists"),
+                )
+                .into());
             }
         }
-        let change = WorkerChange {
-            maintenance: input.maintenance,
-            maintenance_msg: input.maintenance_msg.clone(),
-            paused: input.paused,
-            info: input.info.clone(),
-            name: name.clone(),
+        // "" leaves the team; an id joins that team.
+        let team = match team.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(team_id) => Some(Some(self.existing_team(team_id).await?)),
         };
-        self.store.modify_worker(id, &change).await?;
+        let change = WorkerChange {
+            maintenance,
+            maintenance_msg,
+            paused,
+            info: info.clone(),
+            name: name.clone(),
+            team: team
+                .as_ref()
+                .map(|team| team.as_ref().map(|t| t.id.clone())),
+        };
+        self.store.modify_worker(&worker.id, &change).await?;
+        tracing::info!(actor = actor.user.id, worker = %worker.id, "worker changed");
         Ok(ModifyWorker {
-            maintenance: input.maintenance,
-            paused: input.paused,
-            info: input.info,
+            maintenance,
+            paused,
+            info,
             name,
+            team: team.map(|team| team.map_or_else(|| "None".to_string(), |t| t.name)),
         })
     }
 
+    /// `DELETE /workers/{id}`: its owner or a moderator.
     pub async fn delete_worker(&self, actor: &Account, id: &str) -> Result<DeletedWorker> {
         let worker = self.existing_worker(id).await?;
         let owner = actor.user.id == worker.owner_id && !actor.is_anonymous();
         if !owner && !actor.user.moderator {
             return Err(Rejection::forbidden(
-                "NotOwner",
+                "NotModerator",
                 "Only the worker's owner or a moderator can delete it",
             )
             .into());
         }
         self.store.delete_worker(id).await?;
+        tracing::info!(actor = actor.user.id, worker = %worker.id, "worker deleted");
         Ok(DeletedWorker {
             deleted_id: worker.id,
             deleted_name: worker.name,
         })
     }
+}
+
+/// A text of at most `max` characters without NUL; `rc` when it is longer.
+fn bounded(field: &'static str, text: &str, max: usize, rc: &'static str) -> Result<()> {
+    validate::no_nul(field, text)?;
+    if text.chars().count() > max {
+        return Err(Rejection::invalid_field(
+            field,
+            rc,
+            format!("{field} must have at most {max} characters"),
+        )
+        .into());
+    }
+    Ok(())
 }

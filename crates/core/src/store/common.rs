@@ -29,7 +29,7 @@ pub trait Common: Send + Sync + 'static {
     /// The hash of an account's key, which a web session keeps; None once erased.
     async fn key_hash(&self, user_id: i64) -> Result<Option<String>>;
     async fn set_key_hash(&self, user_id: i64, key_hash: &str) -> Result<()>;
-    /// Applies a moderator's change; a kudos change is booked in the ledger.
+    /// Applies a change to an account (`UserChange`); a kudos change is booked in the ledger.
     async fn update_user(&self, user_id: i64, change: &UserChange, now: i64) -> Result<()>;
     /// Ledger sums per reason, for `kudos_details`.
     async fn kudos_by_reason(&self, user_id: i64) -> Result<Vec<(String, i64)>>;
@@ -172,12 +172,23 @@ macro_rules! impl_common {
 
             async fn update_user(&self, user_id: i64, change: &UserChange, now: i64) -> Result<()> {
                 let mut tx = self.writer().begin().await?;
+                if change.trusted == Some(true) {
+                    // Trusting an account lifts its workers' pauses, as in the AI Horde. Workers
+                    // before the account: the lock order.
+                    sqlx::query("UPDATE workers SET paused = FALSE WHERE owner_id = $1 AND paused")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
                     "UPDATE users SET concurrency = COALESCE($2, concurrency), \
                      moderator = COALESCE($3, moderator), trusted = COALESCE($4, trusted), \
                      flagged = COALESCE($5, flagged), \
                      worker_invited = COALESCE($6, worker_invited), \
-                     username = COALESCE($7, username), contact = COALESCE($8, contact) \
+                     username = COALESCE($7, username), \
+                     contact = CASE WHEN $8 THEN $12 ELSE contact END, \
+                     admin = COALESCE($9, admin), public_workers = COALESCE($10, public_workers), \
+                     suspicion = CASE WHEN $11 THEN 0 ELSE suspicion END \
                      WHERE id = $1",
                 )
                 .bind(user_id)
@@ -187,7 +198,11 @@ macro_rules! impl_common {
                 .bind(change.flagged)
                 .bind(change.worker_invited)
                 .bind(change.username.as_deref())
-                .bind(change.contact.as_deref())
+                .bind(change.contact.is_some())
+                .bind(change.admin)
+                .bind(change.public_workers)
+                .bind(change.reset_suspicion)
+                .bind(change.contact.clone().flatten())
                 .execute(&mut *tx)
                 .await?;
                 if let Some(delta) = change.kudos_delta {
@@ -329,19 +344,23 @@ macro_rules! impl_common {
             async fn modify_worker(&self, id: &str, change: &WorkerChange) -> Result<()> {
                 let result = sqlx::query(
                     "UPDATE workers SET maintenance = COALESCE($2, maintenance), \
-                     maintenance_msg = COALESCE($3, maintenance_msg), \
-                     paused = COALESCE($4, paused), info = COALESCE($5, info), \
-                     name = COALESCE($6, name) WHERE id = $1",
+                     maintenance_msg = CASE WHEN $3 THEN $4 ELSE maintenance_msg END, \
+                     paused = COALESCE($5, paused), info = COALESCE($6, info), \
+                     name = COALESCE($7, name), \
+                     team_id = CASE WHEN $8 THEN $9 ELSE team_id END WHERE id = $1",
                 )
                 .bind(id)
                 .bind(change.maintenance)
-                .bind(change.maintenance_msg.as_deref())
+                .bind(change.maintenance_msg.is_some())
+                .bind(change.maintenance_msg.clone().flatten())
                 .bind(change.paused)
                 .bind(change.info.as_deref())
                 .bind(change.name.as_deref())
+                .bind(change.team.is_some())
+                .bind(change.team.clone().flatten())
                 .execute(self.writer())
                 .await;
-                shared::renamed(result)
+                shared::worker_changed(result)
             }
 
             async fn delete_worker(&self, id: &str) -> Result<()> {
@@ -367,13 +386,7 @@ macro_rules! impl_common {
             }
 
             async fn touch_request(&self, id: &str, now: i64, delivered: bool) -> Result<()> {
-                sqlx::query(
-                    "UPDATE requests SET \
-                     last_activity = CASE WHEN state = 'active' THEN $2 ELSE last_activity END, \
-                     delivered_at = CASE WHEN $3 THEN COALESCE(delivered_at, $2) \
-                                    ELSE delivered_at END \
-                     WHERE id = $1",
-                )
+                sqlx::query(concat!(sql::touch_requests!(), " WHERE id = $1"))
                 .bind(id)
                 .bind(now)
                 .bind(delivered)

@@ -3,8 +3,12 @@
 //! transaction. The rules themselves live in `crate::horde`.
 //!
 //! Layout:
+//! - `alchemy.rs`: [`Alchemy`], the statements of interrogations (images and their forms), both
+//!   databases alike.
 //! - `common.rs`: [`Common`], the methods whose SQL is the same on both databases, written once
-//!   and implemented for both stores by one macro.
+//!   and implemented for both stores by one macro; `teams.rs` ([`Teams`]),
+//!   `worker_messages.rs` ([`WorkerMessages`]) and `admission.rs` ([`Admission`], what admits
+//!   requests and workers: upfront kudos, workers' pace) the same for their features.
 //! - `sqlite.rs`, `postgres.rs`: the rest of [`Store`], the transactions whose locking differs
 //!   (pop, submit, check-in, a new request, transfers, freezing, erasure, the sweeps).
 //! - `steps.rs`: the steps those transactions share (a ledger line, a requeue, a claim, a new
@@ -12,39 +16,83 @@
 //! - `shared.rs`: the decisions both stores make alike (uptime rewards, refusals);
 //!   `sql.rs`: statements and column lists both use; `rows.rs`: what goes in and comes out.
 //! - `scratch.rs`: throwaway PostgreSQL databases for tests (feature `test-support`).
+//! - One file per feature whose methods read the same on both databases, each a trait of its
+//!   own implemented by a macro as `Common` is: `styles.rs` ([`Styles`]: styles, examples,
+//!   collections), `shared_keys.rs` ([`SharedKeys`]), `generation_stats.rs`
+//!   ([`GenerationStats`]: the counters of `/api/v2/stats`), `awards.rs` ([`Awards`]: awards
+//!   and aesthetic ratings), `modes.rs` ([`Modes`]: the server's modes).
 //!
 //! The behaviour suite (`tests/store_behaviour.rs`) runs every method against both.
 
+mod admission;
+mod alchemy;
+mod awards;
 mod common;
+mod generation_stats;
+mod modes;
 mod postgres;
 mod rows;
 #[cfg(feature = "test-support")]
 mod scratch;
 mod shared;
+mod shared_keys;
 mod sql;
 mod sqlite;
 mod steps;
+mod styles;
+mod teams;
+mod worker_messages;
 
+pub use admission::{Admission, WorkerPace};
+pub use alchemy::{Alchemy, NewInterrogation, INTERROGATION};
+pub use awards::{Awards, NewRatings};
 pub use common::Common;
+pub use generation_stats::{
+    Folded, GenerationCounts, GenerationStats, StatsWindows, HOUR_MS, MINUTE_MS,
+};
+pub use modes::Modes;
 pub use postgres::PostgresStore;
 pub use rows::*;
 #[cfg(feature = "test-support")]
 pub use scratch::{ScratchDatabase, ScratchError, DEFAULT_TEST_POSTGRES};
+pub use shared_keys::{NewSharedKey, SharedKeyChange, SharedKeyRow, SharedKeys};
 pub use sqlite::SqliteStore;
+pub use styles::{
+    CollectionChange, CollectionRow, NewCollection, NewStyle, StyleChange, StyleExampleRow,
+    StyleFilter, StyleOrder, StyleRow, StyleUse, Styles,
+};
+pub use teams::Teams;
+pub use worker_messages::WorkerMessages;
 
 use crate::error::Result;
 use crate::kudos::Kudos;
 use async_trait::async_trait;
 use sqlx::types::Json;
 
-/// Everything the rules read and write. [`Common`] holds the methods that are one statement on
-/// either database; the methods here are transactions whose locking differs per database, and
-/// the statements whose dialects differ.
+/// Everything the rules read and write. [`Common`] and the feature traits hold the methods that
+/// read the same on either database; the methods here are transactions whose locking differs
+/// per database, and the statements whose dialects differ.
 #[async_trait]
-pub trait Store: Common {
+pub trait Store:
+    Common
+    + Teams
+    + WorkerMessages
+    + Admission
+    + Styles
+    + SharedKeys
+    + GenerationStats
+    + Awards
+    + Modes
+    + Alchemy
+{
     // --- accounts -----------------------------------------------------------
     /// Moves kudos between two accounts; refuses if the giver has too little.
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()>;
+
+    /// Counts a request's use of a style (and of the collection it came from), and moves the
+    /// style's fee from the requester to its creator if the requester has it to spend.
+    /// Returns whether the fee was paid.
+    async fn record_style_use(&self, style_use: &StyleUse) -> Result<bool>;
 
     // --- data rights --------------------------------------------------------
     /// Freezes an account, cancelling its active requests in the same transaction (they would
@@ -63,9 +111,20 @@ pub trait Store: Common {
     /// uptime, and pays an uptime reward when one is due.
     async fn check_in_worker(&self, check_in: &WorkerCheckIn) -> Result<WorkerRow>;
 
+    // --- teams --------------------------------------------------------------
+    /// Deletes a team; its workers leave it first, in the same transaction.
+    async fn delete_team(&self, id: &str) -> Result<()>;
+
     // --- requests and jobs --------------------------------------------------
     /// Queues a request unless its requester already has `limit` active ones.
     async fn insert_request(&self, request: &NewRequest, limit: u32) -> Result<()>;
+    /// Queues an interrogation, its image and a request per form, unless its requester's forms
+    /// waiting or processing would then be more than ten times `limit`.
+    async fn insert_interrogation(
+        &self,
+        interrogation: &NewInterrogation,
+        limit: u32,
+    ) -> Result<()>;
     /// Walks the waiting requests of `pop.kind` best-first (highest priority,
     /// then oldest), skips those `pop.worker` cannot serve, counting why, and
     /// claims up to `pop.amount` generations of the first it can, all in one

@@ -10,18 +10,35 @@
 //!   it protects, in the same transaction as the write. Transactions run in
 //!   READ COMMITTED, so each statement after a lock sees what the previous
 //!   holder committed.
-//! - Locks are always taken in one order: request, then job, then worker,
-//!   then users by ascending id. A transaction may skip a level but never
-//!   goes back up one, so no two can wait on each other in a cycle.
+//! - Locks are always taken in one order: request, then job, then worker
+//!   (several by ascending id), then users by ascending id, then what hangs
+//!   off an account (the shared key a job spends from, the style a request
+//!   uses, the counters of `generation_stats`), then team (many workers' jobs
+//!   count on one team row, so it is held last and shortest). A transaction
+//!   may skip a level but never goes back up one, so no two can wait on each
+//!   other in a cycle. (A team's deletion sets its workers' `team_id` through
+//!   the foreign key; a worker that joined after they were locked is taken
+//!   then, a rare step back up that PostgreSQL's deadlock detection settles by
+//!   failing one of the two.)
 //! - The sweeps skip rows others hold (`SKIP LOCKED`) and only one instance
 //!   at a time runs the bulk ones (`pg_try_advisory_xact_lock`); all their
 //!   updates are conditional, so repeating one changes nothing.
 
+use super::admission::impl_admission;
+use super::alchemy::{self, impl_alchemy};
+use super::awards::impl_awards;
 use super::common::impl_common;
+use super::generation_stats::impl_generation_stats;
+use super::modes::impl_modes;
 use super::shared::{self, SCAN_PAGE};
+use super::shared_keys::{self, impl_shared_keys};
 use super::sql;
 use super::steps::transaction_steps;
+use super::styles::{self as style_sql, impl_styles};
+use super::teams::impl_teams;
+use super::worker_messages::impl_worker_messages;
 use super::*;
+use crate::matching::Skip;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
@@ -132,8 +149,33 @@ async fn lock_worker_by_name(
     .await?)
 }
 
+/// Locks the workers of `condition` (a WHERE clause binding `$1`) by ascending id, before a
+/// statement changes them all: the lock order for several workers.
+async fn lock_workers_where(
+    tx: &mut Transaction<'_, Postgres>,
+    condition: &str,
+    bind: impl for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "SELECT 1 FROM workers WHERE {condition} ORDER BY id FOR NO KEY UPDATE"
+    ))
+    .bind(bind)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 transaction_steps!(Postgres);
 impl_common!(PostgresStore);
+impl_teams!(PostgresStore);
+impl_worker_messages!(PostgresStore);
+impl_admission!(PostgresStore);
+impl_styles!(PostgresStore);
+impl_shared_keys!(PostgresStore);
+impl_generation_stats!(PostgresStore);
+impl_awards!(PostgresStore);
+impl_modes!(PostgresStore);
+impl_alchemy!(PostgresStore);
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -141,17 +183,22 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // Both accounts are locked before the balance is read, so two
         // transfers from one account cannot both spend the same kudos.
-        let balances = lock_users(&mut tx, &[from, to]).await?;
-        let balance = balances
-            .iter()
-            .find(|(id, _)| *id == from)
-            .map(|(_, kudos)| *kudos)
-            .ok_or(sqlx::Error::RowNotFound)?;
-        shared::check_balance(balance, amount)?;
+        lock_users(&mut tx, &[from, to]).await?;
+        shared::check_balance(available_kudos(&mut tx, from).await?, amount)?;
         book(&mut tx, from, -amount, "gifted", None, Some(to), now).await?;
         book(&mut tx, to, amount, "received", None, Some(from), now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_style_use(&self, u: &StyleUse) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Both accounts before the style's rows: users come before styles in the lock order,
+        // and a balance is read under its lock.
+        lock_users(&mut tx, &[u.requester, u.creator]).await?;
+        let paid = use_style(&mut tx, u).await?;
+        tx.commit().await?;
+        Ok(paid)
     }
 
     async fn set_frozen(&self, user_id: i64, frozen: bool, now: i64) -> Result<u64> {
@@ -207,7 +254,14 @@ impl Store for PostgresStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        for statement in [sql::PURGE_JOBS_OF_USER, sql::PURGE_CHECKS_OF_USER] {
+        for statement in [
+            sql::PURGE_JOBS_OF_USER,
+            sql::PURGE_CHECKS_OF_USER,
+            style_sql::DELETE_COLLECTIONS_OF_USER,
+            style_sql::DELETE_STYLES_OF_USER,
+            shared_keys::DELETE_SHARED_KEYS_OF_USER,
+            alchemy::PURGE_IMAGES_OF_USER,
+        ] {
             sqlx::query(statement)
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -218,6 +272,18 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // Others' workers leave the account's teams before the teams go: workers first.
+        lock_workers_where(&mut tx, sql::teams_of_user!(), user_id).await?;
+        for statement in [
+            sql::LEAVE_TEAMS_OF_USER,
+            sql::DELETE_TEAMS_OF_USER,
+            sql::DELETE_MESSAGES_OF_USER,
+        ] {
+            sqlx::query(statement)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         lock_users(&mut tx, &[user_id]).await?;
         // Before the key hash goes: it is how a session names its account.
         let sessions_ended = sqlx::query(concat!("DELETE", sessions_of_user!()))
@@ -278,10 +344,21 @@ impl Store for PostgresStore {
         Ok(row)
     }
 
+    async fn delete_team(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // Its workers first, then the team: the lock order.
+        lock_workers_where(&mut tx, "team_id = $1", id).await?;
+        for statement in [sql::LEAVE_TEAM, sql::DELETE_TEAM] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn insert_request(&self, r: &NewRequest, limit: u32) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        // Counting the requester's active requests and adding one must not
-        // interleave with the same on another instance. The counter update
+        // Counting the requester's active requests (and what they reserve) and adding one
+        // must not interleave with the same on another instance. The counter update
         // comes first because it locks the requester's row until commit, so
         // the count after it sees every request committed before the lock.
         sqlx::query(shared::count_request_sql(&r.kind))
@@ -294,7 +371,32 @@ impl Store for PostgresStore {
             .fetch_one(&mut *tx)
             .await?;
         shared::check_concurrency(active, limit)?;
+        if r.upfront_kudos > Kudos::ZERO {
+            shared::check_upfront(available_kudos(&mut tx, r.user_id).await?, r.upfront_kudos)?;
+        }
         insert_request_row(&mut tx, r).await?;
+        charge_tax(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_interrogation(&self, i: &NewInterrogation, limit: u32) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // As for a request: the counter update locks the requester's row first, so the count
+        // after it sees every form committed before, and two interrogations of one requester
+        // on two instances cannot both pass the limit.
+        sqlx::query(alchemy::COUNT_FORMS_REQUESTED)
+            .bind(i.user_id)
+            .bind(i.forms.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+        let active: i64 = sqlx::query_scalar(alchemy::COUNT_ACTIVE_FORMS)
+            .bind(i.user_id)
+            .bind(i.client_hash.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+        alchemy::check_form_concurrency(active, i.forms.len(), limit)?;
+        insert_interrogation_rows(&mut tx, i).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -309,24 +411,32 @@ impl Store for PostgresStore {
         // serves, for any model, and for several models (the migration's
         // queue indexes): each part is an ordered index scan that stops after
         // `limit + offset` rows. `id` breaks ties so that pages never overlap.
+        // The priority accounts' requests (`$5`) are left to the first pass.
         const QUEUE_PAGE: &str = "SELECT * FROM ( \
                SELECT r.* FROM (SELECT DISTINCT unnest($2::text[]) AS model) served \
                CROSS JOIN LATERAL ( \
                  SELECT * FROM requests \
                  WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                    AND jsonb_array_length(models) = 1 AND models ->> 0 = served.model \
+                   AND user_id <> ALL($5) \
                  ORDER BY priority DESC, created_at, id LIMIT $3 + $4) r \
                UNION ALL \
                (SELECT * FROM requests \
                 WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
-                  AND models = '[]'::jsonb \
+                  AND models = '[]'::jsonb AND user_id <> ALL($5) \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
                UNION ALL \
                (SELECT * FROM requests \
                 WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
-                  AND jsonb_array_length(models) > 1 AND models ?| $2 \
+                  AND jsonb_array_length(models) > 1 AND models ?| $2 AND user_id <> ALL($5) \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
              ) candidates \
+             ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";
+        // The first pass: the few active requests of the priority accounts, through their
+        // index (`requests_user_active`).
+        const PRIORITY_PAGE: &str = "SELECT * FROM requests \
+             WHERE user_id = ANY($5) AND state = 'active' AND kind = $1 AND n_waiting > 0 \
+               AND (models = '[]'::jsonb OR models ?| $2) \
              ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";
         // Re-checks the queue conditions on the current row: another pop may
         // have taken the last generation since the page was read.
@@ -335,37 +445,45 @@ impl Store for PostgresStore {
              FOR NO KEY UPDATE SKIP LOCKED";
         let mut skipped = protocol::NoValidRequestFound::default();
         let mut tx = self.pool.begin().await?;
-        let mut offset = 0;
-        while offset < pop.scan_limit {
-            let page: Vec<RequestRow> = sqlx::query_as(QUEUE_PAGE)
-                .bind(pop.kind)
-                .bind(&pop.worker.models)
-                .bind(SCAN_PAGE)
-                .bind(offset)
-                .fetch_all(&mut *tx)
-                .await?;
-            for request in &page {
-                if let Err(skip) = pop.worker.check(request) {
-                    skip.count(&mut skipped);
-                    continue;
-                }
-                let locked: Option<RequestRow> = sqlx::query_as(LOCK_WAITING)
-                    .bind(&request.id)
-                    .fetch_optional(&mut *tx)
+        for priority in shared::pop_passes(pop) {
+            let page_sql = if priority { PRIORITY_PAGE } else { QUEUE_PAGE };
+            let mut offset = 0;
+            while offset < pop.scan_limit {
+                let page: Vec<RequestRow> = sqlx::query_as(page_sql)
+                    .bind(pop.kind)
+                    .bind(&pop.worker.models)
+                    .bind(SCAN_PAGE)
+                    .bind(offset)
+                    .bind(pop.priority_users)
+                    .fetch_all(&mut *tx)
                     .await?;
-                if let Some(request) = locked {
-                    let claimed = claim(&mut tx, &request, pop).await?;
-                    tx.commit().await?;
-                    return Ok(PopOutcome {
-                        claimed: Some(claimed),
-                        skipped,
-                    });
+                for request in &page {
+                    if let Err(skip) = pop.worker.check(request) {
+                        skip.count(&mut skipped);
+                        continue;
+                    }
+                    if pop.worker.require_upfront_kudos && !paid_up_front(&mut tx, request).await? {
+                        Skip::Kudos.count(&mut skipped);
+                        continue;
+                    }
+                    let locked: Option<RequestRow> = sqlx::query_as(LOCK_WAITING)
+                        .bind(&request.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(request) = locked {
+                        let claimed = claim(&mut tx, &request, pop).await?;
+                        tx.commit().await?;
+                        return Ok(PopOutcome {
+                            claimed: Some(claimed),
+                            skipped,
+                        });
+                    }
                 }
+                if (page.len() as i64) < SCAN_PAGE {
+                    break;
+                }
+                offset += SCAN_PAGE;
             }
-            if (page.len() as i64) < SCAN_PAGE {
-                break;
-            }
-            offset += SCAN_PAGE;
         }
         Ok(PopOutcome {
             claimed: None,
@@ -581,14 +699,14 @@ impl Store for PostgresStore {
         // holding them is how deadlocks start. Delivered and finished long ago
         // are two statements, each an index range over unpurged requests only.
         const PURGE_DELIVERED: &str =
-            "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, purged = TRUE \
-             WHERE id = ANY(ARRAY(SELECT id FROM requests \
+            "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, webhook = NULL, \
+             purged = TRUE WHERE id = ANY(ARRAY(SELECT id FROM requests \
                WHERE NOT purged AND state <> 'active' AND delivered_at < $1 \
                FOR NO KEY UPDATE SKIP LOCKED)) \
              RETURNING id";
         const PURGE_FINISHED: &str =
-            "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, purged = TRUE \
-             WHERE id = ANY(ARRAY(SELECT id FROM requests \
+            "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, webhook = NULL, \
+             purged = TRUE WHERE id = ANY(ARRAY(SELECT id FROM requests \
                WHERE NOT purged AND state <> 'active' AND finished_at < $1 \
                FOR NO KEY UPDATE SKIP LOCKED)) \
              RETURNING id";
@@ -620,6 +738,7 @@ impl Store for PostgresStore {
             .bind(&purged)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(alchemy::PURGE_IMAGES).execute(&mut *tx).await?;
         sqlx::query(
             "DELETE FROM requests WHERE id = ANY(ARRAY(SELECT id FROM requests \
                WHERE purged AND finished_at < $1 FOR UPDATE SKIP LOCKED))",
@@ -636,6 +755,10 @@ impl Store for PostgresStore {
         .await?;
         sqlx::query(sql::DELETE_PENDING_LOGINS_BEFORE)
             .bind(p.pending_logins_before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::DELETE_EXPIRED_MESSAGES)
+            .bind(p.history_before)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

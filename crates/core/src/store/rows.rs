@@ -1,6 +1,6 @@
 //! Rows as the store returns them and changes as the rules ask for them.
 
-use crate::kudos::Kudos;
+use crate::kudos::{Kudos, Pricing};
 use crate::matching::Capabilities;
 use protocol::SubmitState;
 use sqlx::types::Json;
@@ -8,8 +8,9 @@ use sqlx::types::Json;
 /// One line of the kudos ledger: `amount` in hundredths; `reason` is `generated`, `uptime`,
 /// `spent`, `gifted`, `received`, `admin`, `erased` (the balance an erased account forfeited),
 /// `released` and `forfeited` (held kudos a check verified or failed), `refunded` (a requester's
-/// kudos back after a failed check) or `checked` (a checker's reward); `counterparty` is the
-/// other account of a transfer. A `held` line moves the held balance, any other the spendable.
+/// kudos back after a failed check), `checked` (a checker's reward) or `floor` (what topped a
+/// balance up to the account's floor, `kudos::floor`); `counterparty` is the other account of
+/// a transfer. A `held` line moves the held balance, any other the spendable.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LedgerRow {
     pub id: i64,
@@ -47,6 +48,9 @@ pub struct UserRow {
     pub requests_image: i64,
     pub fulfillments_text: i64,
     pub fulfillments_image: i64,
+    /// Interrogation forms it requested, and forms its alchemists delivered.
+    pub requests_interrogation: i64,
+    pub fulfillments_interrogation: i64,
     pub usage_tokens: i64,
     pub usage_mps: f64,
     pub contributed_tokens: i64,
@@ -63,6 +67,10 @@ pub struct UserRow {
     pub held_kudos: i64,
     /// How many times its workers failed a check.
     pub suspicion: i64,
+    /// Grants kudos and the moderator role (the operator names admins with `potluck admin`).
+    pub admin: bool,
+    /// Everyone may see which workers are its own.
+    pub public_workers: bool,
 }
 
 impl UserRow {
@@ -101,17 +109,23 @@ pub enum UserSort {
     Age,
 }
 
-/// A moderator's (or the admin CLI's) change to an account.
+/// A change to an account: by itself, a moderator, an admin or the admin CLI. A kudos change is
+/// booked in the ledger (`admin`); trusting an account lifts its workers' pauses.
 #[derive(Debug, Clone, Default)]
 pub struct UserChange {
     pub kudos_delta: Option<Kudos>,
     pub concurrency: Option<i64>,
     pub moderator: Option<bool>,
+    pub admin: Option<bool>,
     pub trusted: Option<bool>,
     pub flagged: Option<bool>,
     pub worker_invited: Option<i64>,
+    /// Its suspicion back to none.
+    pub reset_suspicion: bool,
+    pub public_workers: Option<bool>,
     pub username: Option<String>,
-    pub contact: Option<String>,
+    /// A new contact address, or `Some(None)` to withdraw it.
+    pub contact: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -160,6 +174,20 @@ pub struct WorkerRow {
     pub clean_streak: i64,
     /// Trusted for its long clean record, rather than by a moderator.
     pub auto_trusted: bool,
+    /// The team it works for, and that team's name.
+    pub team_id: Option<String>,
+    pub team_name: Option<String>,
+    /// Its owner lets everyone see which workers are theirs.
+    pub owner_public_workers: bool,
+    /// Its owner's contact address (for moderators).
+    pub owner_contact: Option<String>,
+    pub allow_sdxl_controlnet: bool,
+    /// It skips requests of more steps than its models need.
+    pub limit_max_steps: bool,
+    /// It said it is very slow: it takes only requests that allow extra slow workers.
+    pub extra_slow_worker: bool,
+    /// It takes only requests whose requester holds their cost already.
+    pub require_upfront_kudos: bool,
 }
 
 impl WorkerRow {
@@ -200,6 +228,10 @@ pub struct WorkerCheckIn {
     pub allow_post_processing: bool,
     pub allow_lora: bool,
     pub allow_controlnet: bool,
+    pub allow_sdxl_controlnet: bool,
+    pub limit_max_steps: bool,
+    pub extra_slow_worker: bool,
+    pub require_upfront_kudos: bool,
     pub threads: i64,
     pub bridge_agent: String,
     pub browser: bool,
@@ -216,13 +248,98 @@ pub struct WorkerCheckIn {
     pub uptime_reward: Kudos,
 }
 
+/// An owner's or a moderator's change to a worker; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerChange {
     pub maintenance: Option<bool>,
-    pub maintenance_msg: Option<String>,
+    /// Set with `maintenance`: the message (or none) its worker is given while in it.
+    pub maintenance_msg: Option<Option<String>>,
     pub paused: Option<bool>,
     pub info: Option<String>,
     pub name: Option<String>,
+    /// The team it joins, or `Some(None)` to leave its team.
+    pub team: Option<Option<String>>,
+}
+
+/// A team, with its figures.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeamRow {
+    pub id: String,
+    pub name: String,
+    pub info: Option<String>,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub created_at: i64,
+    pub requests_fulfilled: i64,
+    /// Hundredths.
+    pub kudos: i64,
+    pub tokens_generated: i64,
+    pub mps_generated: f64,
+    pub uptime_ms: i64,
+}
+
+impl TeamRow {
+    /// Its owner's `name#id`.
+    pub fn creator(&self) -> String {
+        format!("{}#{}", self.owner_name, self.owner_id)
+    }
+}
+
+/// A new team.
+#[derive(Debug, Clone)]
+pub struct NewTeam {
+    pub id: String,
+    pub name: String,
+    pub info: Option<String>,
+    pub owner_id: i64,
+    pub now: i64,
+}
+
+/// A message to workers, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WorkerMessageRow {
+    pub id: String,
+    /// The worker it is for; none when it is for several.
+    pub worker_id: Option<String>,
+    /// The account whose workers it is for; none when it is for every worker.
+    pub user_id: Option<i64>,
+    /// Who wrote it.
+    pub sender_id: i64,
+    pub message: String,
+    pub origin: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl WorkerMessageRow {
+    /// Whether it is for this worker: to it, to all of its owner's workers, or to every worker.
+    pub fn is_for(&self, worker_id: &str, owner_id: i64) -> bool {
+        match (&self.worker_id, self.user_id) {
+            (Some(worker), _) => worker == worker_id,
+            (None, Some(user)) => user == owner_id,
+            (None, None) => true,
+        }
+    }
+}
+
+/// Which messages a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageValidity {
+    Active,
+    Expired,
+    All,
+}
+
+/// A listing of messages: those for `user_id`'s workers (and those for every worker), for one
+/// worker, or all; `now` tells the active from the expired.
+#[derive(Debug, Clone)]
+pub struct MessageFilter {
+    pub user_id: Option<i64>,
+    pub worker_id: Option<String>,
+    pub validity: MessageValidity,
+    pub now: i64,
+    pub offset: i64,
+    pub limit: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -252,11 +369,29 @@ pub struct NewRequest {
     pub loras: i64,
     pub n: i64,
     pub priority: i64,
+    /// The reward of one generation, as estimated when it was queued.
     pub kudos_estimate: Kudos,
+    /// What its kudos depend on besides its columns.
+    pub pricing: Option<Pricing>,
+    /// What it costs to queue, charged in the same transaction.
+    pub tax: Kudos,
+    /// What its requester must hold (above the floor and other reservations) to queue it;
+    /// reserved while it is active.
+    pub upfront_kudos: Kudos,
+    pub slow_workers: bool,
+    pub extra_slow_workers: bool,
+    pub validated_backends: bool,
+    pub disable_batching: bool,
     /// A check's kind (`score`, `redo`); none for a requester's request.
     pub check_kind: Option<String>,
     /// The owner whose workers may not take it (a check's checked worker's owner).
     pub exclude_owner: Option<i64>,
+    /// The shared key it spends from (`shared_keys.id`), when it came with one.
+    pub shared_key_id: Option<i64>,
+    /// Where its finished jobs are POSTed (`horde/webhooks.rs`).
+    pub webhook: Option<String>,
+    /// The interrogation an alchemy form belongs to (`horde/alchemy.rs`).
+    pub group_id: Option<String>,
     pub now: i64,
 }
 
@@ -299,6 +434,18 @@ pub struct RequestRow {
     pub check_kind: Option<String>,
     /// The owner whose workers may not take it.
     pub exclude_owner: Option<i64>,
+    /// What its kudos depend on; none for a request queued before it was stored.
+    pub pricing: Option<Json<Pricing>>,
+    /// Kudos its requester still has reserved for it.
+    pub upfront_kudos: i64,
+    pub slow_workers: bool,
+    pub extra_slow_workers: bool,
+    pub validated_backends: bool,
+    pub disable_batching: bool,
+    /// Where its finished jobs are POSTed; none once purged.
+    pub webhook: Option<String>,
+    /// The interrogation an alchemy form belongs to.
+    pub group_id: Option<String>,
 }
 
 impl RequestRow {
@@ -389,6 +536,12 @@ pub struct PopQuery<'a> {
     pub with_upload_token: bool,
     /// At most this many candidates are examined.
     pub scan_limit: i64,
+    /// The requests of these accounts go first (the worker's owner, and the accounts the worker
+    /// named in `priority_usernames`), best first among themselves, then all others.
+    pub priority_users: &'a [i64],
+    /// Only the requests of `priority_users` (a worker in maintenance or paused serves its
+    /// owner's requests alone).
+    pub only_priority: bool,
 }
 
 /// The request a pop claimed, the model to run, and its jobs.

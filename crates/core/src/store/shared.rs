@@ -14,6 +14,9 @@ pub struct LedgerLine<'a> {
     pub job_id: Option<&'a str>,
     pub counterparty: Option<i64>,
     pub held: bool,
+    /// A spendable balance it leaves below the account's floor is topped up (`kudos::floor`);
+    /// false only where an erasure books the balance away.
+    pub floored: bool,
     pub now: i64,
 }
 
@@ -71,10 +74,23 @@ pub fn uptime_after_check_in(c: &WorkerCheckIn, before: &UptimeBefore) -> Uptime
     }
 }
 
+/// The passes a pop scans the queue in: the requests of its priority accounts (`true`), then
+/// everyone else's (`false`), unless it serves the priority accounts alone.
+pub fn pop_passes(pop: &PopQuery<'_>) -> Vec<bool> {
+    let mut passes = Vec::with_capacity(2);
+    if !pop.priority_users.is_empty() {
+        passes.push(true);
+    }
+    if !pop.only_priority {
+        passes.push(false);
+    }
+    passes
+}
+
 /// The jobs a pop creates for `request`: up to `pop.amount` of its waiting
 /// generations, at least one.
 pub fn new_jobs(request: &RequestRow, pop: &PopQuery<'_>) -> Claimed {
-    let take = request.n_waiting.min(pop.amount).max(1);
+    let take = pop.worker.batch_for(request, pop.amount);
     let model = pop.worker.model_for(request).unwrap_or_default();
     let lease_expires_at = pop.now + (pop.ttl_ms)(request);
     let jobs = (0..take)
@@ -168,18 +184,23 @@ pub struct Delivered {
 }
 
 pub fn delivered(kind: &str, things: f64) -> Delivered {
-    if kind == "text" {
-        Delivered {
+    match kind {
+        "text" => Delivered {
             tokens: things as i64,
             mps: 0.0,
             credit_owner_sql: sql::CREDIT_TEXT_OWNER,
-        }
-    } else {
-        Delivered {
+        },
+        // A form is counted, not measured.
+        "interrogation" => Delivered {
+            tokens: 0,
+            mps: 0.0,
+            credit_owner_sql: sql::CREDIT_INTERROGATION_OWNER,
+        },
+        _ => Delivered {
             tokens: 0,
             mps: things,
             credit_owner_sql: sql::CREDIT_IMAGE_OWNER,
-        }
+        },
     }
 }
 
@@ -205,30 +226,71 @@ pub fn check_concurrency(active: i64, limit: u32) -> Result<()> {
     Ok(())
 }
 
-pub fn check_balance(balance: i64, amount: Kudos) -> Result<()> {
-    if balance < amount.hundredths() {
+/// A giver may give what it holds above its floor and beyond its reservations
+/// (`kudos::available`).
+pub fn check_balance(available: Kudos, amount: Kudos) -> Result<()> {
+    if available < amount {
         return Err(Rejection::bad_request(
             "KudosTransferNotEnough",
-            format!("Not enough kudos: you have {}", Kudos(balance)),
+            format!(
+                "Not enough kudos: {available} can be given (what is above your account's floor \
+                 and not reserved by large requests)"
+            ),
         )
         .into());
     }
     Ok(())
 }
 
-/// A worker rename that hit the unique name index is the client's mistake.
-pub fn renamed<T>(result: std::result::Result<T, sqlx::Error>) -> Result<()> {
+/// A requester must hold a large request's upfront kudos (`kudos::available`).
+pub fn check_upfront(available: Kudos, required: Kudos) -> Result<()> {
+    if available < required {
+        return Err(Rejection::forbidden(
+            "KudosUpfront",
+            format!(
+                "This request needs its requester to hold {required} kudos already (requests \
+                 this large, or refusing slow workers, are paid up front; you have {available} \
+                 available above your account's floor and your other large requests). Ask for \
+                 less, or send allow_downgrade to have it made smaller instead."
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A worker change that hit the unique name index (a rename to a taken name), or a team that
+/// was deleted meanwhile, is the client's mistake.
+pub fn worker_changed<T>(result: std::result::Result<T, sqlx::Error>) -> Result<()> {
+    let violated = |e: &sqlx::Error| e.as_database_error().map(|e| e.kind());
     match result {
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|e| e.is_unique_violation()) =>
-        {
+        Err(e) if violated(&e) == Some(sqlx::error::ErrorKind::UniqueViolation) => {
             Err(Rejection::bad_request(
                 "WorkerNameAlreadyExists",
                 "A worker with this name already exists",
             )
             .into())
         }
+        Err(e) if violated(&e) == Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
+            Err(Rejection::not_found("TeamNotFound", "No such team").into())
+        }
         other => other.map(|_| ()).map_err(CoreError::from),
+    }
+}
+
+/// A team name that hit the unique index (another team took it meanwhile).
+pub fn team_named<T>(result: std::result::Result<T, sqlx::Error>) -> Result<T> {
+    match result {
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|e| e.is_unique_violation()) =>
+        {
+            Err(Rejection::bad_request(
+                "TeamNameAlreadyExists",
+                "A team with this name already exists",
+            )
+            .into())
+        }
+        other => other.map_err(CoreError::from),
     }
 }

@@ -11,7 +11,8 @@ macro_rules! user_columns {
         "id, username, kudos, moderator, trusted, flagged, concurrency, worker_invited, \
          contact, created_at, requests_text, requests_image, fulfillments_text, \
          fulfillments_image, usage_tokens, usage_mps, contributed_tokens, contributed_mps, frozen, \
-         erased_at, login_provider, login_subject, held_kudos, suspicion"
+         erased_at, login_provider, login_subject, held_kudos, suspicion, admin, public_workers, \
+         requests_interrogation, fulfillments_interrogation"
     };
 }
 
@@ -24,10 +25,14 @@ macro_rules! worker_select {
          w.browser, w.keeps_prompts, w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, \
          w.last_check_in, w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
          w.tokens_generated, w.mps_generated, w.uncompleted_jobs, w.can_score, w.checks_passed, \
-         w.checks_failed, w.clean_streak, w.auto_trusted \
-         FROM workers w JOIN users u ON u.id = w.owner_id"
+         w.checks_failed, w.clean_streak, w.auto_trusted, w.team_id, t.name AS team_name, \
+         u.public_workers AS owner_public_workers, u.contact AS owner_contact, \
+         w.allow_sdxl_controlnet, w.limit_max_steps, w.extra_slow_worker, w.require_upfront_kudos \
+         FROM workers w JOIN users u ON u.id = w.owner_id LEFT JOIN teams t ON t.id = w.team_id"
     };
 }
+
+pub(crate) use worker_select;
 
 macro_rules! job_select {
     () => {
@@ -38,6 +43,7 @@ macro_rules! job_select {
          FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id"
     };
 }
+pub(crate) use job_select;
 
 // --- accounts ---------------------------------------------------------------
 
@@ -116,11 +122,30 @@ pub const PURGE_JOBS_OF_USER: &str = concat!(
 );
 pub const PURGE_CHECKS_OF_USER: &str = "UPDATE checks SET expected = NULL WHERE requester_id = $1";
 pub const PURGE_REQUESTS_OF_USER: &str = concat!(
-    "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, purged = TRUE \
-     WHERE ",
+    "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, webhook = NULL, \
+     purged = TRUE WHERE ",
     requests_of_user!()
 );
 pub const DELETE_WORKERS_OF: &str = "DELETE FROM workers WHERE owner_id = $1";
+/// The teams an account created (`$1`), in a WHERE clause.
+macro_rules! teams_of_user {
+    () => {
+        " team_id IN (SELECT id FROM teams WHERE owner_id = $1)"
+    };
+}
+pub(crate) use teams_of_user;
+/// Workers leave the teams an erased account created, which go with it.
+pub const LEAVE_TEAMS_OF_USER: &str =
+    concat!("UPDATE workers SET team_id = NULL WHERE", teams_of_user!());
+pub const DELETE_TEAMS_OF_USER: &str = "DELETE FROM teams WHERE owner_id = $1";
+/// The messages an erased account wrote, and those for all its workers.
+pub const DELETE_MESSAGES_OF_USER: &str =
+    "DELETE FROM worker_messages WHERE sender_id = $1 OR user_id = $1";
+/// Workers leave team `$1`.
+pub const LEAVE_TEAM: &str = "UPDATE workers SET team_id = NULL WHERE team_id = $1";
+pub const DELETE_TEAM: &str = "DELETE FROM teams WHERE id = $1";
+/// Messages expired before `$1` are deleted (they are listed as expired until then).
+pub const DELETE_EXPIRED_MESSAGES: &str = "DELETE FROM worker_messages WHERE expires_at < $1";
 /// Wipes what identifies an account and its key; the row stays for the ledger lines on it.
 pub const ERASE_USER: &str =
     "UPDATE users SET username = $2, key_hash = NULL, contact = NULL, moderator = FALSE, \
@@ -136,7 +161,15 @@ pub const DELETE_PENDING_LOGINS_BEFORE: &str = "DELETE FROM pending_logins WHERE
 pub const LEDGER_INSERT: &str =
     "INSERT INTO kudos_ledger (user_id, amount, reason, job_id, counterparty, created_at, held) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub const ADD_KUDOS: &str = "UPDATE users SET kudos = kudos + $1 WHERE id = $2";
+/// Returns what the floor depends on: the new balance, the provider, the erasure.
+pub const ADD_KUDOS: &str = "UPDATE users SET kudos = kudos + $1 WHERE id = $2 \
+     RETURNING kudos, login_provider, erased_at";
+/// An account's balance, its provider (which sets its floor) and the kudos its active requests
+/// reserve.
+pub const AVAILABLE_KUDOS: &str = "SELECT u.kudos, u.login_provider, \
+     CAST(COALESCE((SELECT SUM(r.upfront_kudos) FROM requests r \
+                    WHERE r.user_id = u.id AND r.state = 'active'), 0) AS BIGINT) \
+     FROM users u WHERE u.id = $1";
 pub const ADD_HELD_KUDOS: &str = "UPDATE users SET held_kudos = held_kudos + $1 WHERE id = $2";
 
 // --- workers ----------------------------------------------------------------
@@ -159,7 +192,16 @@ pub const REFRESH_WORKER: &str =
      nsfw = $6, allow_img2img = $7, allow_painting = $8, allow_post_processing = $9, \
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
      last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16, \
-     keeps_prompts = $17, can_score = $18 WHERE id = $1";
+     keeps_prompts = $17, can_score = $18, allow_sdxl_controlnet = $19, limit_max_steps = $20, \
+     extra_slow_worker = $21, require_upfront_kudos = $22 WHERE id = $1";
+/// Counts a finished generation on the team its worker `$1` is in, if any: (worker, kudos,
+/// tokens, megapixelsteps).
+pub const CREDIT_TEAM: &str = "UPDATE teams SET requests_fulfilled = requests_fulfilled + 1, \
+     kudos = kudos + $2, tokens_generated = tokens_generated + $3, \
+     mps_generated = mps_generated + $4 WHERE id = (SELECT team_id FROM workers WHERE id = $1)";
+/// Counts uptime of worker `$1` (`$2` ms) on its team, if any.
+pub const RECORD_TEAM_UPTIME: &str = "UPDATE teams SET uptime_ms = uptime_ms + $2 \
+     WHERE id = (SELECT team_id FROM workers WHERE id = $1)";
 pub const COUNT_UNCOMPLETED: &str =
     "UPDATE workers SET uncompleted_jobs = uncompleted_jobs + 1 WHERE id = $1";
 pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = requests_fulfilled + 1, \
@@ -168,14 +210,26 @@ pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = request
 
 // --- requests and jobs ------------------------------------------------------
 
+/// Interrogation forms have a limit of their own (`store/alchemy.rs`).
 pub const COUNT_ACTIVE_REQUESTS: &str =
     "SELECT COUNT(*) FROM requests WHERE user_id = $1 AND state = 'active' \
-     AND ($2 IS NULL OR client_hash = $2)";
+     AND kind <> 'interrogation' AND ($2 IS NULL OR client_hash = $2)";
 pub const COUNT_TEXT_REQUEST: &str =
     "UPDATE users SET requests_text = requests_text + 1 WHERE id = $1";
 pub const COUNT_IMAGE_REQUEST: &str =
     "UPDATE users SET requests_image = requests_image + 1 WHERE id = $1";
 pub const REQUEST_BY_ID: &str = "SELECT * FROM requests WHERE id = $1";
+/// Records that the requester looked (binds `$2`, the time, and `$3`, whether the results were
+/// delivered): an active request stays alive, and a delivery starts the retention window. The
+/// caller adds the WHERE clause.
+macro_rules! touch_requests {
+    () => {
+        "UPDATE requests SET \
+         last_activity = CASE WHEN state = 'active' THEN $2 ELSE last_activity END, \
+         delivered_at = CASE WHEN $3 THEN COALESCE(delivered_at, $2) ELSE delivered_at END"
+    };
+}
+pub(crate) use touch_requests;
 pub const JOBS_OF_REQUEST: &str = concat!(
     job_select!(),
     " WHERE j.request_id = $1 ORDER BY j.popped_at, j.id"
@@ -199,8 +253,14 @@ pub const CREDIT_IMAGE_OWNER: &str =
     "UPDATE users SET fulfillments_image = fulfillments_image + 1, \
      contributed_tokens = contributed_tokens + $2, contributed_mps = contributed_mps + $3 \
      WHERE id = $1";
+pub const CREDIT_INTERROGATION_OWNER: &str =
+    "UPDATE users SET fulfillments_interrogation = fulfillments_interrogation + 1, \
+     contributed_tokens = contributed_tokens + $2, contributed_mps = contributed_mps + $3 \
+     WHERE id = $1";
 pub const CHARGE_USAGE: &str = "UPDATE users SET usage_tokens = usage_tokens + $2, \
      usage_mps = usage_mps + $3 WHERE id = $1";
+pub const SPEND_RESERVED: &str = "UPDATE requests SET upfront_kudos = \
+     CASE WHEN upfront_kudos > $2 THEN upfront_kudos - $2 ELSE 0 END WHERE id = $1";
 pub const COUNT_DONE: &str = "UPDATE requests SET n_done = n_done + 1, last_activity = $2, \
      state = CASE WHEN state = 'active' AND n_done + 1 >= n THEN 'done' ELSE state END, \
      finished_at = CASE WHEN state = 'active' AND n_done + 1 >= n THEN $2 ELSE finished_at END \

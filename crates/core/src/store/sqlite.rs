@@ -5,11 +5,21 @@
 //! a submit is atomic by construction. Reads use their own pool and, thanks to
 //! WAL mode, never wait for writers.
 
+use super::admission::impl_admission;
+use super::alchemy::{self, impl_alchemy};
+use super::awards::impl_awards;
 use super::common::impl_common;
+use super::generation_stats::impl_generation_stats;
+use super::modes::impl_modes;
 use super::shared::{self, SCAN_PAGE};
+use super::shared_keys::{self, impl_shared_keys};
 use super::sql;
 use super::steps::transaction_steps;
+use super::styles::{self as style_sql, impl_styles};
+use super::teams::impl_teams;
+use super::worker_messages::impl_worker_messages;
 use super::*;
+use crate::matching::Skip;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
@@ -79,20 +89,32 @@ macro_rules! sessions_of_user {
 
 transaction_steps!(Sqlite);
 impl_common!(SqliteStore);
+impl_teams!(SqliteStore);
+impl_worker_messages!(SqliteStore);
+impl_admission!(SqliteStore);
+impl_styles!(SqliteStore);
+impl_shared_keys!(SqliteStore);
+impl_generation_stats!(SqliteStore);
+impl_awards!(SqliteStore);
+impl_modes!(SqliteStore);
+impl_alchemy!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        let balance: i64 = sqlx::query_scalar("SELECT kudos FROM users WHERE id = $1")
-            .bind(from)
-            .fetch_one(&mut *tx)
-            .await?;
-        shared::check_balance(balance, amount)?;
+        shared::check_balance(available_kudos(&mut tx, from).await?, amount)?;
         book(&mut tx, from, -amount, "gifted", None, Some(to), now).await?;
         book(&mut tx, to, amount, "received", None, Some(from), now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_style_use(&self, u: &StyleUse) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let paid = use_style(&mut tx, u).await?;
+        tx.commit().await?;
+        Ok(paid)
     }
 
     async fn set_frozen(&self, user_id: i64, frozen: bool, now: i64) -> Result<u64> {
@@ -146,6 +168,10 @@ impl Store for SqliteStore {
             sql::PURGE_JOBS_OF_USER,
             sql::PURGE_REQUESTS_OF_USER,
             sql::PURGE_CHECKS_OF_USER,
+            style_sql::DELETE_COLLECTIONS_OF_USER,
+            style_sql::DELETE_STYLES_OF_USER,
+            shared_keys::DELETE_SHARED_KEYS_OF_USER,
+            alchemy::PURGE_IMAGES_OF_USER,
         ] {
             sqlx::query(statement)
                 .bind(user_id)
@@ -157,6 +183,16 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        for statement in [
+            sql::LEAVE_TEAMS_OF_USER,
+            sql::DELETE_TEAMS_OF_USER,
+            sql::DELETE_MESSAGES_OF_USER,
+        ] {
+            sqlx::query(statement)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         // Before the key hash goes: it is how a session names its account.
         let sessions_ended = sqlx::query(concat!("DELETE", sessions_of_user!()))
             .bind(user_id)
@@ -215,6 +251,15 @@ impl Store for SqliteStore {
         Ok(row)
     }
 
+    async fn delete_team(&self, id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for statement in [sql::LEAVE_TEAM, sql::DELETE_TEAM] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn insert_request(&self, r: &NewRequest, limit: u32) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let active: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE_REQUESTS)
@@ -223,9 +268,31 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
         shared::check_concurrency(active, limit)?;
+        if r.upfront_kudos > Kudos::ZERO {
+            shared::check_upfront(available_kudos(&mut tx, r.user_id).await?, r.upfront_kudos)?;
+        }
         insert_request_row(&mut tx, r).await?;
         sqlx::query(shared::count_request_sql(&r.kind))
             .bind(r.user_id)
+            .execute(&mut *tx)
+            .await?;
+        charge_tax(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_interrogation(&self, i: &NewInterrogation, limit: u32) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let active: i64 = sqlx::query_scalar(alchemy::COUNT_ACTIVE_FORMS)
+            .bind(i.user_id)
+            .bind(i.client_hash.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+        alchemy::check_form_concurrency(active, i.forms.len(), limit)?;
+        insert_interrogation_rows(&mut tx, i).await?;
+        sqlx::query(alchemy::COUNT_FORMS_REQUESTED)
+            .bind(i.user_id)
+            .bind(i.forms.len() as i64)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -235,40 +302,50 @@ impl Store for SqliteStore {
     async fn pop(&self, pop: &PopQuery<'_>) -> Result<PopOutcome> {
         // The scan runs inside the write transaction, so what it sees is what
         // it claims: with SQLite's single writer no other pop can interleave.
+        // `$6`: this pass reads the priority accounts' requests (`$5`), or everyone else's.
         const QUEUE_PAGE: &str = "SELECT * FROM requests \
              WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                AND (models = '[]' OR EXISTS (SELECT 1 FROM json_each(requests.models) m \
                     WHERE m.value IN (SELECT value FROM json_each($2)))) \
+               AND (user_id IN (SELECT value FROM json_each($5))) = $6 \
              ORDER BY priority DESC, created_at ASC LIMIT $3 OFFSET $4";
         let models = Json(&pop.worker.models);
+        let priority_users = Json(pop.priority_users);
         let mut skipped = protocol::NoValidRequestFound::default();
         let mut tx = self.write.begin().await?;
-        let mut offset = 0;
-        while offset < pop.scan_limit {
-            let page: Vec<RequestRow> = sqlx::query_as(QUEUE_PAGE)
-                .bind(pop.kind)
-                .bind(models)
-                .bind(SCAN_PAGE)
-                .bind(offset)
-                .fetch_all(&mut *tx)
-                .await?;
-            for request in &page {
-                match pop.worker.check(request) {
-                    Err(skip) => skip.count(&mut skipped),
-                    Ok(()) => {
-                        let claimed = claim(&mut tx, request, pop).await?;
-                        tx.commit().await?;
-                        return Ok(PopOutcome {
-                            claimed: Some(claimed),
-                            skipped,
-                        });
+        for priority in shared::pop_passes(pop) {
+            let mut offset = 0;
+            while offset < pop.scan_limit {
+                let page: Vec<RequestRow> = sqlx::query_as(QUEUE_PAGE)
+                    .bind(pop.kind)
+                    .bind(models)
+                    .bind(SCAN_PAGE)
+                    .bind(offset)
+                    .bind(priority_users)
+                    .bind(priority)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for request in &page {
+                    if let Err(skip) = pop.worker.check(request) {
+                        skip.count(&mut skipped);
+                        continue;
                     }
+                    if pop.worker.require_upfront_kudos && !paid_up_front(&mut tx, request).await? {
+                        Skip::Kudos.count(&mut skipped);
+                        continue;
+                    }
+                    let claimed = claim(&mut tx, request, pop).await?;
+                    tx.commit().await?;
+                    return Ok(PopOutcome {
+                        claimed: Some(claimed),
+                        skipped,
+                    });
                 }
+                if (page.len() as i64) < SCAN_PAGE {
+                    break;
+                }
+                offset += SCAN_PAGE;
             }
-            if (page.len() as i64) < SCAN_PAGE {
-                break;
-            }
-            offset += SCAN_PAGE;
         }
         Ok(PopOutcome {
             claimed: None,
@@ -403,8 +480,8 @@ impl Store for SqliteStore {
     async fn purge(&self, p: &PurgeCutoffs) -> Result<u64> {
         let mut tx = self.write.begin().await?;
         let purged = sqlx::query(
-            "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, purged = 1 \
-             WHERE purged = 0 AND state != 'active' \
+            "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, webhook = NULL, \
+             purged = 1 WHERE purged = 0 AND state != 'active' \
                AND ((delivered_at IS NOT NULL AND delivered_at < $1) OR finished_at < $2)",
         )
         .bind(p.delivered_before)
@@ -427,6 +504,7 @@ impl Store for SqliteStore {
         )
         .execute(&mut *tx)
         .await?;
+        sqlx::query(alchemy::PURGE_IMAGES).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM requests WHERE purged = 1 AND finished_at < $1")
             .bind(p.history_before)
             .execute(&mut *tx)
@@ -440,6 +518,10 @@ impl Store for SqliteStore {
         .await?;
         sqlx::query(sql::DELETE_PENDING_LOGINS_BEFORE)
             .bind(p.pending_logins_before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::DELETE_EXPIRED_MESSAGES)
+            .bind(p.history_before)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

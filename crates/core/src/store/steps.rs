@@ -2,15 +2,19 @@
 //! [`transaction_steps!`] writes them into each store's module for its database. Where they
 //! run (and which locks are held first) is up to the transaction that calls them.
 
-/// Defines, for the database type given: `book` and `book_held` (kudos movements),
-/// `requeue_one` (a generation back to the queue), `claim` (a pop's jobs), `insert_request_row`,
+/// Defines, for the database type given: `book` and `book_held` (kudos movements,
+/// `available_kudos` what may be spent up front, `paid_up_front` a pop's upfront rule),
+/// `requeue_one` (a generation back to the queue), `claim` (a pop's jobs), `insert_request_row`
+/// (and `insert_interrogation_rows`, and `charge_tax` after it),
 /// the check-in's `record_uptime` and `refresh_worker`, a submit's `fault_job`, `finish_job`
-/// and `settle_job` (with `hold_reward` and `queue_check`), and a check's `apply_settlement`
-/// (with `release_held` and `forfeit_held`).
+/// and `settle_job` (with `hold_reward` and `queue_check`; it counts the job on its worker's team
+/// too), a check's `apply_settlement` (with `release_held` and `forfeit_held`), and a style's
+/// `use_style`.
 macro_rules! transaction_steps {
     ($db:ty) => {
         /// Books one movement of spendable kudos: a ledger line and the balance, in the
-        /// caller's transaction. The anonymous account keeps no kudos.
+        /// caller's transaction, topped up to the account's floor if it falls below (a `floor`
+        /// line). The anonymous account keeps no kudos.
         async fn book(
             tx: &mut sqlx::Transaction<'_, $db>,
             user_id: i64,
@@ -27,6 +31,7 @@ macro_rules! transaction_steps {
                 job_id,
                 counterparty,
                 held: false,
+                floored: true,
                 now,
             };
             book_line(tx, &line).await
@@ -48,6 +53,7 @@ macro_rules! transaction_steps {
                 job_id,
                 counterparty: None,
                 held: true,
+                floored: false,
                 now,
             };
             book_line(tx, &line).await
@@ -70,17 +76,57 @@ macro_rules! transaction_steps {
                 .bind(line.held)
                 .execute(&mut **tx)
                 .await?;
-            let balance = if line.held {
-                sql::ADD_HELD_KUDOS
-            } else {
-                sql::ADD_KUDOS
-            };
-            sqlx::query(balance)
-                .bind(line.amount.hundredths())
-                .bind(line.user_id)
-                .execute(&mut **tx)
-                .await?;
+            if line.held {
+                sqlx::query(sql::ADD_HELD_KUDOS)
+                    .bind(line.amount.hundredths())
+                    .bind(line.user_id)
+                    .execute(&mut **tx)
+                    .await?;
+                return Ok(());
+            }
+            let (balance, login_provider, erased_at): (i64, Option<String>, Option<i64>) =
+                sqlx::query_as(sql::ADD_KUDOS)
+                    .bind(line.amount.hundredths())
+                    .bind(line.user_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let floor = crate::kudos::floor(login_provider.is_some());
+            if line.floored && erased_at.is_none() && balance < floor.hundredths() {
+                // The AI Horde's floor: the shortfall is created, and written down as such.
+                sqlx::query(sql::LEDGER_INSERT)
+                    .bind(line.user_id)
+                    .bind(floor.hundredths() - balance)
+                    .bind("floor")
+                    .bind(line.job_id)
+                    .bind(None::<i64>)
+                    .bind(line.now)
+                    .bind(false)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("UPDATE users SET kudos = $1 WHERE id = $2")
+                    .bind(floor.hundredths())
+                    .bind(line.user_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
             Ok(())
+        }
+
+        /// What an account may spend up front, give away or reserve (`kudos::available`).
+        async fn available_kudos(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            user_id: i64,
+        ) -> Result<Kudos> {
+            let (balance, login_provider, reserved): (i64, Option<String>, i64) =
+                sqlx::query_as(sql::AVAILABLE_KUDOS)
+                    .bind(user_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            Ok(crate::kudos::available(
+                Kudos(balance),
+                login_provider.is_some(),
+                Kudos(reserved),
+            ))
         }
 
         /// Books an erased account's balances away, spendable and held (its held rewards go
@@ -95,7 +141,17 @@ macro_rules! transaction_steps {
                     .bind(user_id)
                     .fetch_one(&mut **tx)
                     .await?;
-            book(tx, user_id, Kudos(-kudos), "erased", None, None, now).await?;
+            let away = shared::LedgerLine {
+                user_id,
+                amount: Kudos(-kudos),
+                reason: "erased",
+                job_id: None,
+                counterparty: None,
+                held: false,
+                floored: false,
+                now,
+            };
+            book_line(tx, &away).await?;
             book_held(tx, user_id, Kudos(-held), "erased", None, now).await?;
             sqlx::query("DELETE FROM held_rewards WHERE owner_id = $1")
                 .bind(user_id)
@@ -149,6 +205,27 @@ macro_rules! transaction_steps {
             Ok(claimed)
         }
 
+        /// Whether a worker that takes only requests paid up front may take this one: its
+        /// requester is trusted, or holds a generation's estimated reward above its floor (the
+        /// AI Horde's rule, which counts a balance at or below zero as it is).
+        async fn paid_up_front(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            request: &RequestRow,
+        ) -> Result<bool> {
+            let requester: Option<(i64, bool, Option<String>)> = sqlx::query_as(
+                "SELECT kudos, trusted, login_provider FROM users WHERE id = $1",
+            )
+            .bind(request.user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some((balance, trusted, login_provider)) = requester else {
+                return Ok(false);
+            };
+            let floor = crate::kudos::floor(login_provider.is_some()).hundredths();
+            let spendable = if balance > 0 { balance - floor } else { balance };
+            Ok(trusted || spendable >= request.kudos_estimate)
+        }
+
         /// Writes a new request's row: the one place its columns meet their values.
         async fn insert_request_row(
             tx: &mut sqlx::Transaction<'_, $db>,
@@ -159,9 +236,12 @@ macro_rules! transaction_steps {
                  workers, worker_blacklist, trusted_workers, nsfw, r2, shared, max_length, \
                  max_context_length, width, height, steps, img2img, post_processors, loras, n, \
                  n_waiting, priority, kudos_estimate, created_at, last_activity, \
-                 workers_keep_nothing, check_kind, exclude_owner) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-                 $22, $23, $24, $25, $25, $26, $27, $28)",
+                 workers_keep_nothing, check_kind, exclude_owner, pricing, upfront_kudos, \
+                 slow_workers, extra_slow_workers, validated_backends, disable_batching, \
+                 shared_key_id, webhook, group_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $25, $26, $27, $28, $29, $30, \
+                 $31, $32, $33, $34, $35, $36, $37)",
             )
                 .bind(&r.id)
                 .bind(&r.kind)
@@ -191,8 +271,47 @@ macro_rules! transaction_steps {
                 .bind(r.workers_keep_nothing)
                 .bind(r.check_kind.as_deref())
                 .bind(r.exclude_owner)
+                .bind(r.pricing.as_ref().map(Json))
+                .bind(r.upfront_kudos.hundredths())
+                .bind(r.slow_workers)
+                .bind(r.extra_slow_workers)
+                .bind(r.validated_backends)
+                .bind(r.disable_batching)
+                .bind(r.shared_key_id)
+                .bind(r.webhook.as_deref())
+                .bind(r.group_id.as_deref())
                 .execute(&mut **tx)
                 .await?;
+            Ok(())
+        }
+
+        /// Writes an interrogation: its image, and a request per form.
+        async fn insert_interrogation_rows(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            interrogation: &NewInterrogation,
+        ) -> Result<()> {
+            sqlx::query(alchemy::INSERT_IMAGE)
+                .bind(&interrogation.id)
+                .bind(&interrogation.image)
+                .execute(&mut **tx)
+                .await?;
+            for form in &interrogation.forms {
+                insert_request_row(tx, form).await?;
+            }
+            Ok(())
+        }
+
+        /// Charges a new request's tax (what it costs to queue) to its requester, and to the
+        /// shared key it came with, if any, so that the key's limit counts it too.
+        async fn charge_tax(tx: &mut sqlx::Transaction<'_, $db>, r: &NewRequest) -> Result<()> {
+            book(tx, r.user_id, -r.tax, "spent", None, None, r.now).await?;
+            if r.tax > Kudos::ZERO && r.shared_key_id.is_some() {
+                sqlx::query($crate::store::shared_keys::SPEND_SHARED_KEY)
+                    .bind(&r.id)
+                    .bind(r.tax.hundredths())
+                    .execute(&mut **tx)
+                    .await?;
+            }
             Ok(())
         }
         /// A known worker's check-in: the time since its last one counts as uptime, and every
@@ -217,6 +336,15 @@ macro_rules! transaction_steps {
                 .bind(uptime.reward.hundredths())
                 .execute(&mut **tx)
                 .await?;
+            // The team last (the lock order): it counts the time its worker served in it.
+            let online_ms = uptime.uptime_ms - before.uptime_ms;
+            if online_ms > 0 && !before.maintenance {
+                sqlx::query(sql::RECORD_TEAM_UPTIME)
+                    .bind(id)
+                    .bind(online_ms)
+                    .execute(&mut **tx)
+                    .await?;
+            }
             Ok(())
         }
 
@@ -273,6 +401,10 @@ macro_rules! transaction_steps {
                 .bind(c.browser)
                 .bind(c.keeps_prompts)
                 .bind(c.can_score)
+                .bind(c.allow_sdxl_controlnet)
+                .bind(c.limit_max_steps)
+                .bind(c.extra_slow_worker)
+                .bind(c.require_upfront_kudos)
                 .execute(&mut **tx)
                 .await?;
             Ok(())
@@ -332,8 +464,9 @@ macro_rules! transaction_steps {
         }
 
         /// Pays the worker's owner (into the held balance, for a worker whose work is
-        /// verified), charges the requester, counts the generation done, and queues the job's
-        /// check if it was chosen for one.
+        /// verified), charges the requester (and the shared key the request spends from),
+        /// counts the generation done (in the request and in the public counters), and queues
+        /// the job's check if it was chosen for one.
         async fn settle_job(
             tx: &mut sqlx::Transaction<'_, $db>,
             c: &Completion,
@@ -357,6 +490,25 @@ macro_rules! transaction_steps {
                     .await?;
             }
             book(tx, parties.requester, -c.cost, "spent", job_id, None, c.now).await?;
+            if c.cost > Kudos::ZERO {
+                // What the request reserved up front is spent as it is charged.
+                sqlx::query(sql::SPEND_RESERVED)
+                    .bind(&parties.request_id)
+                    .bind(c.cost.hundredths())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query($crate::store::shared_keys::SPEND_SHARED_KEY)
+                .bind(&parties.request_id)
+                .bind(c.cost.hundredths())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query($crate::store::generation_stats::COUNT_GENERATION)
+                .bind(&c.job_id)
+                .bind(c.now - c.now.rem_euclid($crate::store::MINUTE_MS))
+                .bind(delivered.tokens)
+                .execute(&mut **tx)
+                .await?;
             sqlx::query(sql::CHARGE_USAGE)
                 .bind(parties.requester)
                 .bind(delivered.tokens)
@@ -371,6 +523,15 @@ macro_rules! transaction_steps {
             if let (Some(check), Some(owner)) = (&c.check, parties.owner) {
                 queue_check(tx, c, check, owner, parties.requester).await?;
             }
+            // The team last (the lock order: many workers share its row, so it is held for the
+            // shortest time).
+            sqlx::query(sql::CREDIT_TEAM)
+                .bind(&c.worker_id)
+                .bind(c.reward.hundredths())
+                .bind(delivered.tokens)
+                .bind(delivered.mps)
+                .execute(&mut **tx)
+                .await?;
             Ok(())
         }
 
@@ -582,6 +743,32 @@ macro_rules! transaction_steps {
                 .execute(&mut **tx)
                 .await?;
             Ok(Kudos(amount))
+        }
+
+        /// Counts a request's use of a style (and of its collection) and pays the style's fee
+        /// to its creator, the requester's row being locked: only a registered requester other
+        /// than the creator who has the fee to spend above their floor pays it, so that no use
+        /// mints kudos (a floor top-up would). Returns whether the fee was paid.
+        async fn use_style(tx: &mut sqlx::Transaction<'_, $db>, u: &StyleUse) -> Result<bool> {
+            sqlx::query($crate::store::styles::COUNT_STYLE_USE)
+                .bind(&u.style_id)
+                .execute(&mut **tx)
+                .await?;
+            if let Some(collection) = &u.collection_id {
+                sqlx::query($crate::store::styles::COUNT_COLLECTION_USE)
+                    .bind(collection)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            let pays = u.fee > Kudos::ZERO
+                && u.requester != 0
+                && u.requester != u.creator
+                && available_kudos(tx, u.requester).await? >= u.fee;
+            if pays {
+                book(tx, u.requester, -u.fee, "spent", None, Some(u.creator), u.now).await?;
+                book(tx, u.creator, u.fee, "styled", None, Some(u.requester), u.now).await?;
+            }
+            Ok(pays)
         }
     };
 }

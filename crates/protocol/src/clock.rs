@@ -1,6 +1,7 @@
-//! Formatting of UTC timestamps, without a date library in the wasm bundle.
+//! Formatting of UTC timestamps, without a date library (the web UI's wasm bundle carries it).
 //!
-//! Server and browser format the same number the same way, so hydration sees identical text.
+//! The web UI's server and browser format the same number the same way, so hydration sees
+//! identical text; the API writes the AI Horde's dates with it (`rfc822`).
 
 /// A UTC date and time, from seconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,38 @@ impl UtcTime {
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
     }
+
+    /// RFC 822 as the AI Horde writes its dates (Python's `email.utils.formatdate`, through
+    /// flask-restx): `Fri, 05 Dec 2025 10:00:00 -0000`.
+    pub fn rfc822(&self) -> String {
+        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let days = days_from_civil(self.year, self.month, self.day);
+        format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} -0000",
+            WEEKDAYS[days.rem_euclid(7) as usize],
+            self.day,
+            MONTHS[(self.month - 1) as usize],
+            self.year,
+            self.hour,
+            self.minute,
+            self.second
+        )
+    }
+}
+
+/// (year, month, day) in the proleptic Gregorian calendar to days since 1970-01-01 (a
+/// Thursday): Howard Hinnant's `days_from_civil`, the inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400); // [0, 399]
+    let mp = i64::from((month + 9) % 12); // [0, 11], March-based
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -72,6 +105,28 @@ mod tests {
         assert_eq!(t.rfc3339(), "1970-01-01T00:00:00Z");
         assert_eq!(t.clock(), "00:00:00");
         assert_eq!(t.date(), "1970-01-01");
+    }
+
+    #[test]
+    fn rfc822_as_the_ai_horde_writes_it() {
+        assert_eq!(
+            UtcTime::from_unix(0).rfc822(),
+            "Thu, 01 Jan 1970 00:00:00 -0000"
+        );
+        // 2024-02-29T12:34:56Z, a Thursday
+        assert_eq!(
+            UtcTime::from_unix(1_709_210_096).rfc822(),
+            "Thu, 29 Feb 2024 12:34:56 -0000"
+        );
+        // 2025-12-05T10:00:00Z, a Friday
+        assert_eq!(
+            UtcTime::from_unix(1_764_928_800).rfc822(),
+            "Fri, 05 Dec 2025 10:00:00 -0000"
+        );
+        for days in [-1000, 0, 59, 60, 11_016, 20_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
     }
 
     #[test]
