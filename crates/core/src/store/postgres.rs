@@ -38,7 +38,6 @@ use super::styles::{self as style_sql, impl_styles};
 use super::teams::impl_teams;
 use super::worker_messages::impl_worker_messages;
 use super::*;
-use crate::matching::Skip;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
@@ -458,12 +457,8 @@ impl Store for PostgresStore {
                     .fetch_all(&mut *tx)
                     .await?;
                 for request in &page {
-                    if let Err(skip) = pop.worker.check(request) {
+                    if let Err(skip) = may_take(&mut tx, pop, request).await? {
                         skip.count(&mut skipped);
-                        continue;
-                    }
-                    if pop.worker.require_upfront_kudos && !paid_up_front(&mut tx, request).await? {
-                        Skip::Kudos.count(&mut skipped);
                         continue;
                     }
                     let locked: Option<RequestRow> = sqlx::query_as(LOCK_WAITING)

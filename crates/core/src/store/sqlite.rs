@@ -19,7 +19,6 @@ use super::styles::{self as style_sql, impl_styles};
 use super::teams::impl_teams;
 use super::worker_messages::impl_worker_messages;
 use super::*;
-use crate::matching::Skip;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
@@ -326,12 +325,8 @@ impl Store for SqliteStore {
                     .fetch_all(&mut *tx)
                     .await?;
                 for request in &page {
-                    if let Err(skip) = pop.worker.check(request) {
+                    if let Err(skip) = may_take(&mut tx, pop, request).await? {
                         skip.count(&mut skipped);
-                        continue;
-                    }
-                    if pop.worker.require_upfront_kudos && !paid_up_front(&mut tx, request).await? {
-                        Skip::Kudos.count(&mut skipped);
                         continue;
                     }
                     let claimed = claim(&mut tx, request, pop).await?;

@@ -3,7 +3,8 @@
 //! run (and which locks are held first) is up to the transaction that calls them.
 
 /// Defines, for the database type given: `book` and `book_held` (kudos movements,
-/// `available_kudos` what may be spent up front, `paid_up_front` a pop's upfront rule),
+/// `available_kudos` what may be spent up front), `may_take` (whether a pop's worker may take a
+/// request),
 /// `requeue_one` (a generation back to the queue), `claim` (a pop's jobs), `insert_request_row`
 /// (and `insert_interrogation_rows`, and `charge_tax` after it),
 /// the check-in's `record_uptime` and `refresh_worker`, a submit's `fault_job`, `finish_job`
@@ -205,25 +206,31 @@ macro_rules! transaction_steps {
             Ok(claimed)
         }
 
-        /// Whether a worker that takes only requests paid up front may take this one: its
-        /// requester is trusted, or holds a generation's estimated reward above its floor (the
-        /// AI Horde's rule, which counts a balance at or below zero as it is).
-        async fn paid_up_front(
+        /// Whether the popping worker may take this request, else why not: its capabilities
+        /// (`matching.rs`), and, for a worker that takes only requests paid up front, the
+        /// requester's kudos: trusted, or holding a generation's estimated reward above its
+        /// floor (the AI Horde's rule, which counts a balance at or below zero as it is).
+        async fn may_take(
             tx: &mut sqlx::Transaction<'_, $db>,
+            pop: &PopQuery<'_>,
             request: &RequestRow,
-        ) -> Result<bool> {
+        ) -> Result<std::result::Result<(), $crate::matching::Skip>> {
+            let capable = pop.worker.check(request);
+            if capable.is_err() || !pop.worker.require_upfront_kudos {
+                return Ok(capable);
+            }
             let requester: Option<(i64, bool, Option<String>)> = sqlx::query_as(
                 "SELECT kudos, trusted, login_provider FROM users WHERE id = $1",
             )
             .bind(request.user_id)
             .fetch_optional(&mut **tx)
             .await?;
-            let Some((balance, trusted, login_provider)) = requester else {
-                return Ok(false);
-            };
-            let floor = crate::kudos::floor(login_provider.is_some()).hundredths();
-            let spendable = if balance > 0 { balance - floor } else { balance };
-            Ok(trusted || spendable >= request.kudos_estimate)
+            let paid = requester.is_some_and(|(balance, trusted, login_provider)| {
+                let floor = crate::kudos::floor(login_provider.is_some()).hundredths();
+                let spendable = if balance > 0 { balance - floor } else { balance };
+                trusted || spendable >= request.kudos_estimate
+            });
+            Ok(if paid { Ok(()) } else { Err($crate::matching::Skip::Kudos) })
         }
 
         /// Writes a new request's row: the one place its columns meet their values.
@@ -453,7 +460,18 @@ macro_rules! transaction_steps {
                 .bind(c.check.as_ref().map(|_| verification::PENDING))
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query(sql::CREDIT_WORKER)
+            credit_work(tx, sql::CREDIT_WORKER, c, delivered).await
+        }
+
+        /// Counts a finished generation on the record `statement` credits (the worker's, or its
+        /// team's): (worker, kudos, tokens, megapixelsteps).
+        async fn credit_work(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            statement: &str,
+            c: &Completion,
+            delivered: &shared::Delivered,
+        ) -> Result<()> {
+            sqlx::query(statement)
                 .bind(&c.worker_id)
                 .bind(c.reward.hundredths())
                 .bind(delivered.tokens)
@@ -525,14 +543,7 @@ macro_rules! transaction_steps {
             }
             // The team last (the lock order: many workers share its row, so it is held for the
             // shortest time).
-            sqlx::query(sql::CREDIT_TEAM)
-                .bind(&c.worker_id)
-                .bind(c.reward.hundredths())
-                .bind(delivered.tokens)
-                .bind(delivered.mps)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
+            credit_work(tx, sql::CREDIT_TEAM, c, delivered).await
         }
 
         /// Queues a check of the finished job `c`: a request of its own, and what its verdict
