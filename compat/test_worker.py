@@ -28,7 +28,8 @@ from conftest import (
 )
 
 # A job long enough (some seconds on a software GPU) to act while it runs.
-LONG_JOB = {"max_length": 480, "max_context_length": 500, "temperature": 0.8}
+# The end of text banned, so that the job runs its full length.
+LONG_JOB = {"max_length": 480, "max_context_length": 500, "temperature": 0.8, "use_default_badwordsids": True}
 
 simple = AIHordeAPISimpleClient()
 

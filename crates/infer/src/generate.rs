@@ -232,7 +232,11 @@ where
     let tokenizer = model.tokenizer();
     let started = Instant::now();
     session.check_room(prompt.len(), request.max_tokens - 1)?;
-    session.set_sampling(&request.sampling, model.config.vocab_size);
+    session.set_sampling(
+        &request.sampling,
+        model.config.vocab_size,
+        tokenizer.stop_ids(),
+    );
     session.write_tokens(prompt);
 
     let mut in_flight = VecDeque::new();

@@ -26,6 +26,9 @@ pub struct SamplingParams {
     pub penalty_window: u32,
     /// The same seed, prompt and settings give the same tokens on the same device.
     pub seed: u64,
+    /// Never choose the model's end-of-text tokens, so the text runs to `max_tokens` (KoboldAI's
+    /// `use_default_badwordsids`).
+    pub ban_end_of_text: bool,
 }
 
 impl Default for SamplingParams {
@@ -40,6 +43,7 @@ impl Default for SamplingParams {
             frequency_penalty: 0.0,
             penalty_window: 64,
             seed: 0,
+            ban_end_of_text: false,
         }
     }
 }
@@ -60,7 +64,14 @@ pub(crate) struct SamplerParams {
     penalty_window: u32,
     seed_lo: u32,
     seed_hi: u32,
+    /// Token ids never chosen; [`NO_TOKEN`] pads the unused places.
+    banned: [u32; MAX_BANNED],
 }
+
+/// How many tokens the sampler can ban: the end-of-text tokens of the models we know number at
+/// most three (Llama 3's end of text, of turn and of message).
+const MAX_BANNED: usize = 4;
+const NO_TOKEN: u32 = u32::MAX;
 
 impl SamplingParams {
     pub fn greedy() -> Self {
@@ -92,7 +103,21 @@ impl SamplingParams {
         Ok(())
     }
 
-    pub(crate) fn to_gpu(&self, vocab: u32) -> SamplerParams {
+    /// The tokens these settings never choose, of a model whose end-of-text tokens are
+    /// `stop_ids`.
+    pub(crate) fn banned<'a>(&self, stop_ids: &'a [u32]) -> &'a [u32] {
+        if self.ban_end_of_text {
+            &stop_ids[..stop_ids.len().min(MAX_BANNED)]
+        } else {
+            &[]
+        }
+    }
+
+    pub(crate) fn to_gpu(&self, vocab: u32, stop_ids: &[u32]) -> SamplerParams {
+        let mut banned = [NO_TOKEN; MAX_BANNED];
+        for (slot, &id) in banned.iter_mut().zip(self.banned(stop_ids)) {
+            *slot = id;
+        }
         SamplerParams {
             vocab,
             greedy: u32::from(self.is_greedy()),
@@ -110,6 +135,7 @@ impl SamplingParams {
             penalty_window: self.penalty_window,
             seed_lo: self.seed as u32,
             seed_hi: (self.seed >> 32) as u32,
+            banned,
         }
     }
 }

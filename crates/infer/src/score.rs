@@ -46,6 +46,7 @@ impl Model {
         let mut scores = Vec::with_capacity(tokens.len());
         // The last token's own logits say nothing about it: the pass ends before it.
         let inputs = &history[..history.len() - 1];
+        let banned = request.sampling.banned(self.tokenizer().stop_ids());
         let result = session
             .each_logits(inputs, first - 1, |logits| {
                 let position = first + scores.len();
@@ -54,6 +55,7 @@ impl Model {
                     &history,
                     position,
                     &request.sampling,
+                    banned,
                 ));
             })
             .await;

@@ -45,16 +45,18 @@ pub struct TokenScore {
 
 /// Scores the token at `position` of `history` (prompt and generated tokens) from the logits
 /// the model gave for it (those of the position before), which this penalises in place for the
-/// tokens of the `penalty_window` positions before it, as the sampler does.
+/// tokens of the `penalty_window` positions before it, and for the `banned` tokens (which it
+/// never chooses), as the sampler does.
 pub(crate) fn score_position(
     logits: &mut [f32],
     history: &[u32],
     position: usize,
     sampling: &SamplingParams,
+    banned: &[u32],
 ) -> TokenScore {
     let window = position.saturating_sub(sampling.penalty_window as usize)..position;
     penalise(logits, &history[window], sampling);
-    score(logits, history[position], sampling)
+    score(logits, history[position], sampling, banned)
 }
 
 /// Applies the repetition, presence and frequency penalties for the `recent` tokens, with the
@@ -73,23 +75,35 @@ fn penalise(logits: &mut [f32], recent: &[u32], sampling: &SamplingParams) {
     }
 }
 
-/// Scores `token` among penalised `logits`.
-fn score(logits: &[f32], token: u32, sampling: &SamplingParams) -> TokenScore {
+/// The value the sampler gives a banned token, after the temperature: far below any other,
+/// finite (so that scores stay numbers in JSON), and with a weight of 0.
+const BANNED_VALUE: f32 = -3.0e38;
+
+/// Scores `token` among penalised `logits`, with the `banned` tokens out of the running.
+fn score(logits: &[f32], token: u32, sampling: &SamplingParams, banned: &[u32]) -> TokenScore {
     let greedy = sampling.is_greedy();
-    let own = logits[token as usize];
-    let best = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     // What the sampler draws from: the logits over the temperature (as they are for greedy).
-    let values: Vec<f32> = if greedy {
+    let mut values: Vec<f32> = if greedy {
         logits.to_vec()
     } else {
         logits.iter().map(|&l| l / sampling.temperature).collect()
     };
+    let mut logits = logits.to_vec();
+    for &id in banned {
+        if let (Some(logit), Some(value)) =
+            (logits.get_mut(id as usize), values.get_mut(id as usize))
+        {
+            (*logit, *value) = (BANNED_VALUE, BANNED_VALUE);
+        }
+    }
+    let own = logits[token as usize];
+    let best = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let softmax = Softmax::of(&values);
     let (entropy, nll_variance) = softmax.entropy_and_variance(&values);
     let own_value = values[token as usize];
 
     let top_k = (!greedy && sampling.top_k > 0 && (sampling.top_k as usize) < logits.len())
-        .then(|| kth_highest(logits, sampling.top_k as usize));
+        .then(|| kth_highest(&logits, sampling.top_k as usize));
     // Dividing by the temperature keeps the order, so the k-th value is the k-th logit's.
     let candidate_floor = match top_k {
         Some(kth) => kth / sampling.temperature,
@@ -191,7 +205,7 @@ mod tests {
 
     fn scores(logits: &[f32], sampling: &SamplingParams) -> Vec<TokenScore> {
         (0..logits.len() as u32)
-            .map(|token| score(logits, token, sampling))
+            .map(|token| score(logits, token, sampling, &[]))
             .collect()
     }
 
@@ -224,17 +238,17 @@ mod tests {
             min_p: 0.5,
             ..sampling(0.3)
         };
-        let s = score(&logits, 2, &top1);
+        let s = score(&logits, 2, &top1, &[]);
         assert_eq!((s.greedy_margin, s.min_p_margin), (-1.0, None));
         assert_eq!(
             s.logprob,
-            score(&logits, 2, &SamplingParams::greedy()).logprob
+            score(&logits, 2, &SamplingParams::greedy(), &[]).logprob
         );
     }
 
     #[test]
     fn limits_the_request_does_not_set_have_no_margin() {
-        let s = score(&[1.0, 2.0, 3.0], 0, &sampling(1.0));
+        let s = score(&[1.0, 2.0, 3.0], 0, &sampling(1.0), &[]);
         assert_eq!(
             (s.top_k_margin, s.top_p_margin, s.min_p_margin),
             (None, None, None)
@@ -245,7 +259,7 @@ mod tests {
             top_k: 3,
             ..sampling(1.0)
         };
-        assert_eq!(score(&[1.0, 2.0, 3.0], 0, &all).top_k_margin, None);
+        assert_eq!(score(&[1.0, 2.0, 3.0], 0, &all, &[]).top_k_margin, None);
     }
 
     #[test]
@@ -308,7 +322,7 @@ mod tests {
         // At temperature 2 the probabilities are proportional to the square roots.
         let roots: Vec<f64> = [0.5f64, 0.3, 0.2].iter().map(|p| p.sqrt()).collect();
         let best = roots[0] / roots.iter().sum::<f64>();
-        let m = score(&logits, 1, &params).top_p_margin.unwrap();
+        let m = score(&logits, 1, &params, &[]).top_p_margin.unwrap();
         assert!(close(m, (0.9 - best) as f32), "{m}");
     }
 
@@ -333,7 +347,7 @@ mod tests {
                 min_p,
                 ..sampling(temperature)
             };
-            score(&logits, token, &params).min_p_margin.unwrap()
+            score(&logits, token, &params, &[]).min_p_margin.unwrap()
         };
         // 0.2 is exactly 0.4 x 0.5.
         assert!(close(margin(0.4, 2, 1.0), 0.0));
@@ -346,13 +360,13 @@ mod tests {
 
     #[test]
     fn logprob_entropy_and_variance_are_of_the_tempered_distribution() {
-        let uniform = score(&[2.0; 4], 1, &sampling(0.7));
+        let uniform = score(&[2.0; 4], 1, &sampling(0.7), &[]);
         assert!(close(uniform.logprob, -(4.0f32.ln())));
         assert!(close(uniform.entropy, 4.0f32.ln()));
         assert!(close(uniform.nll_variance, 0.0));
 
         let p = [0.75f64, 0.25];
-        let s = score(&logits_of(&p), 1, &sampling(1.0));
+        let s = score(&logits_of(&p), 1, &sampling(1.0), &[]);
         let entropy = -(p[0] * p[0].ln() + p[1] * p[1].ln());
         let variance = p[0] * p[0].ln().powi(2) + p[1] * p[1].ln().powi(2) - entropy.powi(2);
         assert!(close(s.logprob, 0.25f32.ln()));
@@ -360,7 +374,7 @@ mod tests {
         assert!(close(s.nll_variance, variance as f32));
 
         // At temperature 2 the logits [0, -ln 4] become [0, -ln 2]: probabilities 2/3 and 1/3.
-        let s = score(&[0.0, -(4.0f32.ln())], 1, &sampling(2.0));
+        let s = score(&[0.0, -(4.0f32.ln())], 1, &sampling(2.0), &[]);
         assert!(close(s.logprob, (1.0f32 / 3.0).ln()));
     }
 
@@ -368,9 +382,9 @@ mod tests {
     fn the_distribution_holds_up_with_extreme_logits() {
         let mut logits = vec![-1e4f32; 50_000];
         logits[7] = 30.0;
-        let s = score(&logits, 7, &sampling(1.0));
+        let s = score(&logits, 7, &sampling(1.0), &[]);
         assert_eq!((s.logprob, s.entropy, s.nll_variance), (0.0, 0.0, 0.0));
-        let s = score(&logits, 8, &sampling(1.0));
+        let s = score(&logits, 8, &sampling(1.0), &[]);
         assert!(close(s.logprob, -1e4 - 30.0) && s.logprob.is_finite());
     }
 
@@ -386,7 +400,7 @@ mod tests {
         // Positions 0..5 of the history; token 5 is scored, its window is positions 2, 3, 4.
         let history = [0, 3, 1, 2, 1, 4];
         let mut logits = vec![4.0, 4.0, -1.0, 1.0, 2.0];
-        let s = score_position(&mut logits, &history, 5, &params);
+        let s = score_position(&mut logits, &history, 5, &params, &[]);
         // Token 0 and 3 are outside the window; 1 (twice): 4 / 2 - 0.5 - 0.5; 2 (once, a
         // negative logit): -1 x 2 - 0.5 - 0.25.
         assert_eq!(logits, [4.0, 1.0, -2.75, 1.0, 2.0]);
@@ -397,14 +411,14 @@ mod tests {
             penalty_window: 100,
             ..params
         };
-        score_position(&mut logits, &history, 5, &long);
+        score_position(&mut logits, &history, 5, &long, &[]);
         assert_eq!(logits, [1.25, 1.0, -2.75, -0.25, 2.0]);
     }
 
     #[test]
     fn neutral_penalties_change_nothing() {
         let mut logits = vec![0.3, -0.7, 1.9];
-        score_position(&mut logits, &[0, 1, 2, 1], 3, &sampling(1.0));
+        score_position(&mut logits, &[0, 1, 2, 1], 3, &sampling(1.0), &[]);
         assert_eq!(logits, [0.3, -0.7, 1.9]);
     }
 
@@ -472,7 +486,7 @@ mod tests {
             };
             let inside = candidates(&logits, &params);
             for (token, &inside) in inside.iter().enumerate() {
-                let s = score(&logits, token as u32, &params);
+                let s = score(&logits, token as u32, &params, &[]);
                 let margins_say = s.top_k_margin.is_none_or(|m| m >= 0.0)
                     && s.top_p_margin.is_none_or(|m| m > 0.0)
                     && s.min_p_margin.is_none_or(|m| m >= 0.0);

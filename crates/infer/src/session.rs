@@ -494,8 +494,13 @@ impl Session {
         );
     }
 
-    pub(crate) fn set_sampling(&self, sampling: &SamplingParams, vocab_size: usize) {
-        let params = sampling.to_gpu(vocab_size as u32);
+    pub(crate) fn set_sampling(
+        &self,
+        sampling: &SamplingParams,
+        vocab_size: usize,
+        stop_ids: &[u32],
+    ) {
+        let params = sampling.to_gpu(vocab_size as u32, stop_ids);
         self.gpu
             .queue
             .write_buffer(&self.sampler, 0, bytemuck::bytes_of(&params));

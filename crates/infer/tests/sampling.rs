@@ -144,6 +144,35 @@ fn top_p_samples_only_from_the_nucleus() {
 }
 
 #[test]
+fn a_banned_end_of_text_is_never_chosen() {
+    let eos = model().tokenizer().stop_ids()[0];
+    let eos_text = model().tokenizer().token_text(eos).unwrap();
+    // A prompt full of end-of-text tokens, and a negative frequency penalty that makes the
+    // end of text by far the likeliest next token (the fixture's logits span about 70).
+    let mut request = GenerateRequest::new(format!("{PROMPT}{}", eos_text.repeat(48)), 16);
+    request.stop_at_eos = false;
+    request.sampling = SamplingParams {
+        frequency_penalty: -2.0,
+        penalty_window: 128,
+        ..SamplingParams::greedy()
+    };
+    let generate = |request: &GenerateRequest| {
+        pollster::block_on(model().generate(request, |_| ControlFlow::Continue(())))
+            .unwrap()
+            .tokens
+    };
+    assert_eq!(
+        generate(&request)[0],
+        eos,
+        "the test does not call for the end of text"
+    );
+    request.sampling.ban_end_of_text = true;
+    let banned = generate(&request);
+    assert_eq!(banned.len(), 16);
+    assert!(!banned.contains(&eos), "{banned:?}");
+}
+
+#[test]
 fn min_p_drops_tokens_much_less_likely_than_the_best() {
     let (temperature, min_p) = (4.0, 0.3);
     let tokens = generate(

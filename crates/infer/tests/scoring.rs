@@ -90,6 +90,14 @@ fn cases() -> Vec<(&'static str, SamplingParams)> {
         ),
         ("greedy, penalties", penalised(greedy(6))),
         (
+            "temperature 3, top_k 10, end of text banned",
+            SamplingParams {
+                top_k: 10,
+                ban_end_of_text: true,
+                ..sampled(3.0, 8)
+            },
+        ),
+        (
             "temperature 3, penalties, top_k 10, top_p 0.9, min_p 0.05",
             penalised(SamplingParams {
                 top_k: 10,
@@ -206,6 +214,45 @@ fn scoring_refuses_what_no_generation_has() {
     refused(&[5; TOKENS + 1]);
     refused(&[5, model().config().vocab_size as u32]);
     assert!(score(&request, &[]).is_empty());
+}
+
+#[test]
+fn a_banned_end_of_text_is_scored_as_the_sampler_banned_it() {
+    let eos = model().tokenizer().stop_ids()[0];
+    let eos_text = model().tokenizer().token_text(eos).unwrap();
+    // Greedy where the penalties make the end of text the best token: the honest generation
+    // takes the best of the others, and only a scorer that bans it too sees that as greedy.
+    let mut request = GenerateRequest::new(format!("{PROMPT}{}", eos_text.repeat(48)), 16);
+    request.sampling = SamplingParams {
+        frequency_penalty: -2.0,
+        penalty_window: 128,
+        ban_end_of_text: true,
+        ..SamplingParams::greedy()
+    };
+    let tokens = reported_tokens(&generate(&request));
+    assert_eq!(tokens.len(), 16);
+    let scores = score(&request, &tokens);
+    assert!(violations(&scores, true).is_empty(), "{scores:?}");
+    request.sampling.ban_end_of_text = false;
+    assert!(!violations(&score(&request, &tokens), true).is_empty());
+}
+
+#[test]
+fn an_end_of_text_where_it_was_banned_breaks_the_limits() {
+    let eos = model().tokenizer().stop_ids()[0];
+    let sampling = SamplingParams {
+        min_p: 0.01,
+        ban_end_of_text: true,
+        ..sampled(1.0, 10)
+    };
+    let request = request(&sampling);
+    let mut tokens = generate(&request).tokens;
+    tokens.truncate(8);
+    tokens.push(eos);
+    let scores = score(&request, &tokens);
+    assert_eq!(violations(&scores, false), [scores.last().unwrap()]);
+    let last = scores.last().unwrap();
+    assert!(last.logprob.is_finite() && last.logprob < -1e30, "{last:?}");
 }
 
 #[test]

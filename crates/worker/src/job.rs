@@ -3,14 +3,15 @@
 //!
 //! Parameters the engine has: `max_length`, `max_context_length`, `temperature`, `top_k`,
 //! `top_p`, `min_p`, `rep_pen`, `rep_pen_range`, `stop_sequence`, `singleline`, `frmttriminc`,
-//! `frmtrmblln`, a seed (`seed` or `sampler_seed`), and Potluck's `presence_penalty` and
+//! `frmtrmblln`, `use_default_badwordsids` (which bans the model's end-of-text tokens, as
+//! KoboldAI does), a seed (`seed` or `sampler_seed`), and Potluck's `presence_penalty` and
 //! `frequency_penalty` (from the OpenAI-compatible API). Missing ones take KoboldAI's defaults.
 //! `potluck_stream` asks the worker to send its text as it goes. A check job (a pop with a
 //! `score_check`) carries the checked job's parameters.
 //! Ignored, as samplers the engine does not have: `top_a`, `typical`, `tfs`, `rep_pen_slope`,
-//! `sampler_order`, `smoothing_factor`, `dynatemp_*`, `use_default_badwordsids`, `frmtadsnsp`,
-//! `frmtrmspch`. Out-of-range values are clamped to the nearest sensible one, not refused: the
-//! requester asked for a generation, and gets one.
+//! `sampler_order`, `smoothing_factor`, `dynatemp_*`, `frmtadsnsp`, `frmtrmspch`. Out-of-range
+//! values are clamped to the nearest sensible one, not refused: the requester asked for a
+//! generation, and gets one.
 
 use std::time::Duration;
 
@@ -178,6 +179,7 @@ impl GenerationSettings {
             seed: seed(params).unwrap_or(fallback_seed),
             presence_penalty: penalty("presence_penalty"),
             frequency_penalty: penalty("frequency_penalty"),
+            ban_end_of_text: flag("use_default_badwordsids"),
         };
         GenerationSettings {
             max_tokens: max_length as usize,
@@ -247,8 +249,9 @@ mod tests {
             "max_length": 64, "max_context_length": 1024, "temperature": 0.5, "top_k": 40,
             "top_p": 0.9, "min_p": 0.05, "rep_pen": 1.2, "rep_pen_range": 128,
             "stop_sequence": ["\nUser:", ""], "singleline": true, "seed": "42", "top_a": 0.3,
-            "presence_penalty": 0.5, "frequency_penalty": 9,
+            "presence_penalty": 0.5, "frequency_penalty": 9, "use_default_badwordsids": true,
         }));
+        assert!(s.sampling.ban_end_of_text);
         assert_eq!(
             (s.sampling.presence_penalty, s.sampling.frequency_penalty),
             (0.5, 2.0)
@@ -270,6 +273,7 @@ mod tests {
     fn missing_parameters_take_koboldai_defaults_and_the_workers_limits() {
         let s = settings(json!({}));
         assert_eq!((s.max_tokens, s.context_length), (80, 2048));
+        assert!(!s.sampling.ban_end_of_text);
         assert_eq!(
             (s.sampling.temperature, s.sampling.top_k, s.sampling.seed),
             (0.7, 100, 7)

@@ -6,6 +6,7 @@
 // [i * chunk, (i + 1) * chunk). In order, as transformers applies them:
 //   1. penalties for tokens in the last `penalty_window` positions: repetition (divide a positive
 //      logit, multiply a negative one), presence (subtract once) and frequency (per occurrence);
+//      the `banned` tokens (up to four; u32 max pads the rest) are never chosen;
 //   2. greedy: the highest logit (the lowest id among equals);
 //   3. otherwise logits / temperature, then the candidates: the `top_k` highest, of those the
 //      fewest highest whose probabilities sum to `top_p`, and of those the ones with at least
@@ -27,6 +28,7 @@ struct Params {
     penalty_window: u32,
     seed_lo: u32,
     seed_hi: u32,
+    banned: vec4<u32>,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -131,6 +133,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
         }
         if (params.greedy == 0u) {
             l = l / params.temperature;
+        }
+        if (any(params.banned == vec4<u32>(v))) {
+            l = NEG_HUGE;
         }
         work[v] = l;
         if (l > best) {
