@@ -2,6 +2,7 @@
 //! environment variables.
 
 use crate::login::{self, Endpoints, Protocol, ProviderConfig};
+use crate::rate_limits::RateLimits;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use openidconnect::{AuthUrl, ClientId, ClientSecret, IssuerUrl, TokenUrl};
@@ -161,6 +162,14 @@ pub struct Config {
     /// Active requests a registered user may have at once (moderators can change it per user).
     #[arg(long, env = "POTLUCK_DEFAULT_CONCURRENCY", default_value_t = 30)]
     pub default_concurrency: u32,
+
+    /// Request rate limits per client address (and per API key), per instance: the defaults,
+    /// changed by comma-separated `CLASS=COUNT/UNIT[:BURST]` entries (units s, m, h; BURST: how
+    /// many at once) or `CLASS=off`; `off` alone turns them all off. The classes and their
+    /// defaults: register=5/m:5, generate=90/m:10, status=600/m:60, pop=3600/m:120,
+    /// submit=3600/m:120, transfer=60/m:5, ui=600/m:60, api=600/m:120, pages=1200/m:200.
+    #[arg(long, env = "POTLUCK_RATE_LIMITS", default_value = "")]
+    pub rate_limits: RateLimits,
 
     /// Seconds a `/v1` (OpenAI-compatible) request waits for its result before it is cancelled
     /// and answered with a timeout error.
@@ -509,6 +518,7 @@ impl fmt::Debug for Config {
             .field("oidc_providers", &self.oidc_providers)
             .field("oauth2_providers", &self.oauth2_providers)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .field("rate_limits", &self.rate_limits)
             .field(
                 "outbound_allow_private_addresses",
                 &self.outbound_allow_private_addresses,

@@ -7,6 +7,7 @@ mod config;
 mod logging;
 mod login;
 mod openai_api;
+mod rate_limits;
 mod sweeper;
 mod ui;
 
@@ -123,10 +124,16 @@ async fn serve(
         horde: horde.clone(),
         settings,
     };
+    let limiter = Arc::new(rate_limits::Limiter::new(&config.rate_limits));
+    let limiter_cleaner = limiter.spawn_cleaner(std::time::Duration::from_secs(60));
     let app = api::router(state.clone())
-        .merge(openai_api::router(state))
+        .merge(openai_api::router(state.clone()))
         .merge(browser_model::routes(browser_model))
         .merge(ui::routes(horde.clone(), ui_settings)?)
+        .layer(axum::middleware::from_fn_with_state(
+            (state, limiter),
+            rate_limits::limit,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             api::ApiError::new(
@@ -155,6 +162,7 @@ async fn serve(
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     sweeps.abort();
+    limiter_cleaner.abort();
     tracing::info!("stopped");
     Ok(())
 }

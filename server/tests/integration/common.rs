@@ -523,6 +523,9 @@ fn spawn(
         .arg(dir.path().join("no-site"))
         // The test models' sizes; a test that gives --model-reference overrides it.
         .env("POTLUCK_MODEL_REFERENCE", MODEL_REFERENCE)
+        // Tests send faster than any client should; the limits have tests of their own, which
+        // set them with --rate-limits.
+        .env("POTLUCK_RATE_LIMITS", "off")
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("POTLUCK_LOG", filter)

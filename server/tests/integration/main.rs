@@ -23,6 +23,7 @@ mod oidc_login;
 mod openai;
 mod pop_priority;
 mod private_mode;
+mod rate_limits;
 mod shared_keys;
 mod status;
 mod styles;
