@@ -94,6 +94,7 @@ async fn serve(
     // Shared by all instances, so per-client limits hold behind a load balancer; refreshed by
     // every sweep after this.
     horde.refresh_address_secrets().await?;
+    horde.fill_name_likeness().await?;
     let browser_model = match config.browser_model.clone() {
         Some(path) => {
             let model =

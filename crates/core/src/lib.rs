@@ -45,6 +45,7 @@ pub mod keys;
 pub mod kudos;
 pub mod matching;
 pub mod model_reference;
+pub mod names;
 pub mod outbound;
 mod policy;
 pub mod relay;

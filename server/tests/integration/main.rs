@@ -19,6 +19,7 @@ mod instances;
 mod lifecycle;
 mod log_privacy;
 mod modes;
+mod names;
 mod oidc_login;
 mod openai;
 mod pop_priority;

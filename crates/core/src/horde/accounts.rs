@@ -6,6 +6,7 @@ use super::{validate, Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::keys;
 use crate::kudos::Kudos;
+use crate::names;
 use crate::now_ms;
 use crate::store::{KudosMismatch, LedgerRow, UserChange, UserRow, UserSort};
 use protocol::{
@@ -47,7 +48,7 @@ impl Horde {
             .into());
         }
         self.refuse_registration_in_raid().await?;
-        let username = validate::name("username", "TooLongUserName", username, 3, 100)?;
+        let username = names::chosen("username", "TooLongUserName", username, 3, 100)?;
         self.create_account(&username, Roles::default()).await
     }
 
@@ -368,7 +369,7 @@ impl Horde {
             validate::in_range("worker_invited", invited, 0, MAX_WORKER_INVITED)?;
         }
         let username = username
-            .map(|name| validate::name("username", "TooLongUserName", Some(&name), 3, 100))
+            .map(|name| names::chosen("username", "TooLongUserName", Some(&name), 3, 100))
             .transpose()?;
         // An empty address withdraws it.
         let contact = contact

@@ -5,6 +5,7 @@ use crate::bridge_reference;
 use crate::error::{CoreError, Rejection, Result};
 use crate::kudos::{self, ImagePricing, ImageWork, Kudos, Pricing, TextWorkerRate};
 use crate::matching::Capabilities;
+use crate::names;
 use crate::now_ms;
 use crate::store::{
     Claimed, Completion, CompletionOutcome, JobRow, PopOutcome, PopQuery, RequestRow,
@@ -261,7 +262,7 @@ impl Horde {
     ) -> Result<WorkerRow> {
         account.require_registered("AnonForbiddenWorker", "run workers")?;
         account.require_unfrozen()?;
-        let name = validate::name("name", "TooLongWorkerName", common.name, 1, 100)?;
+        let name = names::chosen("name", "TooLongWorkerName", common.name, 1, 100)?;
         let models = validate::models("models", common.models)?;
         validate::in_range("amount", common.amount.into(), 1, 20)?;
         validate::in_range("threads", common.threads.into(), 1, 50)?;
@@ -285,6 +286,8 @@ impl Horde {
         }
         if existing.is_none() {
             self.require_invited(account).await?;
+            self.refuse_look_alike_worker(&name, account.user.id, None)
+                .await?;
         }
         let mut check_in = WorkerCheckIn {
             chat_template: None,

@@ -6,9 +6,10 @@
 //! this module keeps only what the sign-in needs between the two legs, and the link itself:
 //! the provider's id and the subject, nothing of the profile.
 
-use super::{validate, Account, Horde};
+use super::{Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::keys;
+use crate::names;
 use crate::now_ms;
 use crate::store::{Login, PendingLogin, UserRow};
 use std::time::Duration;
@@ -106,7 +107,7 @@ impl Horde {
     /// Renames a linked account; returns its new `name#id`.
     pub async fn rename(&self, account: &Account, username: &str) -> Result<String> {
         require_linked(account)?;
-        let username = validate::name("username", "TooLongUserName", Some(username), 3, 100)?;
+        let username = names::chosen("username", "TooLongUserName", Some(username), 3, 100)?;
         self.store.rename_user(account.user.id, &username).await?;
         Ok(format!("{username}#{}", account.user.id))
     }

@@ -5,6 +5,7 @@
 use super::{validate, Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::kudos::Kudos;
+use crate::names;
 use crate::now_ms;
 use crate::store::{NewTeam, TeamRow};
 use protocol::{
@@ -134,13 +135,13 @@ impl Horde {
         Ok(self.store.team(id).await?.ok_or_else(not_found)?)
     }
 
-    /// Refuses a name another team has, whatever the case.
+    /// Refuses a name another team has, or one that looks like it (`Te4m` beside `team`).
     async fn refuse_taken_name(&self, name: &str, this_team: Option<&str>) -> Result<()> {
-        let taken = self.store.team_by_name(name).await?;
-        if taken.is_some_and(|other| Some(other.id.as_str()) != this_team) {
+        let taken = self.store.team_like(&names::likeness(name)).await?;
+        if let Some(other) = taken.filter(|other| Some(other.id.as_str()) != this_team) {
             return Err(Rejection::bad_request(
                 "TeamNameAlreadyExists",
-                format!("A team named {name:?} already exists"),
+                format!("A team named {:?} already exists", other.name),
             )
             .into());
         }
@@ -188,7 +189,7 @@ impl Horde {
 }
 
 fn team_name(name: &str) -> Result<String> {
-    validate::name("name", "BadRequest", Some(name), NAME_CHARS.0, NAME_CHARS.1)
+    names::chosen("name", "BadRequest", Some(name), NAME_CHARS.0, NAME_CHARS.1)
 }
 
 fn team_info(info: &str) -> Result<String> {

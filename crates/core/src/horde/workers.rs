@@ -7,6 +7,7 @@ use super::worker_messages::message_of;
 use super::{validate, Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::kudos::Kudos;
+use crate::names;
 use crate::now_ms;
 use crate::store::{WorkerChange, WorkerMessageRow, WorkerRow};
 use protocol::{
@@ -19,6 +20,41 @@ const MAX_INFO_CHARS: usize = 1000;
 const MAX_MAINTENANCE_MSG_CHARS: usize = 300;
 
 impl Horde {
+    /// Gives the workers and teams named before names had a likeness theirs: once, at start.
+    pub async fn fill_name_likeness(&self) -> Result<()> {
+        let filled = self.store.fill_name_likeness().await?;
+        if filled > 0 {
+            tracing::info!(names = filled, "name likeness filled in");
+        }
+        Ok(())
+    }
+
+    /// Refuses a worker name that looks like the name of another account's worker (`adm1n`
+    /// beside `admin`); `this_worker` is the one being renamed. An owner may name its own
+    /// workers alike.
+    pub(super) async fn refuse_look_alike_worker(
+        &self,
+        name: &str,
+        owner_id: i64,
+        this_worker: Option<&str>,
+    ) -> Result<()> {
+        let alike = self.store.workers_like(&names::likeness(name)).await?;
+        if let Some(other) = alike
+            .iter()
+            .find(|w| w.owner_id != owner_id && Some(w.id.as_str()) != this_worker)
+        {
+            return Err(Rejection::bad_request(
+                "WorkerNameAlreadyExists",
+                format!(
+                    "The name {name:?} looks too much like that of worker {:?} of another account",
+                    other.name
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// Every worker the caller owns, online or not.
     pub async fn workers_of(&self, owner: &Account) -> Result<Vec<WorkerDetails>> {
         let mut workers = Vec::new();
@@ -277,7 +313,7 @@ impl Horde {
             (None, _) => None,
         };
         let name = name
-            .map(|name| validate::name("name", "TooLongWorkerName", Some(&name), 5, 100))
+            .map(|name| names::chosen("name", "TooLongWorkerName", Some(&name), 5, 100))
             .transpose()?;
         if let Some(name) = &name {
             let taken = self.store.worker_by_name(name).await?;
@@ -288,6 +324,8 @@ impl Horde {
                 )
                 .into());
             }
+            self.refuse_look_alike_worker(name, worker.owner_id, Some(&worker.id))
+                .await?;
         }
         // "" leaves the team; an id joins that team.
         let team = match team.as_deref().map(str::trim) {

@@ -55,6 +55,10 @@ pub trait Common: Send + Sync + 'static {
     // --- workers ------------------------------------------------------------
     async fn worker(&self, id: &str) -> Result<Option<WorkerRow>>;
     async fn worker_by_name(&self, name: &str) -> Result<Option<WorkerRow>>;
+    /// The workers whose names look like one with this [`crate::names::likeness`].
+    async fn workers_like(&self, likeness: &str) -> Result<Vec<WorkerRow>>;
+    /// Gives the workers and teams named before names had a likeness theirs; how many.
+    async fn fill_name_likeness(&self) -> Result<u64>;
     async fn workers(&self, kind: Option<&str>) -> Result<Vec<WorkerRow>>;
     async fn worker_ids_of(&self, owner_id: i64) -> Result<Vec<String>>;
     /// The chat templates text workers announced (JSON), newest first, with their models.
@@ -314,6 +318,38 @@ macro_rules! impl_common {
                     .await?)
             }
 
+            async fn workers_like(&self, likeness: &str) -> Result<Vec<WorkerRow>> {
+                Ok(sqlx::query_as(concat!(
+                    $crate::store::sql::worker_select!(),
+                    " WHERE w.name_likeness = $1"
+                ))
+                .bind(likeness)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn fill_name_likeness(&self) -> Result<u64> {
+                let mut filled = 0;
+                for table in ["workers", "teams"] {
+                    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                        "SELECT id, name FROM {table} WHERE name_likeness IS NULL"
+                    ))
+                    .fetch_all(self.reader())
+                    .await?;
+                    for (id, name) in rows {
+                        sqlx::query(&format!(
+                            "UPDATE {table} SET name_likeness = $2 WHERE id = $1"
+                        ))
+                        .bind(&id)
+                        .bind($crate::names::likeness(&name))
+                        .execute(self.writer())
+                        .await?;
+                        filled += 1;
+                    }
+                }
+                Ok(filled)
+            }
+
             async fn workers(&self, kind: Option<&str>) -> Result<Vec<WorkerRow>> {
                 Ok(sqlx::query_as(sql::WORKERS_OF_KIND)
                     .bind(kind)
@@ -347,7 +383,8 @@ macro_rules! impl_common {
                      maintenance_msg = CASE WHEN $3 THEN $4 ELSE maintenance_msg END, \
                      paused = COALESCE($5, paused), info = COALESCE($6, info), \
                      name = COALESCE($7, name), \
-                     team_id = CASE WHEN $8 THEN $9 ELSE team_id END WHERE id = $1",
+                     team_id = CASE WHEN $8 THEN $9 ELSE team_id END, \
+                     name_likeness = COALESCE($10, name_likeness) WHERE id = $1",
                 )
                 .bind(id)
                 .bind(change.maintenance)
@@ -358,6 +395,7 @@ macro_rules! impl_common {
                 .bind(change.name.as_deref())
                 .bind(change.team.is_some())
                 .bind(change.team.clone().flatten())
+                .bind(change.name.as_deref().map($crate::names::likeness))
                 .execute(self.writer())
                 .await;
                 shared::worker_changed(result)

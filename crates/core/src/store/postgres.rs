@@ -318,6 +318,7 @@ impl Store for PostgresStore {
                 .bind(c.owner_id)
                 .bind(&c.kind)
                 .bind(c.now)
+                .bind(crate::names::likeness(&c.name))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

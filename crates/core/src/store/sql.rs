@@ -183,8 +183,8 @@ pub const WORKERS_OF_KIND: &str = concat!(
 /// Does nothing when the name is taken, which only a concurrent first pop
 /// under the same name (on another instance) can cause.
 pub const INSERT_WORKER: &str =
-    "INSERT INTO workers (id, name, owner_id, kind, created_at, last_check_in) \
-     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING";
+    "INSERT INTO workers (id, name, owner_id, kind, created_at, last_check_in, name_likeness) \
+     VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT DO NOTHING";
 pub const RECORD_UPTIME: &str = "UPDATE workers SET uptime_ms = $2, last_reward_uptime_ms = $3, \
      kudos_uptime = kudos_uptime + $4 WHERE id = $1";
 pub const REFRESH_WORKER: &str =

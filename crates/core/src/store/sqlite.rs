@@ -232,6 +232,7 @@ impl Store for SqliteStore {
                     .bind(c.owner_id)
                     .bind(&c.kind)
                     .bind(c.now)
+                    .bind(crate::names::likeness(&c.name))
                     .execute(&mut *tx)
                     .await?;
                 c.new_id.clone()

@@ -10,8 +10,8 @@ pub trait Teams: Send + Sync + 'static {
     /// Creates a team; a name another team has (whatever the case) is refused.
     async fn insert_team(&self, team: &NewTeam) -> Result<()>;
     async fn team(&self, id: &str) -> Result<Option<TeamRow>>;
-    /// The team with this name, whatever the case.
-    async fn team_by_name(&self, name: &str) -> Result<Option<TeamRow>>;
+    /// A team whose name looks like one with this [`crate::names::likeness`].
+    async fn team_like(&self, likeness: &str) -> Result<Option<TeamRow>>;
     /// Every team, oldest first.
     async fn teams(&self) -> Result<Vec<TeamRow>>;
     /// The teams an account created, oldest first.
@@ -39,14 +39,15 @@ macro_rules! impl_teams {
         impl $crate::store::Teams for $store {
             async fn insert_team(&self, team: &NewTeam) -> Result<()> {
                 let inserted = sqlx::query(
-                    "INSERT INTO teams (id, name, info, owner_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO teams (id, name, info, owner_id, created_at, name_likeness) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&team.id)
                 .bind(&team.name)
                 .bind(team.info.as_deref())
                 .bind(team.owner_id)
                 .bind(team.now)
+                .bind($crate::names::likeness(&team.name))
                 .execute(self.writer())
                 .await;
                 shared::team_named(inserted).map(|_| ())
@@ -62,12 +63,12 @@ macro_rules! impl_teams {
                 .await?)
             }
 
-            async fn team_by_name(&self, name: &str) -> Result<Option<TeamRow>> {
+            async fn team_like(&self, likeness: &str) -> Result<Option<TeamRow>> {
                 Ok(sqlx::query_as(concat!(
                     $crate::store::teams::team_select!(),
-                    " WHERE lower(t.name) = lower($1)"
+                    " WHERE t.name_likeness = $1 LIMIT 1"
                 ))
-                .bind(name)
+                .bind(likeness)
                 .fetch_optional(self.reader())
                 .await?)
             }
@@ -98,12 +99,13 @@ macro_rules! impl_teams {
                 info: Option<&str>,
             ) -> Result<()> {
                 let changed = sqlx::query(
-                    "UPDATE teams SET name = COALESCE($2, name), info = COALESCE($3, info) \
-                     WHERE id = $1",
+                    "UPDATE teams SET name = COALESCE($2, name), info = COALESCE($3, info), \
+                     name_likeness = COALESCE($4, name_likeness) WHERE id = $1",
                 )
                 .bind(id)
                 .bind(name)
                 .bind(info)
+                .bind(name.map($crate::names::likeness))
                 .execute(self.writer())
                 .await;
                 shared::team_named(changed).map(|_| ())
