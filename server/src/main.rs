@@ -8,7 +8,9 @@ mod logging;
 mod login;
 mod openai_api;
 mod rate_limits;
+mod refusal;
 mod sweeper;
+mod timeouts;
 mod ui;
 
 use anyhow::Context;
@@ -95,6 +97,7 @@ async fn serve(
     // every sweep after this.
     horde.refresh_address_secrets().await?;
     horde.fill_name_likeness().await?;
+    horde.refresh_address_blocks().await?;
     let browser_model = match config.browser_model.clone() {
         Some(path) => {
             let model =
@@ -131,6 +134,10 @@ async fn serve(
         .merge(openai_api::router(state.clone()))
         .merge(browser_model::routes(browser_model))
         .merge(ui::routes(horde.clone(), ui_settings)?)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            timeouts::refuse_timed_out,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             (state, limiter),
             rate_limits::limit,

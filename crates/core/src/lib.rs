@@ -55,9 +55,9 @@ pub mod verdict;
 
 pub use error::{CoreError, Rejection, RejectionKind};
 pub use horde::{
-    Account, Horde, ImageUpload, LinkedSignIn, MessagesQuery, ModelAvailability, ModelFilter,
-    ModelState, Roles, StoredImage, StyleKind, SweepReport, TextMinimums, TextOutcome, TextResult,
-    PENDING_LOGIN_LIFETIME,
+    canonical_address, Account, Horde, ImageUpload, LinkedSignIn, MessagesQuery, ModelAvailability,
+    ModelFilter, ModelState, Roles, StoredImage, StyleKind, SweepReport, TextMinimums, TextOutcome,
+    TextResult, PENDING_LOGIN_LIFETIME,
 };
 pub use kudos::Kudos;
 pub use outbound::OutboundPolicy;

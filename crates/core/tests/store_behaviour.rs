@@ -8,11 +8,12 @@
 use potluck_core::kudos::Kudos;
 use potluck_core::matching::Capabilities;
 use potluck_core::store::{
-    verification, Claimed, CollectionChange, Completion, CompletionOutcome, ExpiryCutoffs, Login,
-    NewCheck, NewCollection, NewInterrogation, NewRatings, NewRequest, NewSharedKey, NewStyle,
-    PendingLogin, PopQuery, PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError, SettleOutcome,
-    Settlement, SharedKeyChange, StatsWindows, Store, StyleChange, StyleExampleRow, StyleFilter,
-    StyleOrder, StyleUse, UserChange, WorkerCheckIn, HOUR_MS, INTERROGATION,
+    verification, AddressBlockRow, AddressHashes, Claimed, CollectionChange, Completion,
+    CompletionOutcome, ExpiryCutoffs, Login, NewCheck, NewCollection, NewInterrogation, NewRatings,
+    NewRequest, NewSharedKey, NewStyle, PendingLogin, PopQuery, PurgeCutoffs, RequestRow,
+    ScratchDatabase, ScratchError, SettleOutcome, Settlement, SharedKeyChange, StatsWindows, Store,
+    StyleChange, StyleExampleRow, StyleFilter, StyleOrder, StyleUse, UserChange, WorkerCheckIn,
+    HOUR_MS, INTERROGATION,
 };
 use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
@@ -78,6 +79,9 @@ on_both_back_ends!(
     modes_are_settings_and_maintenance_cancels_the_queue,
     interrogations_queue_their_forms_and_purge_their_image,
     an_erased_account_takes_its_interrogation_images_along,
+    address_blocks_keep_hashes_per_period_and_go_when_over,
+    workers_keep_the_hashes_of_their_last_address,
+    the_moderation_log_pages_newest_first,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -172,6 +176,7 @@ fn check_in(owner: i64, now: i64) -> WorkerCheckIn {
         can_score: false,
         hold_rewards: false,
         chat_template: None,
+        address: None,
         now,
         stale_ms: 5 * MINUTE,
         uptime_reward: Kudos(5_000),
@@ -2287,4 +2292,124 @@ async fn count_images(db: &Fixture) -> i64 {
                 .unwrap()
         }
     }
+}
+
+fn block(id: &str, until_ms: i64, worker_id: Option<&str>) -> AddressBlockRow {
+    AddressBlockRow {
+        id: id.into(),
+        until_ms,
+        created_by: 1,
+        created_at: 0,
+        worker_id: worker_id.map(str::to_owned),
+    }
+}
+
+async fn address_blocks_keep_hashes_per_period_and_go_when_over(db: Fixture) {
+    let store = db.store();
+    let hashes = |p: i64, h: &str| vec![(p, format!("{h}-{p}")), (p + 1, format!("{h}-{}", p + 1))];
+    store
+        .insert_address_block(&block("a", 100 * MINUTE, None), &hashes(7, "a"))
+        .await
+        .unwrap();
+    store
+        .insert_address_block(&block("b", 5 * MINUTE, Some("w")), &[(7, "b-7".into())])
+        .await
+        .unwrap();
+
+    let mut blocked = store.blocked_hashes(7, MINUTE).await.unwrap();
+    blocked.sort_by(|x, y| x.hash.cmp(&y.hash));
+    let seen: Vec<(&str, bool)> = blocked
+        .iter()
+        .map(|b| (b.hash.as_str(), b.carried))
+        .collect();
+    assert_eq!(seen, [("a-7", true), ("b-7", false)]);
+    // Carried into period 8, once; a block that is gone takes no hash.
+    store.add_block_hash("b", 8, "b-8").await.unwrap();
+    store.add_block_hash("b", 8, "b-8").await.unwrap();
+    store.add_block_hash("nobody", 8, "x-8").await.unwrap();
+    assert_eq!(store.blocked_hashes(8, MINUTE).await.unwrap().len(), 2);
+    // Over at its time: not loaded, and swept with its hashes.
+    assert_eq!(store.blocked_hashes(7, 6 * MINUTE).await.unwrap().len(), 1);
+    store.sweep_address_blocks(8, 6 * MINUTE).await.unwrap();
+    let left = store.address_blocks(0).await.unwrap();
+    assert_eq!(
+        left.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert!(
+        store.blocked_hashes(7, 0).await.unwrap().is_empty(),
+        "past periods go"
+    );
+    // A block whose client stayed away past its hashes goes too.
+    store.sweep_address_blocks(9, 6 * MINUTE).await.unwrap();
+    assert!(store.address_blocks(0).await.unwrap().is_empty());
+
+    store
+        .insert_address_block(&block("c", 100 * MINUTE, None), &hashes(9, "c"))
+        .await
+        .unwrap();
+    store
+        .insert_address_block(&block("d", 100 * MINUTE, Some("w")), &hashes(9, "d"))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_address_blocks_with(9, "c-9").await.unwrap(), 1);
+    assert_eq!(store.delete_worker_address_blocks("w").await.unwrap(), 1);
+    assert!(store.blocked_hashes(9, 0).await.unwrap().is_empty());
+}
+
+async fn workers_keep_the_hashes_of_their_last_address(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let address = |period: i64| AddressHashes {
+        period,
+        current: format!("h{period}"),
+        next: format!("h{}", period + 1),
+    };
+    let first = WorkerCheckIn {
+        address: Some(address(3)),
+        ..check_in(owner.id, 0)
+    };
+    let worker = store.check_in_worker(&first).await.unwrap();
+    // A pop whose address is unknown keeps the last one.
+    store
+        .check_in_worker(&check_in(owner.id, MINUTE))
+        .await
+        .unwrap();
+    let known = store.worker_address(&worker.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            known.address_period,
+            known.address_hash.as_deref(),
+            known.address_hash_next.as_deref()
+        ),
+        (Some(3), Some("h3"), Some("h4"))
+    );
+    // Both periods over: forgotten.
+    store.sweep_address_blocks(5, MINUTE).await.unwrap();
+    let known = store.worker_address(&worker.id).await.unwrap().unwrap();
+    assert_eq!(known.address_hash, None);
+}
+
+async fn the_moderation_log_pages_newest_first(db: Fixture) {
+    let store = db.store();
+    let moderator = account(store, "warden").await;
+    for i in 0..3 {
+        store
+            .insert_moderation(
+                i * MINUTE,
+                moderator.id,
+                "worker changed",
+                &format!("worker {i}"),
+            )
+            .await
+            .unwrap();
+    }
+    let page = store.moderation_log(2, 0).await.unwrap();
+    let targets: Vec<&str> = page.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(targets, ["worker 2", "worker 1"]);
+    assert_eq!(page[0].actor_name.as_deref(), Some("warden"));
+    assert_eq!(
+        store.moderation_log(2, 2).await.unwrap()[0].target,
+        "worker 0"
+    );
 }

@@ -2,7 +2,9 @@
 //! the image an alchemist downloads for the form it holds.
 
 use super::error::ApiResult;
-use super::extract::{BaseUrl, Caller, ClientHash, JsonBody, PathParam, QueryParams};
+use super::extract::{
+    BaseUrl, Caller, ClientAddress, ClientHash, JsonBody, PathParam, QueryParams,
+};
 use super::image::UploadToken;
 use super::AppState;
 use axum::extract::State;
@@ -70,12 +72,13 @@ pub async fn pop(
     State(state): State<AppState>,
     Caller(account): Caller,
     BaseUrl(base): BaseUrl,
+    ClientAddress(address): ClientAddress,
     JsonBody(input): JsonBody<InterrogationPopInput>,
 ) -> ApiResult<Json<InterrogationPopPayload>> {
     Ok(Json(
         state
             .horde
-            .pop_interrogation(&account, input, &base)
+            .pop_interrogation(&account, input, &base, address.as_deref())
             .await?,
     ))
 }

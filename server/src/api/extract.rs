@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use potluck_core::Account;
+use potluck_core::{canonical_address, Account};
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -252,9 +252,16 @@ impl FromRequestParts<AppState> for ClientHash {
     }
 }
 
-/// The keyed hash of the address a request came from (the trusted header's first address when
-/// one is configured, else the peer's), or None when neither is known.
+/// The keyed hash of the address a request came from ([`client_address`]), or None when it is
+/// not known.
 pub fn client_hash(state: &AppState, parts: &Parts) -> Option<String> {
+    state.horde.hash_address(&client_address(state, parts)?)
+}
+
+/// The address a request came from (the trusted header's first address when one is configured,
+/// else the peer's) as hashes see it (`canonical_address`: an IPv6 client is its /64), or None
+/// when neither is known. Only ever kept hashed.
+pub fn client_address(state: &AppState, parts: &Parts) -> Option<String> {
     let from_header = state
         .settings
         .client_ip_header
@@ -268,7 +275,21 @@ pub fn client_hash(state: &AppState, parts: &Parts) -> Option<String> {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string())
     })?;
-    state.horde.hash_address(&address)
+    canonical_address(&address)
+}
+
+/// The address a worker pops from ([`client_address`]), for a moderator's block of it.
+pub struct ClientAddress(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(state, parts)))
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

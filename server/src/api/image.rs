@@ -1,7 +1,9 @@
 //! Image generation: `/api/v2/generate/*`, and the images Potluck stores and serves.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{BaseUrl, Caller, ClientHash, JsonBody, PathParam, QueryParams, Requester};
+use super::extract::{
+    BaseUrl, Caller, ClientAddress, ClientHash, JsonBody, PathParam, QueryParams, Requester,
+};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -81,9 +83,15 @@ pub async fn pop(
     State(state): State<AppState>,
     Caller(account): Caller,
     BaseUrl(base): BaseUrl,
+    ClientAddress(address): ClientAddress,
     JsonBody(input): JsonBody<PopInputStable>,
 ) -> ApiResult<Json<GenerationPayloadStable>> {
-    Ok(Json(state.horde.pop_image(&account, input, &base).await?))
+    Ok(Json(
+        state
+            .horde
+            .pop_image(&account, input, &base, address.as_deref())
+            .await?,
+    ))
 }
 
 /// A worker submits a finished image: inline base64, or `R2` after uploading it.

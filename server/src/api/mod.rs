@@ -8,6 +8,7 @@ mod extract;
 mod image;
 mod me;
 mod openapi;
+mod operations;
 mod shared_keys;
 mod stats;
 mod status;
@@ -20,7 +21,7 @@ mod workers;
 
 pub use documents::Documents;
 pub use error::ApiError;
-pub use extract::{client_hash, public_base, ClientHash};
+pub use extract::{client_address, client_hash, public_base, ClientHash};
 
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
@@ -170,6 +171,21 @@ pub fn router(state: AppState) -> Router {
         .route("/register", post(users::register))
         .route("/kudos/transfer", post(users::transfer))
         .route("/kudos/award", post(users::award))
+        .route(
+            "/operations/ipaddr",
+            get(operations::list)
+                .post(operations::block)
+                .delete(operations::unblock),
+        )
+        .route("/operations/ipaddr/{ipaddr}", get(operations::check))
+        .route(
+            "/operations/moderation_log",
+            get(operations::moderation_log),
+        )
+        .route(
+            "/operations/block_worker_ipaddr/{worker_id}",
+            put(operations::block_worker).delete(operations::unblock_worker),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()

@@ -39,9 +39,13 @@ use utoipa::OpenApi;
         super::users::transfer,
         super::me::export, super::me::contact, super::me::freeze, super::me::unfreeze, super::me::erase,
         super::me::rename, super::me::reset_key,
+        super::operations::list, super::operations::block, super::operations::unblock,
+        super::operations::check, super::operations::block_worker, super::operations::unblock_worker,
+        super::operations::moderation_log,
         crate::openai_api::models, crate::openai_api::model, crate::openai_api::chat_completions, crate::openai_api::completions,
     ),
     tags((name = "text"), (name = "image"), (name = "alchemy", description = "Interrogations: an image and the forms asked of it"), (name = "status"), (name = "workers"), (name = "teams"), (name = "users"),
+         (name = "operations", description = "Moderators' timeouts of client addresses, kept only as keyed hashes"),
          (name = "styles", description = "Styles, their examples, and collections of styles"),
          (name = "openai", description = "The OpenAI-compatible API, on the same queue"))
 )]

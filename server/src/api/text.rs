@@ -1,7 +1,7 @@
 //! Text generation: `/api/v2/generate/text/*`.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, ClientHash, JsonBody, PathParam, Requester};
+use super::extract::{Caller, ClientAddress, ClientHash, JsonBody, PathParam, Requester};
 use super::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -63,9 +63,15 @@ pub async fn cancel(
 pub async fn pop(
     State(state): State<AppState>,
     Caller(account): Caller,
+    ClientAddress(address): ClientAddress,
     JsonBody(input): JsonBody<PopInputKobold>,
 ) -> ApiResult<Json<GenerationPayloadKobold>> {
-    Ok(Json(state.horde.pop_text(&account, input).await?))
+    Ok(Json(
+        state
+            .horde
+            .pop_text(&account, input, address.as_deref())
+            .await?,
+    ))
 }
 
 /// A worker submits a finished text generation.

@@ -16,15 +16,15 @@ mod settings;
 pub use classes::EndpointClass;
 pub use settings::{Limit, RateLimits};
 
-use crate::api::{client_hash, ApiError, AppState};
-use crate::openai_api::OpenAiApiError;
+use crate::api::{client_hash, AppState};
+use crate::refusal;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use potluck_core::{CoreError, Rejection};
+use potluck_core::Rejection;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -159,11 +159,7 @@ fn refusal(path: &str, over: OverLimit) -> Response {
             over.class, over.limit
         ),
     );
-    let mut response = if path.starts_with("/v1/") {
-        OpenAiApiError::from(CoreError::Rejected(rejection)).into_response()
-    } else {
-        ApiError::from(CoreError::Rejected(rejection)).into_response()
-    };
+    let mut response = refusal::respond(path, rejection);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -1,9 +1,9 @@
 //! What the server keeps of a job: after a full cycle and the retention window, neither its log
 //! (at its most verbose) nor its database holds the prompt or the generation, and neither ever
-//! holds an API key or the client's address.
+//! holds an API key or the client's address, moderators' timeouts of that address included.
 
 use crate::common::{honest_scores, pop_check, Server, ANON};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
 
@@ -77,6 +77,35 @@ async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresse
             )
             .await;
         assert_eq!(status, StatusCode::OK);
+    }
+    // A moderator's timeouts of the client's address, by address and through the worker, work
+    // on hashes: neither the address nor anything that gives it away is kept, nor logged.
+    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
+    let (_, worker) = server.get("/workers/name/worker", Some(&worker_key)).await;
+    let through_worker = format!(
+        "/operations/block_worker_ipaddr/{}",
+        worker["id"].as_str().unwrap()
+    );
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/operations/ipaddr",
+            Some(json!({"ipaddr": CLIENT, "hours": 1})),
+        ),
+        (
+            Method::DELETE,
+            "/operations/ipaddr",
+            Some(json!({"ipaddr": CLIENT})),
+        ),
+        (
+            Method::PUT,
+            through_worker.as_str(),
+            Some(json!({"days": 1})),
+        ),
+        (Method::DELETE, through_worker.as_str(), None),
+    ] {
+        let (status, body) = server.call(method, path, Some(&moderator), body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
     let never = [worker_key.as_str(), requester_key.as_str(), CLIENT, PROXY];
     assert_eq!(server.stored(&never).await, Vec::<&str>::new());

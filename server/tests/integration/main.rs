@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts;
+mod address_timeouts;
 mod alchemy;
 mod browser_model;
 mod data_rights;
@@ -18,6 +19,7 @@ mod image_jobs;
 mod instances;
 mod lifecycle;
 mod log_privacy;
+mod moderation_log;
 mod modes;
 mod names;
 mod oidc_login;

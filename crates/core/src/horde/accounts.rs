@@ -394,6 +394,23 @@ impl Horde {
         };
         self.store.update_user(user_id, &change, now_ms()).await?;
         tracing::info!(actor = actor.user.id, user = user_id, "account changed");
+        if !itself || kudos.is_some() || moderator.is_some() || moderated {
+            let fields = [
+                ("kudos", kudos.is_some()),
+                ("concurrency", concurrency.is_some()),
+                ("moderator", moderator.is_some()),
+                ("trusted", trusted.is_some()),
+                ("flagged", flagged.is_some()),
+                ("worker_invited", worker_invited.is_some()),
+                ("reset_suspicion", reset_suspicion.is_some()),
+                ("public_workers", public_workers.is_some()),
+                ("username", username.is_some()),
+            ];
+            let changed: Vec<&str> = fields.iter().filter(|f| f.1).map(|f| f.0).collect();
+            let target = format!("user #{user_id}: {}", changed.join(", "));
+            self.record_moderation(actor, "account changed", target)
+                .await?;
+        }
         let user = self.existing_user(user_id).await?;
         Ok(ModifyUser {
             new_kudos: kudos.map(|_| Kudos(user.kudos).as_f64()),

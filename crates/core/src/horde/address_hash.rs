@@ -11,6 +11,7 @@ use super::Horde;
 use crate::error::Result;
 use crate::keys;
 use crate::now_ms;
+use crate::store::AddressHashes;
 use sha2::{Digest, Sha256};
 
 /// The settings' key prefix; the period number follows, zero-padded so that keys sort like
@@ -37,11 +38,30 @@ impl Horde {
             true => &secrets.current,
             false => &secrets.next,
         };
-        let digest = Sha256::new()
-            .chain_update(secret.as_bytes())
-            .chain_update(address.as_bytes())
-            .finalize();
-        Some(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+        Some(keyed_hash(secret, address))
+    }
+
+    /// The address's hashes with the secrets loaded: of their period and of the next.
+    pub(crate) fn address_hashes(&self, address: &str) -> Option<AddressHashes> {
+        let secrets = self.address_secrets.read().ok()?.clone()?;
+        Some(AddressHashes {
+            period: secrets.period as i64,
+            current: keyed_hash(&secrets.current, address),
+            next: keyed_hash(&secrets.next, address),
+        })
+    }
+
+    /// The address's hash with the current secret loaded, and that secret's period.
+    pub(super) fn current_address_hash(&self, address: &str) -> Option<(i64, String)> {
+        let secrets = self.address_secrets.read().ok()?;
+        let secrets = secrets.as_ref()?;
+        Some((secrets.period as i64, keyed_hash(&secrets.current, address)))
+    }
+
+    /// The period of the secrets loaded, if any are.
+    pub(super) fn loaded_address_period(&self) -> Option<i64> {
+        let secrets = self.address_secrets.read().ok()?;
+        secrets.as_ref().map(|s| s.period as i64)
     }
 
     /// Makes sure the secrets of this period and the next exist and are loaded, and deletes
@@ -88,6 +108,15 @@ impl Horde {
         let lifetime = self.policy.address_hash_lifetime.as_millis().max(1);
         (u128::try_from(now_ms).unwrap_or_default() / lifetime) as u64
     }
+}
+
+/// 128 bits of SHA-256 over the secret and the address, in hex.
+fn keyed_hash(secret: &str, address: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(secret.as_bytes())
+        .chain_update(address.as_bytes())
+        .finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 fn secret_key(period: u64) -> String {

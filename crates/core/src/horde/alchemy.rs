@@ -280,6 +280,7 @@ impl Horde {
         account: &Account,
         input: InterrogationPopInput,
         base_url: &str,
+        address: Option<&str>,
     ) -> Result<InterrogationPopPayload> {
         let forms = worker_forms(&input.forms)?;
         validate::in_range("max_tiles", input.max_tiles.into(), 1, 256)?;
@@ -291,6 +292,7 @@ impl Horde {
             threads: input.threads,
             bridge_agent: &input.bridge_agent,
             priority_usernames: &input.priority_usernames,
+            address,
         };
         // An alchemist's largest image, in the pixels of its tiles.
         let max_pixels = i64::from(input.max_tiles) * i64::from(TILE_SIDE * TILE_SIDE);

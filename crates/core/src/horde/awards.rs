@@ -64,6 +64,8 @@ impl Horde {
         let amount = Kudos::from_f64(amount);
         self.store.award_kudos(id, amount, now_ms()).await?;
         tracing::info!(moderator = account.user.id, user = id, amount = %amount, "kudos awarded");
+        self.record_moderation(account, "kudos awarded", format!("user #{id}: {amount}"))
+            .await?;
         Ok(KudosAwarded {
             awarded: amount.as_f64(),
         })

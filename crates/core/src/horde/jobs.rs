@@ -60,6 +60,8 @@ pub(super) struct PopCommon<'a> {
     pub bridge_agent: &'a str,
     /// `name#id` of accounts whose requests it serves first, with its owner's.
     pub priority_usernames: &'a [String],
+    /// The address it pops from ([`super::canonical_address`]), if known.
+    pub address: Option<&'a str>,
 }
 
 /// The most accounts a worker may name in `priority_usernames`.
@@ -69,10 +71,12 @@ const MAX_PRIORITY_USERNAMES: usize = 100;
 const MAX_CHAT_TEMPLATE_BYTES: usize = 65_536;
 
 impl Horde {
+    /// A text worker asks for jobs, from `address` ([`super::canonical_address`]) if known.
     pub async fn pop_text(
         &self,
         account: &Account,
         input: PopInputKobold,
+        address: Option<&str>,
     ) -> Result<GenerationPayloadKobold> {
         let common = PopCommon {
             kind: WorkerType::Text,
@@ -82,6 +86,7 @@ impl Horde {
             threads: input.threads,
             bridge_agent: &input.bridge_agent,
             priority_usernames: &input.priority_usernames,
+            address,
         };
         let chat_template = match &input.chat_template {
             Some(template) => {
@@ -157,11 +162,13 @@ impl Horde {
         })
     }
 
+    /// An image worker asks for jobs, from `address` ([`super::canonical_address`]) if known.
     pub async fn pop_image(
         &self,
         account: &Account,
         input: PopInputStable,
         base_url: &str,
+        address: Option<&str>,
     ) -> Result<GenerationPayloadStable> {
         let common = PopCommon {
             kind: WorkerType::Image,
@@ -171,6 +178,7 @@ impl Horde {
             threads: input.threads,
             bridge_agent: &input.bridge_agent,
             priority_usernames: &input.priority_usernames,
+            address,
         };
         let uptime_reward = kudos::image_uptime_reward(input.models.len(), input.allow_lora);
         let check_in = |c: &mut WorkerCheckIn| {
@@ -315,6 +323,7 @@ impl Horde {
             keeps_prompts: false,
             can_score: false,
             hold_rewards: false,
+            address: common.address.and_then(|a| self.address_hashes(a)),
             now: now_ms(),
             stale_ms: self.policy.worker_stale.as_millis() as i64,
             uptime_reward: Kudos::ZERO,

@@ -30,11 +30,13 @@
 //! - `figures.rs`: the public figures: models served, queue sizes, throughput.
 //! - `stats.rs`: how many generations finished per minute, hour, day, month and all time.
 //! - `modes.rs`: the server's modes (maintenance, invite-only, raid), set by moderators.
+//! - `moderation_log.rs`: what moderators and admins did with their rights (who, what, when).
 //! - `styles.rs`: styles, their examples and collections, and applying one to a request.
 //! - `shared_keys.rs`: keys an account lends to others, who spend its kudos within limits.
 //! - `awards.rs`: kudos awarded, and the reward for rating a shared request's images.
 //! - `sweep.rs`: the housekeeping every instance runs (`sweep`).
-//! - `address_hash.rs`: keyed hashes of client addresses, and the secrets they rotate through.
+//! - `address_hash.rs`: keyed hashes of client addresses, and the secrets they rotate through;
+//!   `address_blocks.rs`: moderators' timeouts of client addresses, which work on those hashes.
 //! - `validate.rs`: input checks with the AI Horde's limits and `rc` codes; `text_input.rs` and
 //!   `image_input.rs`: the AI Horde's checks of a text or image request's parameters.
 //! - `pricing.rs`: what a request costs, its upfront kudos, and how it is made smaller when its
@@ -42,6 +44,7 @@
 //! - `cache.rs`: a value read from the store and reused for a short while.
 
 mod accounts;
+mod address_blocks;
 mod address_hash;
 mod alchemy;
 mod awards;
@@ -51,6 +54,7 @@ mod figures;
 mod image_input;
 mod jobs;
 mod logins;
+mod moderation_log;
 mod modes;
 mod pricing;
 mod requests;
@@ -69,6 +73,7 @@ mod worker_messages;
 mod workers;
 
 pub use accounts::Roles;
+pub use address_blocks::canonical_address;
 pub use figures::{ModelFilter, ModelState};
 pub use jobs::{ImageUpload, StoredImage};
 pub use logins::{LinkedSignIn, PENDING_LOGIN_LIFETIME};
@@ -156,6 +161,8 @@ pub struct Horde {
     generation_counts: Cached<Vec<GenerationCounts>>,
     /// The secrets client addresses are hashed with, refreshed by every sweep.
     address_secrets: std::sync::RwLock<Option<address_hash::AddressSecrets>>,
+    /// The hashes of blocked addresses in this period, refreshed by every sweep.
+    address_blocks: std::sync::RwLock<address_blocks::BlockedAddresses>,
     /// Requests to URLs users give: source images, webhooks.
     outbound: Outbound,
     webhooks: webhooks::Webhooks,
@@ -186,6 +193,7 @@ impl Horde {
             worker_speeds: Cached::new(SPEED_TTL),
             generation_counts: Cached::new(STATS_TTL),
             address_secrets: std::sync::RwLock::new(None),
+            address_blocks: Default::default(),
         }
     }
 

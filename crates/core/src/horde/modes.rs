@@ -92,6 +92,12 @@ impl Horde {
                 );
             }
         }
+        let set: Vec<String> = changes
+            .iter()
+            .filter_map(|(key, value)| value.map(|on| format!("{key}={on}")))
+            .collect();
+        self.record_moderation(account, "modes set", set.join(", "))
+            .await?;
         if input.maintenance_mode == Some(true) {
             let cancelled = self.store.cancel_all_requests(now_ms()).await?;
             tracing::warn!(cancelled, "maintenance: waiting requests cancelled");

@@ -19,6 +19,7 @@ pub struct SweepReport {
 impl Horde {
     pub async fn sweep(&self) -> Result<SweepReport> {
         self.refresh_address_secrets().await?;
+        self.refresh_address_blocks().await?;
         let now = now_ms();
         let ms = |d: std::time::Duration| d.as_millis() as i64;
         let requeued = self

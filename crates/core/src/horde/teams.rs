@@ -105,6 +105,11 @@ impl Horde {
         self.store
             .modify_team(&team.id, name.as_deref(), info.as_deref())
             .await?;
+        if team.owner_id != actor.user.id {
+            let target = format!("team {}", team.id);
+            self.record_moderation(actor, "team changed", target)
+                .await?;
+        }
         let team = self.existing_team(&team.id).await?;
         Ok(ModifyTeam {
             id: team.id,
@@ -121,6 +126,11 @@ impl Horde {
         }
         self.store.delete_team(&team.id).await?;
         tracing::info!(actor = actor.user.id, team = %team.id, "team deleted");
+        if team.owner_id != actor.user.id {
+            let target = format!("team {}", team.id);
+            self.record_moderation(actor, "team deleted", target)
+                .await?;
+        }
         Ok(DeletedTeam {
             deleted_id: team.id,
             deleted_name: team.name,

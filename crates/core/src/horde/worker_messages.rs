@@ -111,6 +111,16 @@ impl Horde {
         };
         self.store.insert_worker_message(&row).await?;
         tracing::info!(sender = actor.user.id, message = %row.id, "worker message sent");
+        if user_id != Some(actor.user.id) {
+            let to = match (&row.worker_id, row.user_id) {
+                (Some(worker), _) => format!("worker {worker}"),
+                (None, Some(user)) => format!("the workers of user #{user}"),
+                (None, None) => "every worker".to_string(),
+            };
+            let target = format!("message {} to {to}", row.id);
+            self.record_moderation(actor, "worker message sent", target)
+                .await?;
+        }
         Ok(message_of(&row, now))
     }
 
@@ -183,6 +193,11 @@ impl Horde {
             .into());
         }
         self.store.delete_worker_message(&row.id).await?;
+        if !writer {
+            let target = format!("message {}", row.id);
+            self.record_moderation(actor, "worker message deleted", target)
+                .await?;
+        }
         Ok(SimpleResponse {
             message: "OK".into(),
         })

@@ -345,6 +345,19 @@ impl Horde {
         };
         self.store.modify_worker(&worker.id, &change).await?;
         tracing::info!(actor = actor.user.id, worker = %worker.id, "worker changed");
+        if actor.user.id != worker.owner_id {
+            let fields = [
+                ("maintenance", change.maintenance.is_some()),
+                ("paused", change.paused.is_some()),
+                ("info", change.info.is_some()),
+                ("name", change.name.is_some()),
+                ("team", change.team.is_some()),
+            ];
+            let changed: Vec<&str> = fields.iter().filter(|f| f.1).map(|f| f.0).collect();
+            let target = format!("worker {}: {}", worker.id, changed.join(", "));
+            self.record_moderation(actor, "worker changed", target)
+                .await?;
+        }
         Ok(ModifyWorker {
             maintenance,
             paused,
@@ -367,6 +380,10 @@ impl Horde {
         }
         self.store.delete_worker(id).await?;
         tracing::info!(actor = actor.user.id, worker = %worker.id, "worker deleted");
+        if !owner {
+            self.record_moderation(actor, "worker deleted", format!("worker {}", worker.id))
+                .await?;
+        }
         Ok(DeletedWorker {
             deleted_id: worker.id,
             deleted_name: worker.name,

@@ -20,15 +20,19 @@
 //!   own implemented by a macro as `Common` is: `styles.rs` ([`Styles`]: styles, examples,
 //!   collections), `shared_keys.rs` ([`SharedKeys`]), `generation_stats.rs`
 //!   ([`GenerationStats`]: the counters of `/api/v2/stats`), `awards.rs` ([`Awards`]: awards
-//!   and aesthetic ratings), `modes.rs` ([`Modes`]: the server's modes).
+//!   and aesthetic ratings), `modes.rs` ([`Modes`]: the server's modes), `address_blocks.rs`
+//!   ([`AddressBlocks`]: moderators' timeouts of client addresses, as keyed hashes),
+//!   `moderation_log.rs` ([`ModerationLog`]: what moderators did).
 //!
 //! The behaviour suite (`tests/store_behaviour.rs`) runs every method against both.
 
+mod address_blocks;
 mod admission;
 mod alchemy;
 mod awards;
 mod common;
 mod generation_stats;
+mod moderation_log;
 mod modes;
 mod postgres;
 mod rows;
@@ -43,6 +47,7 @@ mod styles;
 mod teams;
 mod worker_messages;
 
+pub use address_blocks::{AddressBlockRow, AddressBlocks, BlockedHash, WorkerAddress};
 pub use admission::{Admission, WorkerPace};
 pub use alchemy::{Alchemy, NewInterrogation, INTERROGATION};
 pub use awards::{Awards, NewRatings};
@@ -50,6 +55,7 @@ pub use common::Common;
 pub use generation_stats::{
     Folded, GenerationCounts, GenerationStats, StatsWindows, HOUR_MS, MINUTE_MS,
 };
+pub use moderation_log::{ModerationLog, ModerationRow};
 pub use modes::Modes;
 pub use postgres::PostgresStore;
 pub use rows::*;
@@ -84,6 +90,8 @@ pub trait Store:
     + Awards
     + Modes
     + Alchemy
+    + AddressBlocks
+    + ModerationLog
 {
     // --- accounts -----------------------------------------------------------
     /// Moves kudos between two accounts; refuses if the giver has too little.

@@ -24,11 +24,13 @@
 //!   at a time runs the bulk ones (`pg_try_advisory_xact_lock`); all their
 //!   updates are conditional, so repeating one changes nothing.
 
+use super::address_blocks::impl_address_blocks;
 use super::admission::impl_admission;
 use super::alchemy::{self, impl_alchemy};
 use super::awards::impl_awards;
 use super::common::impl_common;
 use super::generation_stats::impl_generation_stats;
+use super::moderation_log::impl_moderation_log;
 use super::modes::impl_modes;
 use super::shared::{self, SCAN_PAGE};
 use super::shared_keys::{self, impl_shared_keys};
@@ -174,6 +176,8 @@ impl_shared_keys!(PostgresStore);
 impl_generation_stats!(PostgresStore);
 impl_awards!(PostgresStore);
 impl_modes!(PostgresStore);
+impl_address_blocks!(PostgresStore);
+impl_moderation_log!(PostgresStore);
 impl_alchemy!(PostgresStore);
 
 #[async_trait]

@@ -241,11 +241,22 @@ pub struct WorkerCheckIn {
     pub hold_rewards: bool,
     /// JSON of the chat template it announced with this check-in, if it announced one.
     pub chat_template: Option<String>,
+    /// The keyed hashes of the address it popped from, for a moderator's block of it (none
+    /// when the address is unknown: the last known ones are kept).
+    pub address: Option<AddressHashes>,
     pub now: i64,
     /// A worker silent for longer than this was offline: its uptime restarts.
     pub stale_ms: i64,
     /// The reward for every full uptime interval.
     pub uptime_reward: Kudos,
+}
+
+/// An address's keyed hashes in a period and in the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressHashes {
+    pub period: i64,
+    pub current: String,
+    pub next: String,
 }
 
 /// An owner's or a moderator's change to a worker; `None` leaves a field as it is.

@@ -193,7 +193,9 @@ pub const REFRESH_WORKER: &str =
      allow_lora = $10, allow_controlnet = $11, threads = $12, bridge_agent = $13, \
      last_check_in = $14, chat_template = COALESCE($15, chat_template), browser = $16, \
      keeps_prompts = $17, can_score = $18, allow_sdxl_controlnet = $19, limit_max_steps = $20, \
-     extra_slow_worker = $21, require_upfront_kudos = $22 WHERE id = $1";
+     extra_slow_worker = $21, require_upfront_kudos = $22, \
+     address_period = COALESCE($23, address_period), address_hash = COALESCE($24, address_hash), \
+     address_hash_next = COALESCE($25, address_hash_next) WHERE id = $1";
 /// Counts a finished generation on the team its worker `$1` is in, if any: (worker, kudos,
 /// tokens, megapixelsteps).
 pub const CREDIT_TEAM: &str = "UPDATE teams SET requests_fulfilled = requests_fulfilled + 1, \

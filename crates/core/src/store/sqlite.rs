@@ -5,11 +5,13 @@
 //! a submit is atomic by construction. Reads use their own pool and, thanks to
 //! WAL mode, never wait for writers.
 
+use super::address_blocks::impl_address_blocks;
 use super::admission::impl_admission;
 use super::alchemy::{self, impl_alchemy};
 use super::awards::impl_awards;
 use super::common::impl_common;
 use super::generation_stats::impl_generation_stats;
+use super::moderation_log::impl_moderation_log;
 use super::modes::impl_modes;
 use super::shared::{self, SCAN_PAGE};
 use super::shared_keys::{self, impl_shared_keys};
@@ -96,6 +98,8 @@ impl_shared_keys!(SqliteStore);
 impl_generation_stats!(SqliteStore);
 impl_awards!(SqliteStore);
 impl_modes!(SqliteStore);
+impl_address_blocks!(SqliteStore);
+impl_moderation_log!(SqliteStore);
 impl_alchemy!(SqliteStore);
 
 #[async_trait]

@@ -412,6 +412,9 @@ macro_rules! transaction_steps {
                 .bind(c.limit_max_steps)
                 .bind(c.extra_slow_worker)
                 .bind(c.require_upfront_kudos)
+                .bind(c.address.as_ref().map(|a| a.period))
+                .bind(c.address.as_ref().map(|a| a.current.as_str()))
+                .bind(c.address.as_ref().map(|a| a.next.as_str()))
                 .execute(&mut **tx)
                 .await?;
             Ok(())

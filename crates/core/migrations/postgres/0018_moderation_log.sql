@@ -1,0 +1,9 @@
+-- What moderators and admins did with their rights (crates/core/src/horde/moderation_log.rs): who,
+-- what and when, never a prompt, a message's text or an address.
+CREATE TABLE moderation_log (
+    id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at       BIGINT NOT NULL,
+    actor_id BIGINT NOT NULL,
+    action   TEXT NOT NULL,
+    target   TEXT NOT NULL
+);
