@@ -41,10 +41,17 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(base: &str, model: String) -> anyhow::Result<Api> {
+    /// An API client of `base`; with an `address`, every call claims to come from it (in
+    /// `X-Forwarded-For`, for a server that trusts that header).
+    pub fn new(base: &str, model: String, address: Option<&str>) -> anyhow::Result<Api> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(address) = address {
+            headers.insert("x-forwarded-for", address.parse()?);
+        }
         let http = Client::builder()
             // The reference server asks clients to identify themselves.
             .user_agent(concat!("potluck-bench/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             // A hung call must show up as an error, not stall a loop forever.
             .timeout(Duration::from_secs(30))
             .build()?;

@@ -42,12 +42,23 @@
 //! target/release/bench --streams 100 --rounds 3 --stream-tokens 64 --token-ms 20
 //! ```
 //!
+//! With `--flood N` N more loops flood the server from one address as fast as they can, calling
+//! every endpoint class with made-up keys (`flood.rs`), while the honest loops, each pair on an
+//! address of its own, run the cycle at a human pace; compare its latencies with a run without
+//! the flood (the rate limits are on in this mode):
+//!
+//! ```sh
+//! target/release/bench --requesters 4 --workers 4 --poll-ms 200 --backoff-ms 200 --duration 30 --flood 0
+//! target/release/bench --requesters 4 --workers 4 --poll-ms 200 --backoff-ms 200 --duration 30 --flood 8
+//! ```
+//!
 //! It exits with an error if any accepted request was lost, faulted or came
 //! back with a wrong result. Both the client and a spawned server run on this
 //! machine: the client uses one thread so that it leaves the other cores to
 //! the server, and it prints the CPU time each side used.
 
 mod api;
+mod flood;
 mod load;
 mod report;
 mod server;
@@ -60,7 +71,7 @@ use load::{Budget, Load};
 use report::Tally;
 use server::SpawnedServer;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
@@ -126,6 +137,18 @@ struct Args {
     #[arg(long, default_value_t = 60)]
     request_timeout: u64,
 
+    /// Flood the server with this many more loops from one address, beside the honest load.
+    /// The started server then trusts `X-Forwarded-For`, and each requester and worker pair
+    /// comes from an address of its own (`--flood 0`: the same without the flood, to compare).
+    #[arg(long, conflicts_with = "streams")]
+    flood: Option<usize>,
+
+    /// The started server's `--rate-limits` [default: `off` (the benchmark measures the
+    /// server, not its limits); with --flood, the server's defaults but for new requests,
+    /// which honest loops make faster than people do: `generate=600/m:20`].
+    #[arg(long, conflicts_with = "server")]
+    rate_limits: Option<String>,
+
     /// Measure streaming with this many concurrent streams instead of the job cycle.
     #[arg(long)]
     streams: Option<usize>,
@@ -177,17 +200,39 @@ async fn start_server(args: &Args) -> anyhow::Result<SpawnedServer> {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("potluck"),
     };
-    let server = SpawnedServer::start(&binary, args.database_url.as_deref()).await?;
+    let mut extra = vec!["--rate-limits".to_string()];
+    extra.push(match (&args.rate_limits, args.flood) {
+        (Some(limits), _) => limits.clone(),
+        (None, Some(_)) => "generate=600/m:20".into(),
+        (None, None) => "off".into(),
+    });
+    if args.flood.is_some() {
+        extra.extend(["--client-ip-header".into(), "X-Forwarded-For".into()]);
+    }
+    let server = SpawnedServer::start(&binary, args.database_url.as_deref(), &extra).await?;
     eprintln!("started {} at {}", binary.display(), server.base_url);
     Ok(server)
 }
 
 /// Sets up accounts and workers, runs the load and prints the report.
 async fn bench(args: &Args, base_urls: &[String], server_pid: Option<u32>) -> anyhow::Result<()> {
-    let apis = base_urls
-        .iter()
-        .map(|url| Api::new(url, args.model.clone()))
-        .collect::<anyhow::Result<Vec<Api>>>()?;
+    // Flooded, each requester and worker pair is a client of its own, on an address of its own.
+    let apis = match args.flood {
+        Some(_) => (0..args.requesters.max(args.workers))
+            .map(|i| {
+                let address = format!("198.18.1.{}", i % 250);
+                Api::new(
+                    &base_urls[i % base_urls.len()],
+                    args.model.clone(),
+                    Some(&address),
+                )
+            })
+            .collect::<anyhow::Result<Vec<Api>>>()?,
+        None => base_urls
+            .iter()
+            .map(|url| Api::new(url, args.model.clone(), None))
+            .collect::<anyhow::Result<Vec<Api>>>()?,
+    };
     let run_id = run_id();
     let requester_keys = keys(&apis, &args.requester_key, args.requesters, &run_id, "req").await?;
     let worker_keys = keys(&apis, &args.worker_key, args.workers, &run_id, "wrk").await?;
@@ -219,17 +264,27 @@ async fn bench(args: &Args, base_urls: &[String], server_pid: Option<u32>) -> an
     );
     let cpu_before = (cpu_seconds("self"), server_pid.and_then(pid_cpu_seconds));
     let started = Instant::now();
+    let stop_flood = Arc::new(AtomicBool::new(false));
+    let flooding = args.flood.map(|loops| {
+        let (root, stop) = (base_urls[0].clone(), stop_flood.clone());
+        tokio::spawn(async move { flood::run(root, loops, stop).await })
+    });
     let (mut tally, elapsed) = drive(&load, requester_keys, workers, started).await;
+    stop_flood.store(true, Ordering::Relaxed);
     let cpu_after = (cpu_seconds("self"), server_pid.and_then(pid_cpu_seconds));
 
     report::print(&mut tally, elapsed, load.orphaned());
+    if let Some(flooding) = flooding {
+        let (flood, flooded) = flooding.await?;
+        flood.print(flooded);
+    }
     print_cpu("bench client", cpu_before.0, cpu_after.0, elapsed);
     print_cpu("potluck server", cpu_before.1, cpu_after.1, elapsed);
     verdict(&tally, load.orphaned())
 }
 
 async fn bench_streams(args: &Args, base_url: &str, streams: usize) -> anyhow::Result<()> {
-    let api = Api::new(base_url, args.model.clone())?;
+    let api = Api::new(base_url, args.model.clone(), None)?;
     let run_id = run_id();
     let apis = std::slice::from_ref(&api);
     let requester_keys = keys(apis, &args.requester_key, streams, &run_id, "req").await?;

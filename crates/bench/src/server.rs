@@ -19,8 +19,12 @@ pub struct SpawnedServer {
 }
 
 impl SpawnedServer {
-    /// Starts `binary` and waits until it says where it listens.
-    pub async fn start(binary: &Path, database_url: Option<&str>) -> anyhow::Result<SpawnedServer> {
+    /// Starts `binary` with `extra` flags and waits until it says where it listens.
+    pub async fn start(
+        binary: &Path,
+        database_url: Option<&str>,
+        extra: &[String],
+    ) -> anyhow::Result<SpawnedServer> {
         let dir = tempfile::Builder::new()
             .prefix("potluck-bench-")
             .tempdir()?;
@@ -33,6 +37,7 @@ impl SpawnedServer {
             // No web UI is needed; an empty site root keeps it from looking for a build.
             .arg("--site-root")
             .arg(dir.path())
+            .args(extra)
             // Per-request logging would cost the server time the benchmark is measuring.
             .env(
                 "POTLUCK_LOG",
