@@ -48,6 +48,7 @@ pub mod model_reference;
 pub mod names;
 pub mod outbound;
 mod policy;
+pub mod prompt_filter;
 pub mod relay;
 pub mod store;
 mod time;

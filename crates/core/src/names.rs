@@ -22,14 +22,7 @@ pub fn chosen(
     max: usize,
 ) -> Result<String> {
     let value = value.unwrap_or_default();
-    if value.chars().any(char::is_control) {
-        return Err(Rejection::invalid_field(
-            field,
-            "BadRequest",
-            format!("{field} contains control characters"),
-        )
-        .into());
-    }
+    refuse_control(field, value)?;
     let mut name = String::with_capacity(value.len());
     for c in value.nfkc().filter(|&c| !is_invisible(c)) {
         let c = if c.is_whitespace() { ' ' } else { c };
@@ -47,23 +40,64 @@ pub fn chosen(
         .into());
     }
     let visible = name.chars().filter(|c| *c != ' ').count();
-    if visible < min {
+    let bounds = Bounds {
+        min,
+        max,
+        rc_too_long,
+    };
+    bounds.check(field, visible, name.chars().count(), "visible ")?;
+    Ok(name)
+}
+
+/// How long a name may be: `min` to `max` characters, `rc_too_long` when it is longer.
+pub(crate) struct Bounds {
+    pub min: usize,
+    pub max: usize,
+    pub rc_too_long: &'static str,
+}
+
+impl Bounds {
+    /// Checks a name with `counted` characters that count towards the minimum (`kind`: which
+    /// ones, as the message says) of `total`.
+    pub(crate) fn check(
+        &self,
+        field: &'static str,
+        counted: usize,
+        total: usize,
+        kind: &str,
+    ) -> Result<()> {
+        let (min, max) = (self.min, self.max);
+        if counted < min {
+            return Err(Rejection::invalid_field(
+                field,
+                "BadRequest",
+                format!("{field} must have at least {min} {kind}characters"),
+            )
+            .into());
+        }
+        if total > max {
+            return Err(Rejection::invalid_field(
+                field,
+                self.rc_too_long,
+                format!("{field} must have at most {max} characters"),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Refuses control characters (line breaks, tabs, ...) in a name.
+pub(crate) fn refuse_control(field: &'static str, value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
         return Err(Rejection::invalid_field(
             field,
             "BadRequest",
-            format!("{field} must have at least {min} visible characters"),
+            format!("{field} contains control characters"),
         )
         .into());
     }
-    if name.chars().count() > max {
-        return Err(Rejection::invalid_field(
-            field,
-            rc_too_long,
-            format!("{field} must have at most {max} characters"),
-        )
-        .into());
-    }
-    Ok(name)
+    Ok(())
 }
 
 /// What names that look alike have in common: `Admin`, `admin`, `AdMіn` (with a Cyrillic і)

@@ -9,11 +9,11 @@ use potluck_core::kudos::Kudos;
 use potluck_core::matching::Capabilities;
 use potluck_core::store::{
     verification, AddressBlockRow, AddressHashes, Claimed, CollectionChange, Completion,
-    CompletionOutcome, ExpiryCutoffs, Login, NewCheck, NewCollection, NewInterrogation, NewRatings,
-    NewRequest, NewSharedKey, NewStyle, PendingLogin, PopQuery, PurgeCutoffs, RequestRow,
-    ScratchDatabase, ScratchError, SettleOutcome, Settlement, SharedKeyChange, StatsWindows, Store,
-    StyleChange, StyleExampleRow, StyleFilter, StyleOrder, StyleUse, UserChange, WorkerCheckIn,
-    HOUR_MS, INTERROGATION,
+    CompletionOutcome, ExpiryCutoffs, FilterValues, Login, NewCheck, NewCollection,
+    NewInterrogation, NewRatings, NewRequest, NewSharedKey, NewStyle, PendingLogin, PopQuery,
+    PurgeCutoffs, RequestRow, ScratchDatabase, ScratchError, SettleOutcome, Settlement,
+    SharedKeyChange, StatsWindows, Store, StyleChange, StyleExampleRow, StyleFilter, StyleOrder,
+    StyleUse, UserChange, WorkerCheckIn, HOUR_MS, INTERROGATION,
 };
 use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
@@ -82,6 +82,7 @@ on_both_back_ends!(
     address_blocks_keep_hashes_per_period_and_go_when_over,
     workers_keep_the_hashes_of_their_last_address,
     the_moderation_log_pages_newest_first,
+    prompt_filters_are_kept_changed_and_deleted,
 );
 
 /// A fresh database with a store open on it; the database goes when this does.
@@ -2412,4 +2413,42 @@ async fn the_moderation_log_pages_newest_first(db: Fixture) {
         store.moderation_log(2, 2).await.unwrap()[0].target,
         "worker 0"
     );
+}
+
+async fn prompt_filters_are_kept_changed_and_deleted(db: Fixture) {
+    let store = db.store();
+    let moderator = account(store, "warden").await;
+    let values = |regex: &str, filter_type: i64| FilterValues {
+        regex: regex.into(),
+        filter_type,
+        description: Some("why".into()),
+        replacement: "adult".into(),
+    };
+    let first = store
+        .insert_filter(&values("kid", 10), moderator.id, 0)
+        .await
+        .unwrap();
+    let second = store
+        .insert_filter(&values("nude", 20), moderator.id, 0)
+        .await
+        .unwrap();
+    assert!(second > first);
+    let kept = store.filter(first).await.unwrap().unwrap();
+    assert_eq!((kept.regex.as_str(), kept.filter_type), ("kid", 10));
+    assert_eq!(kept.username.as_deref(), Some("warden"));
+    store
+        .update_filter(first, &values("child", 11))
+        .await
+        .unwrap();
+    assert_eq!(store.filter(first).await.unwrap().unwrap().filter_type, 11);
+    assert!(store.delete_filter(second).await.unwrap());
+    assert!(!store.delete_filter(second).await.unwrap());
+    let left: Vec<i64> = store
+        .filters()
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(left, [first]);
 }

@@ -51,3 +51,69 @@ pub struct ModerationEntry {
     pub action: String,
     pub target: String,
 }
+
+/// A prompt filter (`/api/v2/filters`, moderators only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FilterDetails {
+    pub id: String,
+    pub regex: String,
+    /// 10 or 11: terms for minors; 20: sexual terms.
+    pub filter_type: i64,
+    pub description: Option<String>,
+    /// What replaces a type-10 filter's matches when a request allows replacements.
+    pub replacement: String,
+    /// `name#id` of its writer.
+    pub user: String,
+}
+
+/// `PUT /filters`: a new filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PutNewFilter {
+    pub regex: String,
+    pub filter_type: i64,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub replacement: Option<String>,
+}
+
+/// `PATCH /filters/{id}`: what to change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PatchExistingFilter {
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub filter_type: Option<i64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub replacement: Option<String>,
+}
+
+/// `POST /filters`: a prompt to check, against one type's filters or all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FilterPromptInput {
+    pub prompt: String,
+    #[serde(default)]
+    pub filter_type: Option<i64>,
+}
+
+/// How a prompt stands: the filter groups it matches (0 to 2) and what matched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FilterPromptSuspicion {
+    pub suspicion: i64,
+    pub matches: Vec<String>,
+}
+
+/// One type's filters as the one expression they are matched as (`GET /filters/regex`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FilterRegex {
+    pub filter_type: i64,
+    pub regex: String,
+}

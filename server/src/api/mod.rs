@@ -5,6 +5,7 @@ mod alchemy;
 mod documents;
 mod error;
 mod extract;
+mod filters;
 mod image;
 mod me;
 mod openapi;
@@ -178,6 +179,17 @@ pub fn router(state: AppState) -> Router {
                 .delete(operations::unblock),
         )
         .route("/operations/ipaddr/{ipaddr}", get(operations::check))
+        .route(
+            "/filters",
+            get(filters::list).put(filters::add).post(filters::check),
+        )
+        .route("/filters/regex", get(filters::regex))
+        .route(
+            "/filters/{filter_id}",
+            get(filters::get)
+                .patch(filters::modify)
+                .delete(filters::delete),
+        )
         .route(
             "/operations/moderation_log",
             get(operations::moderation_log),

@@ -42,6 +42,8 @@ use utoipa::OpenApi;
         super::operations::list, super::operations::block, super::operations::unblock,
         super::operations::check, super::operations::block_worker, super::operations::unblock_worker,
         super::operations::moderation_log,
+        super::filters::list, super::filters::add, super::filters::check, super::filters::regex,
+        super::filters::get, super::filters::modify, super::filters::delete,
         crate::openai_api::models, crate::openai_api::model, crate::openai_api::chat_completions, crate::openai_api::completions,
     ),
     tags((name = "text"), (name = "image"), (name = "alchemy", description = "Interrogations: an image and the forms asked of it"), (name = "status"), (name = "workers"), (name = "teams"), (name = "users"),

@@ -26,6 +26,7 @@ mod oidc_login;
 mod openai;
 mod pop_priority;
 mod private_mode;
+mod prompt_filters;
 mod rate_limits;
 mod shared_keys;
 mod status;

@@ -655,3 +655,51 @@ async fn workers_are_found_by_name() {
         .await;
     assert_error(&nothing, StatusCode::BAD_REQUEST, "NoWorkerModSelected");
 }
+
+#[tokio::test]
+async fn owners_have_at_most_their_share_of_workers() {
+    let server = Server::start(&[]);
+    let (_, moderator) = server.admin_user("moderator", &["--moderator"]);
+    let (owner_id, owner) = server.register("farmer").await;
+    for i in 0..3 {
+        let (status, body) = server.pop_text(&owner, &format!("box-{i}"), MODEL).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = server.pop_text(&owner, "box-3", MODEL).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["rc"], "TooManyWorkers");
+    // The ones it has go on popping.
+    assert_eq!(
+        server.pop_text(&owner, "box-0", MODEL).await.0,
+        StatusCode::OK
+    );
+    // A moderator's invitation raises the share.
+    let (status, body) = server
+        .put(
+            &format!("/users/{owner_id}"),
+            Some(&moderator),
+            json!({"worker_invited": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server.pop_text(&owner, "box-3", MODEL).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.pop_text(&owner, "box-4", MODEL).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // A trusted owner has twenty.
+    let (_, trusted) = server.admin_user("trusted", &["--trusted"]);
+    for i in 0..20 {
+        let (status, body) = server.pop_text(&trusted, &format!("rack-{i}"), MODEL).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = server.pop_text(&trusted, "rack-20", MODEL).await;
+    assert_eq!(
+        (status, body["rc"].as_str()),
+        (StatusCode::FORBIDDEN, Some("TooManyWorkersTrusted"))
+    );
+}

@@ -34,6 +34,11 @@ impl<T> Cached<T> {
         Ok(value)
     }
 
+    /// Forgets the value, so that the next `get` loads a fresh one.
+    pub fn clear(&self) {
+        *self.lock() = None;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<T>)>> {
         // A panic while holding the lock cannot leave the slot half-written.
         self.slot

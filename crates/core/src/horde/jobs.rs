@@ -294,6 +294,7 @@ impl Horde {
         }
         if existing.is_none() {
             self.require_invited(account).await?;
+            self.refuse_one_worker_too_many(account).await?;
             self.refuse_look_alike_worker(&name, account.user.id, None)
                 .await?;
         }

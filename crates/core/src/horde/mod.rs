@@ -31,6 +31,7 @@
 //! - `stats.rs`: how many generations finished per minute, hour, day, month and all time.
 //! - `modes.rs`: the server's modes (maintenance, invite-only, raid), set by moderators.
 //! - `moderation_log.rs`: what moderators and admins did with their rights (who, what, when).
+//! - `prompt_filters.rs`: moderators' prompt filters, and what they do to image requests.
 //! - `styles.rs`: styles, their examples and collections, and applying one to a request.
 //! - `shared_keys.rs`: keys an account lends to others, who spend its kudos within limits.
 //! - `awards.rs`: kudos awarded, and the reward for rating a shared request's images.
@@ -57,6 +58,7 @@ mod logins;
 mod moderation_log;
 mod modes;
 mod pricing;
+mod prompt_filters;
 mod requests;
 mod shared_keys;
 mod stats;
@@ -157,6 +159,8 @@ pub struct Horde {
     recent_pace: Cached<Vec<FinishedWork>>,
     /// Each worker's speed lately, for requests that refuse slow workers.
     worker_speeds: Cached<HashMap<String, f64>>,
+    /// The moderators' prompt filters, compiled.
+    prompt_checker: Cached<crate::prompt_filter::PromptChecker>,
     /// Every model's generation counters, for `/stats`: reading them scans the counters.
     generation_counts: Cached<Vec<GenerationCounts>>,
     /// The secrets client addresses are hashed with, refreshed by every sweep.
@@ -170,6 +174,8 @@ pub struct Horde {
 
 /// How long the queue's shape and the workers' pace are reused.
 const FIGURES_TTL: Duration = Duration::from_secs(2);
+/// How long the compiled prompt filters are reused: a change holds on every instance after it.
+const FILTERS_TTL: Duration = Duration::from_secs(5);
 /// How long the generation counters of `/stats` are reused.
 const STATS_TTL: Duration = Duration::from_secs(10);
 /// The window over which the workers' pace is measured.
@@ -189,6 +195,7 @@ impl Horde {
             policy,
             relay,
             queue_shape: Cached::new(FIGURES_TTL),
+            prompt_checker: Cached::new(FILTERS_TTL),
             recent_pace: Cached::new(FIGURES_TTL),
             worker_speeds: Cached::new(SPEED_TTL),
             generation_counts: Cached::new(STATS_TTL),

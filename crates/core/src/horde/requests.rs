@@ -177,6 +177,9 @@ impl Horde {
         let payer = style.as_ref().map(|s| s.payer(&requester).clone());
         let account = payer.as_ref().unwrap_or(&requester);
         let prompt = validate::prompt(input.prompt.as_deref())?.to_string();
+        let prompt = self
+            .filtered_image_prompt(account, prompt, input.replacement_filter, input.nsfw)
+            .await?;
         refuse_unserved_fields(input.proxied_account.as_deref(), None)?;
         let models = validate::models("models", &input.models)?;
         let reference = &self.policy.model_reference;

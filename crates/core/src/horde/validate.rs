@@ -1,6 +1,7 @@
 //! Input checks shared by the handlers, with the AI Horde's limits and codes.
 
 use crate::error::{Rejection, Result};
+use crate::names;
 
 pub fn in_range(field: &'static str, value: i64, min: i64, max: i64) -> Result<()> {
     if value < min || value > max {
@@ -70,7 +71,7 @@ pub fn models(field: &'static str, models: &[String]) -> Result<Vec<String>> {
     Ok(clean)
 }
 
-/// A display name for a worker or a user: trimmed, printable, within bounds.
+/// A display name (of a style, a shared key, ...): trimmed, printable, within bounds.
 pub fn name(
     field: &'static str,
     rc_too_long: &'static str,
@@ -79,30 +80,14 @@ pub fn name(
     max: usize,
 ) -> Result<String> {
     let value = value.unwrap_or_default().trim();
-    if value.chars().count() < min {
-        return Err(Rejection::invalid_field(
-            field,
-            "BadRequest",
-            format!("{field} must have at least {min} characters"),
-        )
-        .into());
-    }
-    if value.chars().count() > max {
-        return Err(Rejection::invalid_field(
-            field,
-            rc_too_long,
-            format!("{field} must have at most {max} characters"),
-        )
-        .into());
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Rejection::invalid_field(
-            field,
-            "BadRequest",
-            format!("{field} contains control characters"),
-        )
-        .into());
-    }
+    let length = value.chars().count();
+    let bounds = names::Bounds {
+        min,
+        max,
+        rc_too_long,
+    };
+    bounds.check(field, length, length, "")?;
+    names::refuse_control(field, value)?;
     Ok(value.to_string())
 }
 

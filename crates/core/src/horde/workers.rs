@@ -15,11 +15,45 @@ use protocol::{
     WorkerKudosDetails, WorkerType,
 };
 
+/// Workers an untrusted owner may have, and a trusted one, unless a moderator invited more.
+const MAX_WORKERS_UNTRUSTED: i64 = 3;
+const MAX_WORKERS_TRUSTED: i64 = 20;
+
 /// The longest `info` and `maintenance_msg`, as in the AI Horde.
 const MAX_INFO_CHARS: usize = 1000;
 const MAX_MAINTENANCE_MSG_CHARS: usize = 300;
 
 impl Horde {
+    /// Refuses a new worker to an owner who has as many as it may: 3 for an untrusted owner
+    /// and 20 for a trusted one, as the AI Horde, or more if a moderator invited more
+    /// (`worker_invited`). Cheap names would otherwise let one account fill the worker list
+    /// and spread its record over throwaway workers.
+    pub(super) async fn refuse_one_worker_too_many(&self, account: &Account) -> Result<()> {
+        let user = &account.user;
+        let (allowed, rc) = match user.trusted {
+            true => (
+                MAX_WORKERS_TRUSTED.max(user.worker_invited),
+                "TooManyWorkersTrusted",
+            ),
+            false => (
+                MAX_WORKERS_UNTRUSTED.max(user.worker_invited),
+                "TooManyWorkers",
+            ),
+        };
+        let workers = self.store.worker_ids_of(user.id).await?.len() as i64;
+        if workers >= allowed {
+            return Err(Rejection::forbidden(
+                rc,
+                format!(
+                    "To avoid abuse, this account can have at most {allowed} workers (it has \
+                     {workers}); delete one, or ask a moderator for more"
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// Gives the workers and teams named before names had a likeness theirs: once, at start.
     pub async fn fill_name_likeness(&self) -> Result<()> {
         let filled = self.store.fill_name_likeness().await?;

@@ -22,7 +22,8 @@
 //!   ([`GenerationStats`]: the counters of `/api/v2/stats`), `awards.rs` ([`Awards`]: awards
 //!   and aesthetic ratings), `modes.rs` ([`Modes`]: the server's modes), `address_blocks.rs`
 //!   ([`AddressBlocks`]: moderators' timeouts of client addresses, as keyed hashes),
-//!   `moderation_log.rs` ([`ModerationLog`]: what moderators did).
+//!   `moderation_log.rs` ([`ModerationLog`]: what moderators did), `prompt_filters.rs`
+//!   ([`PromptFilters`]: moderators' prompt filters).
 //!
 //! The behaviour suite (`tests/store_behaviour.rs`) runs every method against both.
 
@@ -35,6 +36,7 @@ mod generation_stats;
 mod moderation_log;
 mod modes;
 mod postgres;
+mod prompt_filters;
 mod rows;
 #[cfg(feature = "test-support")]
 mod scratch;
@@ -58,6 +60,7 @@ pub use generation_stats::{
 pub use moderation_log::{ModerationLog, ModerationRow};
 pub use modes::Modes;
 pub use postgres::PostgresStore;
+pub use prompt_filters::{FilterRow, FilterValues, PromptFilters};
 pub use rows::*;
 #[cfg(feature = "test-support")]
 pub use scratch::{ScratchDatabase, ScratchError, DEFAULT_TEST_POSTGRES};
@@ -92,6 +95,7 @@ pub trait Store:
     + Alchemy
     + AddressBlocks
     + ModerationLog
+    + PromptFilters
 {
     // --- accounts -----------------------------------------------------------
     /// Moves kudos between two accounts; refuses if the giver has too little.

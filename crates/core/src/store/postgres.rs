@@ -32,6 +32,7 @@ use super::common::impl_common;
 use super::generation_stats::impl_generation_stats;
 use super::moderation_log::impl_moderation_log;
 use super::modes::impl_modes;
+use super::prompt_filters::impl_prompt_filters;
 use super::shared::{self, SCAN_PAGE};
 use super::shared_keys::{self, impl_shared_keys};
 use super::sql;
@@ -178,6 +179,7 @@ impl_awards!(PostgresStore);
 impl_modes!(PostgresStore);
 impl_address_blocks!(PostgresStore);
 impl_moderation_log!(PostgresStore);
+impl_prompt_filters!(PostgresStore);
 impl_alchemy!(PostgresStore);
 
 #[async_trait]

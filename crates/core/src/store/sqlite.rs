@@ -13,6 +13,7 @@ use super::common::impl_common;
 use super::generation_stats::impl_generation_stats;
 use super::moderation_log::impl_moderation_log;
 use super::modes::impl_modes;
+use super::prompt_filters::impl_prompt_filters;
 use super::shared::{self, SCAN_PAGE};
 use super::shared_keys::{self, impl_shared_keys};
 use super::sql;
@@ -100,6 +101,7 @@ impl_awards!(SqliteStore);
 impl_modes!(SqliteStore);
 impl_address_blocks!(SqliteStore);
 impl_moderation_log!(SqliteStore);
+impl_prompt_filters!(SqliteStore);
 impl_alchemy!(SqliteStore);
 
 #[async_trait]
