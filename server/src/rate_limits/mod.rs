@@ -70,6 +70,11 @@ impl Limiter {
         }
     }
 
+    /// Whether `class` has a limit at all.
+    fn limits(&self, class: EndpointClass) -> bool {
+        self.classes.contains_key(&class)
+    }
+
     /// Counts a request of `class` from `address` (a keyed hash) with `api_key`, or says when
     /// the client may come back. The address is counted first, so that keys made up by one
     /// client cost it its own quota before they take any memory.
@@ -127,7 +132,9 @@ pub async fn limit(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(class) = EndpointClass::of(request.method(), request.uri().path()) else {
+    // Unlimited classes (all of them with `--rate-limits off`) cost no address hash.
+    let class = EndpointClass::of(request.method(), request.uri().path());
+    let Some(class) = class.filter(|class| limiter.limits(*class)) else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
