@@ -34,6 +34,7 @@
 //! - `error`: [`CoreError`], and [`Rejection`] for a refusal that is the caller's fault, with
 //!   its AI Horde `rc`; the server maps it to HTTP, once per wire format.
 //! - `time`: [`now_ms`], the clock every stored time comes from.
+//! - `suspicion`: signs of bad faith and their reasons, and what they lead to.
 //! - `verdict`: what a check's findings mean: passed, failed or undecided.
 
 pub mod bridge_reference;
@@ -51,6 +52,7 @@ mod policy;
 pub mod prompt_filter;
 pub mod relay;
 pub mod store;
+pub mod suspicion;
 mod time;
 pub mod verdict;
 

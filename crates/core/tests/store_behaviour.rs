@@ -15,6 +15,7 @@ use potluck_core::store::{
     SharedKeyChange, StatsWindows, Store, StyleChange, StyleExampleRow, StyleFilter, StyleOrder,
     StyleUse, UserChange, WorkerCheckIn, HOUR_MS, INTERROGATION,
 };
+use potluck_core::suspicion::{SuspicionReason, WORKER_THRESHOLD};
 use potluck_core::{PostgresStore, SqliteStore};
 use protocol::SubmitState;
 use std::io::Write;
@@ -44,6 +45,8 @@ macro_rules! on_both_back_ends {
 
 on_both_back_ends!(
     uptime_earns_a_reward_every_ten_minutes_online,
+    signs_of_suspicion_count_once_unless_they_repeat_and_pause_at_the_threshold,
+    twenty_abandoned_jobs_within_an_hour_are_a_sign_of_suspicion,
     leases_requeue_a_bounded_number_of_times,
     completion_moves_kudos_once_and_in_the_ledger,
     transfers_and_admin_changes_balance_the_ledger,
@@ -2451,4 +2454,121 @@ async fn prompt_filters_are_kept_changed_and_deleted(db: Fixture) {
         .map(|f| f.id)
         .collect();
     assert_eq!(left, [first]);
+}
+
+async fn signs_of_suspicion_count_once_unless_they_repeat_and_pause_at_the_threshold(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let caps = worker(store, owner.id, "shady").await;
+    let worker_id = caps.worker_id.as_str();
+    let record = |reason, worker: Option<&'static str>| async move {
+        let worker = worker.map(|_| worker_id);
+        store
+            .record_suspicion(owner.id, worker, reason, 5_000)
+            .await
+            .unwrap()
+    };
+    assert!(record(SuspicionReason::UsernameProfanity, None).await);
+    assert!(!record(SuspicionReason::UsernameProfanity, None).await);
+    assert!(record(SuspicionReason::WorkerProfanity, Some("")).await);
+    assert!(!record(SuspicionReason::WorkerProfanity, Some("")).await);
+    assert!(record(SuspicionReason::CorruptPrompt, None).await);
+    assert!(record(SuspicionReason::CorruptPrompt, None).await);
+    // The anonymous account is never suspicious.
+    assert!(!store
+        .record_suspicion(0, None, SuspicionReason::CorruptPrompt, 5_000)
+        .await
+        .unwrap());
+    assert_eq!(store.user(owner.id).await.unwrap().unwrap().suspicion, 4);
+    let signs = store.suspicions_of(owner.id).await.unwrap();
+    let codes: Vec<i64> = signs.iter().map(|s| s.reason).collect();
+    assert_eq!(codes, [7, 2, 8, 8]);
+    assert_eq!(signs[1].worker_name.as_deref(), Some("shady"));
+    assert_eq!(signs[1].at, 5_000);
+    // The worker counts its own signs, and is paused at the threshold.
+    for _ in 1..WORKER_THRESHOLD - 1 {
+        record(SuspicionReason::FailedCheck, Some("")).await;
+    }
+    let shady = store.worker(worker_id).await.unwrap().unwrap();
+    assert_eq!(
+        (shady.suspicion, shady.paused),
+        (WORKER_THRESHOLD - 1, false)
+    );
+    record(SuspicionReason::FailedCheck, Some("")).await;
+    let shady = store.worker(worker_id).await.unwrap().unwrap();
+    assert_eq!((shady.suspicion, shady.paused), (WORKER_THRESHOLD, true));
+    // A trusted owner's workers are not paused for it.
+    let trusted = vouched_account(store, "trusted").await;
+    let vouched = worker(store, trusted.id, "vouched").await;
+    for _ in 0..WORKER_THRESHOLD {
+        let reason = SuspicionReason::FailedCheck;
+        let on = Some(vouched.worker_id.as_str());
+        store
+            .record_suspicion(trusted.id, on, reason, 1)
+            .await
+            .unwrap();
+    }
+    assert!(
+        !store
+            .worker(&vouched.worker_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .paused
+    );
+    // A reset forgets the account's signs and its workers'.
+    let reset = UserChange {
+        reset_suspicion: true,
+        ..UserChange::default()
+    };
+    store.update_user(owner.id, &reset, 6_000).await.unwrap();
+    assert_eq!(store.user(owner.id).await.unwrap().unwrap().suspicion, 0);
+    assert_eq!(store.worker(worker_id).await.unwrap().unwrap().suspicion, 0);
+    assert!(store.suspicions_of(owner.id).await.unwrap().is_empty());
+    assert_eq!(store.suspicions_of(trusted.id).await.unwrap().len(), 5);
+    assert!(record(SuspicionReason::UsernameProfanity, None).await);
+}
+
+async fn twenty_abandoned_jobs_within_an_hour_are_a_sign_of_suspicion(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let caps = worker(store, owner.id, "flaky").await;
+    let abandon = |round: i64, count: i64| {
+        let caps = caps.clone();
+        async move {
+            let now = round * MINUTE * 10;
+            for i in 0..count {
+                let id = format!("r{round}-{i}");
+                store
+                    .insert_request(&request(&id, 0, 1, now), 100)
+                    .await
+                    .unwrap();
+                pop(store, &caps, now).await.expect("a job");
+            }
+            store
+                .requeue_expired_leases(now + MINUTE + 1, 0)
+                .await
+                .unwrap();
+        }
+    };
+    // Nineteen within the hour: no sign.
+    abandon(0, 19).await;
+    let flaky = store.worker(&caps.worker_id).await.unwrap().unwrap();
+    assert_eq!((flaky.uncompleted_jobs, flaky.suspicion), (19, 0));
+    // The twentieth, 10 minutes later, is one; and the count starts again.
+    abandon(1, 1).await;
+    let flaky = store.worker(&caps.worker_id).await.unwrap().unwrap();
+    assert_eq!((flaky.uncompleted_jobs, flaky.suspicion), (20, 1));
+    let signs = store.suspicions_of(owner.id).await.unwrap();
+    assert_eq!(signs.len(), 1);
+    assert_eq!(
+        (signs[0].reason, signs[0].worker_id.as_deref()),
+        (9, Some(caps.worker_id.as_str()))
+    );
+    // Nineteen more, over an hour after the count started again, then one more, over an hour
+    // after those: each started an hour of its own.
+    abandon(7, 19).await;
+    abandon(14, 1).await;
+    let flaky = store.worker(&caps.worker_id).await.unwrap().unwrap();
+    assert_eq!((flaky.uncompleted_jobs, flaky.suspicion), (40, 1));
 }

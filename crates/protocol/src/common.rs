@@ -211,7 +211,7 @@ pub struct WorkerDetails {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keeps_prompts: bool,
     pub flagged: bool,
-    /// How many checks it failed; only its owner and moderators see it.
+    /// How many signs of suspicion it has; only its owner and moderators see it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspicious: Option<i64>,
     pub uncompleted_jobs: i64,
@@ -347,6 +347,24 @@ pub struct ContributionsDetails {
     pub fulfillments: i64,
 }
 
+/// A sign that an account (or one of its workers) may be acting in bad faith.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SuspicionDetails {
+    /// The reason's number: the AI Horde's where it means the same (2 profanity in a worker's
+    /// name, 7 in a username, 8 a prompt the filters refused, 9 too many jobs aborted), and
+    /// 100 a result that failed a verification check.
+    pub reason: i64,
+    pub description: String,
+    /// The worker it was found on, if any, and its name while it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_name: Option<String>,
+    /// Seconds since 1970.
+    pub at: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct UserDetails {
@@ -358,9 +376,12 @@ pub struct UserDetails {
     /// moderators see them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluating_kudos: Option<f64>,
-    /// How many checks its workers failed; only its owner and moderators see it.
+    /// How many signs of suspicion it has; only its owner and moderators see it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspicious: Option<i64>,
+    /// Potluck: what each sign of suspicion was; only its owner and moderators see them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicions: Option<Vec<SuspicionDetails>>,
     pub concurrency: i64,
     pub worker_invited: i64,
     pub moderator: bool,
@@ -400,7 +421,7 @@ pub struct ModifyUserInput {
     pub flagged: Option<bool>,
     /// Moderators: how many workers it may add while workers join by invitation (0 to 1000).
     pub worker_invited: Option<i64>,
-    /// Moderators: its workers' failed checks no longer count against it.
+    /// Moderators: its signs of suspicion, and its workers', are forgotten.
     pub reset_suspicion: Option<bool>,
     /// The account itself or moderators: whether everyone may see its workers.
     pub public_workers: Option<bool>,

@@ -31,6 +31,7 @@ mod rate_limits;
 mod shared_keys;
 mod status;
 mod styles;
+mod suspicion;
 mod teams;
 mod text_jobs;
 mod trust;

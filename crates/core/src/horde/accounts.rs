@@ -2,7 +2,7 @@
 //! changes by the account itself, moderators and admins, transfers, the ledger and its audit.
 //! Workers are in `workers.rs`.
 
-use super::{validate, Account, Horde};
+use super::{suspicions, validate, Account, Horde};
 use crate::error::{Rejection, Result};
 use crate::keys;
 use crate::kudos::Kudos;
@@ -49,7 +49,9 @@ impl Horde {
         }
         self.refuse_registration_in_raid().await?;
         let username = names::chosen("username", "TooLongUserName", username, 3, 100)?;
-        self.create_account(&username, Roles::default()).await
+        let registered = self.create_account(&username, Roles::default()).await?;
+        self.suspect_username(registered.id, &username).await?;
+        Ok(registered)
     }
 
     /// Creates an account directly (the admin CLI), optionally with roles.
@@ -201,6 +203,11 @@ impl Horde {
                 _ => kudos_details.admin += amount,
             }
         }
+        let suspicions = if privileged {
+            Some(self.suspicion_details(user.id).await?)
+        } else {
+            None
+        };
         let now = now_ms();
         Ok(UserDetails {
             username: user.alias(),
@@ -208,6 +215,7 @@ impl Horde {
             kudos: Kudos(user.kudos).as_f64(),
             evaluating_kudos: privileged.then(|| Kudos(user.held_kudos).as_f64()),
             suspicious: privileged.then_some(user.suspicion),
+            suspicions,
             concurrency: user.concurrency,
             worker_invited: user.worker_invited,
             moderator: user.moderator,
@@ -394,6 +402,9 @@ impl Horde {
         };
         self.store.update_user(user_id, &change, now_ms()).await?;
         tracing::info!(actor = actor.user.id, user = user_id, "account changed");
+        if let Some(name) = &username {
+            self.suspect_username(user_id, name).await?;
+        }
         if !itself || kudos.is_some() || moderator.is_some() || moderated {
             let fields = [
                 ("kudos", kudos.is_some()),
@@ -476,13 +487,15 @@ impl Horde {
             .into());
         }
         giver.require_unfrozen()?;
-        if self.existing_user(recipient_id).await?.frozen {
+        let recipient = self.existing_user(recipient_id).await?;
+        if recipient.frozen {
             return Err(Rejection::forbidden(
                 "AccountFrozen",
                 "The recipient's account is frozen: it takes no kudos until it is unfrozen",
             )
             .into());
         }
+        refuse_held_back_transfer(&giver.user, &recipient)?;
         self.store
             .transfer_kudos(giver.user.id, recipient_id, amount, now_ms())
             .await?;
@@ -504,5 +517,39 @@ impl Horde {
         self.store
             .kudos_history(account.user.id, limit.clamp(1, 500))
             .await
+    }
+}
+
+/// Flagged and suspicious accounts neither give nor receive kudos (the AI Horde's refusals, its
+/// words: what was found stays the moderators' to tell).
+fn refuse_held_back_transfer(giver: &UserRow, recipient: &UserRow) -> Result<()> {
+    let refusal = if suspicions::is_suspicious(giver) {
+        Some((
+            "FaultWhenKudosSending",
+            "Something went wrong when sending kudos. Please contact the mods.",
+        ))
+    } else if giver.flagged {
+        Some((
+            "SourceAccountFlagged",
+            "Your account has been flagged for suspicious activity: it cannot send kudos. \
+             Please contact the mods.",
+        ))
+    } else if suspicions::is_suspicious(recipient) {
+        Some((
+            "FaultWhenKudosReceiving",
+            "Something went wrong when receiving kudos. Please contact the mods.",
+        ))
+    } else if recipient.flagged {
+        Some((
+            "TargetAccountFlagged",
+            "The target account has been flagged for suspicious activity and transferring \
+             kudos to it is blocked.",
+        ))
+    } else {
+        None
+    };
+    match refusal {
+        Some((rc, message)) => Err(Rejection::bad_request(rc, message).into()),
+        None => Ok(()),
     }
 }

@@ -334,7 +334,12 @@ impl Horde {
         let vouched = account.user.trusted && !check_in.browser;
         let earned = existing.as_ref().is_some_and(|w| w.auto_trusted);
         check_in.hold_rewards = !vouched && !earned;
-        self.store.check_in_worker(&check_in).await
+        let worker = self.store.check_in_worker(&check_in).await?;
+        if existing.is_none() {
+            self.suspect_worker_name(worker.owner_id, &worker.id, &worker.name)
+                .await?;
+        }
+        Ok(worker)
     }
 
     /// Claims the best request this worker may serve, or says why none fit. Its owner's

@@ -94,6 +94,7 @@ impl Horde {
         match created {
             Ok(user) => {
                 tracing::info!(user = user.id, provider = %login.provider, "linked account created");
+                self.suspect_username(user.id, name).await?;
                 Ok((user, true))
             }
             // The same person signing in twice at once: the other sign-in created it.
@@ -109,6 +110,7 @@ impl Horde {
         require_linked(account)?;
         let username = names::chosen("username", "TooLongUserName", Some(username), 3, 100)?;
         self.store.rename_user(account.user.id, &username).await?;
+        self.suspect_username(account.user.id, &username).await?;
         Ok(format!("{username}#{}", account.user.id))
     }
 

@@ -32,6 +32,8 @@
 //! - `modes.rs`: the server's modes (maintenance, invite-only, raid), set by moderators.
 //! - `moderation_log.rs`: what moderators and admins did with their rights (who, what, when).
 //! - `prompt_filters.rs`: moderators' prompt filters, and what they do to image requests.
+//! - `suspicions.rs`: signs of suspicion met in names and prompts, and what owners and
+//!   moderators see of them.
 //! - `styles.rs`: styles, their examples and collections, and applying one to a request.
 //! - `shared_keys.rs`: keys an account lends to others, who spend its kudos within limits.
 //! - `awards.rs`: kudos awarded, and the reward for rating a shared request's images.
@@ -64,6 +66,7 @@ mod shared_keys;
 mod stats;
 mod streaming;
 mod styles;
+mod suspicions;
 mod sweep;
 mod teams;
 mod text_input;

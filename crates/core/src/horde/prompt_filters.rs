@@ -7,6 +7,7 @@ use crate::error::{Rejection, Result};
 use crate::now_ms;
 use crate::prompt_filter::{self, Filter, PromptChecker, TYPES};
 use crate::store::{FilterRow, FilterValues};
+use crate::suspicion::SuspicionReason;
 use protocol::{
     FilterDetails, FilterPromptInput, FilterPromptSuspicion, FilterRegex, PatchExistingFilter,
     PutNewFilter,
@@ -62,6 +63,8 @@ impl Horde {
                         user = account.user.id,
                         "a prompt was refused by the filters"
                     );
+                    self.report_suspicion(account.user.id, None, SuspicionReason::CorruptPrompt)
+                        .await?;
                     return Err(corrupt(
                         "This prompt appears to violate our terms of service and cannot be \
                          generated. Please contact the operators if you think this is an error.",

@@ -249,7 +249,7 @@ impl Horde {
             browser: w.browser,
             keeps_prompts: w.keeps_prompts,
             flagged: w.owner_flagged,
-            suspicious: privileged.then_some(w.checks_failed),
+            suspicious: privileged.then_some(w.suspicion),
             uncompleted_jobs: w.uncompleted_jobs,
             checks_passed: w.checks_passed,
             checks_failed: w.checks_failed,
@@ -379,6 +379,10 @@ impl Horde {
         };
         self.store.modify_worker(&worker.id, &change).await?;
         tracing::info!(actor = actor.user.id, worker = %worker.id, "worker changed");
+        if let Some(name) = &name {
+            self.suspect_worker_name(worker.owner_id, &worker.id, name)
+                .await?;
+        }
         if actor.user.id != worker.owner_id {
             let fields = [
                 ("maintenance", change.maintenance.is_some()),

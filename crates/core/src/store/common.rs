@@ -184,6 +184,16 @@ macro_rules! impl_common {
                         .execute(&mut *tx)
                         .await?;
                 }
+                if change.reset_suspicion {
+                    sqlx::query("UPDATE workers SET suspicion = 0 WHERE owner_id = $1")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM suspicions WHERE user_id = $1")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
                     "UPDATE users SET concurrency = COALESCE($2, concurrency), \
                      moderator = COALESCE($3, moderator), trusted = COALESCE($4, trusted), \

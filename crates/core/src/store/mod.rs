@@ -23,7 +23,8 @@
 //!   and aesthetic ratings), `modes.rs` ([`Modes`]: the server's modes), `address_blocks.rs`
 //!   ([`AddressBlocks`]: moderators' timeouts of client addresses, as keyed hashes),
 //!   `moderation_log.rs` ([`ModerationLog`]: what moderators did), `prompt_filters.rs`
-//!   ([`PromptFilters`]: moderators' prompt filters).
+//!   ([`PromptFilters`]: moderators' prompt filters), `suspicions.rs` ([`Suspicions`]: signs of
+//!   bad faith).
 //!
 //! The behaviour suite (`tests/store_behaviour.rs`) runs every method against both.
 
@@ -46,6 +47,7 @@ mod sql;
 mod sqlite;
 mod steps;
 mod styles;
+mod suspicions;
 mod teams;
 mod worker_messages;
 
@@ -70,6 +72,7 @@ pub use styles::{
     CollectionChange, CollectionRow, NewCollection, NewStyle, StyleChange, StyleExampleRow,
     StyleFilter, StyleOrder, StyleRow, StyleUse, Styles,
 };
+pub use suspicions::{SuspicionRow, Suspicions};
 pub use teams::Teams;
 pub use worker_messages::WorkerMessages;
 
@@ -96,6 +99,7 @@ pub trait Store:
     + AddressBlocks
     + ModerationLog
     + PromptFilters
+    + Suspicions
 {
     // --- accounts -----------------------------------------------------------
     /// Moves kudos between two accounts; refuses if the giver has too little.

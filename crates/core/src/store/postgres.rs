@@ -38,6 +38,7 @@ use super::shared_keys::{self, impl_shared_keys};
 use super::sql;
 use super::steps::transaction_steps;
 use super::styles::{self as style_sql, impl_styles};
+use super::suspicions::impl_suspicions;
 use super::teams::impl_teams;
 use super::worker_messages::impl_worker_messages;
 use super::*;
@@ -179,6 +180,7 @@ impl_awards!(PostgresStore);
 impl_modes!(PostgresStore);
 impl_address_blocks!(PostgresStore);
 impl_moderation_log!(PostgresStore);
+impl_suspicions!(PostgresStore);
 impl_prompt_filters!(PostgresStore);
 impl_alchemy!(PostgresStore);
 
@@ -283,6 +285,7 @@ impl Store for PostgresStore {
             sql::LEAVE_TEAMS_OF_USER,
             sql::DELETE_TEAMS_OF_USER,
             sql::DELETE_MESSAGES_OF_USER,
+            sql::DELETE_SUSPICIONS_OF_USER,
         ] {
             sqlx::query(statement)
                 .bind(user_id)
@@ -648,10 +651,7 @@ impl Store for PostgresStore {
             let Some(worker_id) = worker_id else {
                 continue;
             };
-            sqlx::query(sql::COUNT_UNCOMPLETED)
-                .bind(&worker_id)
-                .execute(&mut *tx)
-                .await?;
+            count_uncompleted(&mut tx, &worker_id, now).await?;
             requeue_one(&mut tx, request_id, max_restarts, now).await?;
             tx.commit().await?;
             requeued += 1;

@@ -170,6 +170,8 @@ pub struct WorkerRow {
     pub can_score: bool,
     pub checks_passed: i64,
     pub checks_failed: i64,
+    /// Its signs of suspicion (`crate::suspicion`).
+    pub suspicion: i64,
     /// Passed checks since its last failed one.
     pub clean_streak: i64,
     /// Trusted for its long clean record, rather than by a moderator.

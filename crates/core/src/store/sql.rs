@@ -25,7 +25,7 @@ macro_rules! worker_select {
          w.browser, w.keeps_prompts, w.info, w.maintenance, w.maintenance_msg, w.paused, w.created_at, \
          w.last_check_in, w.uptime_ms, w.requests_fulfilled, w.kudos_generated, w.kudos_uptime, \
          w.tokens_generated, w.mps_generated, w.uncompleted_jobs, w.can_score, w.checks_passed, \
-         w.checks_failed, w.clean_streak, w.auto_trusted, w.team_id, t.name AS team_name, \
+         w.checks_failed, w.suspicion, w.clean_streak, w.auto_trusted, w.team_id, t.name AS team_name, \
          u.public_workers AS owner_public_workers, u.contact AS owner_contact, \
          w.allow_sdxl_controlnet, w.limit_max_steps, w.extra_slow_worker, w.require_upfront_kudos \
          FROM workers w JOIN users u ON u.id = w.owner_id LEFT JOIN teams t ON t.id = w.team_id"
@@ -141,6 +141,8 @@ pub const DELETE_TEAMS_OF_USER: &str = "DELETE FROM teams WHERE owner_id = $1";
 /// The messages an erased account wrote, and those for all its workers.
 pub const DELETE_MESSAGES_OF_USER: &str =
     "DELETE FROM worker_messages WHERE sender_id = $1 OR user_id = $1";
+/// The signs of suspicion of an erased account: moderation has nothing left to act on.
+pub const DELETE_SUSPICIONS_OF_USER: &str = "DELETE FROM suspicions WHERE user_id = $1";
 /// Workers leave team `$1`.
 pub const LEAVE_TEAM: &str = "UPDATE workers SET team_id = NULL WHERE team_id = $1";
 pub const DELETE_TEAM: &str = "DELETE FROM teams WHERE id = $1";
@@ -204,8 +206,13 @@ pub const CREDIT_TEAM: &str = "UPDATE teams SET requests_fulfilled = requests_fu
 /// Counts uptime of worker `$1` (`$2` ms) on its team, if any.
 pub const RECORD_TEAM_UPTIME: &str = "UPDATE teams SET uptime_ms = uptime_ms + $2 \
      WHERE id = (SELECT team_id FROM workers WHERE id = $1)";
-pub const COUNT_UNCOMPLETED: &str =
-    "UPDATE workers SET uncompleted_jobs = uncompleted_jobs + 1 WHERE id = $1";
+/// Counts a job worker `$1` gave up on or let expire at `$2`, and within the hour before (from
+/// `$3` on): returns that hour's count and the worker's owner.
+pub const COUNT_UNCOMPLETED: &str = "UPDATE workers SET uncompleted_jobs = uncompleted_jobs + 1, \
+     aborted_recent = CASE WHEN aborted_since < $3 THEN 1 ELSE aborted_recent + 1 END, \
+     aborted_since = CASE WHEN aborted_since < $3 THEN $2 ELSE aborted_since END \
+     WHERE id = $1 RETURNING aborted_recent, owner_id";
+pub const FORGET_ABORTED: &str = "UPDATE workers SET aborted_recent = 0 WHERE id = $1";
 pub const CREDIT_WORKER: &str = "UPDATE workers SET requests_fulfilled = requests_fulfilled + 1, \
      kudos_generated = kudos_generated + $2, tokens_generated = tokens_generated + $3, \
      mps_generated = mps_generated + $4 WHERE id = $1";
@@ -304,7 +311,20 @@ pub const RECORD_FAILED_CHECK: &str =
     "UPDATE workers SET checks_failed = checks_failed + 1, clean_streak = 0, \
      auto_trusted = FALSE, paused = (paused OR checks_failed + 1 >= $2) WHERE id = $1 \
      RETURNING paused";
-pub const RAISE_SUSPICION: &str = "UPDATE users SET suspicion = suspicion + 1 WHERE id = $1";
+
+// --- suspicion ----------------------------------------------------------------
+
+/// Whether account `$1` already has a sign of reason `$3` (on worker `$2`, when given).
+pub const HAS_SUSPICION: &str = "SELECT EXISTS (SELECT 1 FROM suspicions \
+     WHERE user_id = $1 AND reason = $3 AND ($2 IS NULL OR worker_id = $2))";
+pub const INSERT_SUSPICION: &str =
+    "INSERT INTO suspicions (user_id, worker_id, reason, at) VALUES ($1, $2, $3, $4)";
+pub const RAISE_USER_SUSPICION: &str = "UPDATE users SET suspicion = suspicion + 1 WHERE id = $1";
+/// Also pauses worker `$1` once its suspicion reaches `$2`, unless its owner is trusted.
+pub const RAISE_WORKER_SUSPICION: &str = "UPDATE workers SET suspicion = suspicion + 1, \
+     paused = (paused OR (suspicion + 1 >= $2 AND \
+       owner_id NOT IN (SELECT id FROM users WHERE trusted = TRUE))) WHERE id = $1";
+
 /// A checked result its requester has not fetched yet is withdrawn (`$2`: the job) and its
 /// generation queued again, unless the request ended otherwise meanwhile.
 pub const WITHDRAW_UNDELIVERED: &str =

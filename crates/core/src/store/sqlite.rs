@@ -19,6 +19,7 @@ use super::shared_keys::{self, impl_shared_keys};
 use super::sql;
 use super::steps::transaction_steps;
 use super::styles::{self as style_sql, impl_styles};
+use super::suspicions::impl_suspicions;
 use super::teams::impl_teams;
 use super::worker_messages::impl_worker_messages;
 use super::*;
@@ -101,6 +102,7 @@ impl_awards!(SqliteStore);
 impl_modes!(SqliteStore);
 impl_address_blocks!(SqliteStore);
 impl_moderation_log!(SqliteStore);
+impl_suspicions!(SqliteStore);
 impl_prompt_filters!(SqliteStore);
 impl_alchemy!(SqliteStore);
 
@@ -192,6 +194,7 @@ impl Store for SqliteStore {
             sql::LEAVE_TEAMS_OF_USER,
             sql::DELETE_TEAMS_OF_USER,
             sql::DELETE_MESSAGES_OF_USER,
+            sql::DELETE_SUSPICIONS_OF_USER,
         ] {
             sqlx::query(statement)
                 .bind(user_id)
@@ -443,10 +446,7 @@ impl Store for SqliteStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(sql::COUNT_UNCOMPLETED)
-                .bind(worker_id)
-                .execute(&mut *tx)
-                .await?;
+            count_uncompleted(&mut tx, worker_id, now).await?;
             requeue_one(&mut tx, request_id, max_restarts, now).await?;
         }
         tx.commit().await?;

@@ -7,10 +7,11 @@
 /// request),
 /// `requeue_one` (a generation back to the queue), `claim` (a pop's jobs), `insert_request_row`
 /// (and `insert_interrogation_rows`, and `charge_tax` after it),
-/// the check-in's `record_uptime` and `refresh_worker`, a submit's `fault_job`, `finish_job`
+/// the check-in's `record_uptime` and `refresh_worker`, a submit's `fault_job` (with
+/// `count_uncompleted`, which the sweeps' expired leases use too), `finish_job`
 /// and `settle_job` (with `hold_reward` and `queue_check`; it counts the job on its worker's team
 /// too), a check's `apply_settlement` (with `release_held` and `forfeit_held`), and a style's
-/// `use_style`.
+/// `use_style`; `report_suspicion` records a sign of suspicion.
 macro_rules! transaction_steps {
     ($db:ty) => {
         /// Books one movement of spendable kudos: a ledger line and the balance, in the
@@ -432,11 +433,82 @@ macro_rules! transaction_steps {
                 .bind(c.now)
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query(sql::COUNT_UNCOMPLETED)
-                .bind(&c.worker_id)
+            count_uncompleted(tx, &c.worker_id, c.now).await?;
+            requeue_one(tx, request_id, c.max_restarts, c.now).await
+        }
+
+        /// Counts a job `worker_id` gave up on or let expire; the
+        /// [`ABORTED_JOBS_PER_HOUR`](crate::suspicion::ABORTED_JOBS_PER_HOUR)-th within an
+        /// hour is a sign of suspicion, and the count starts again.
+        async fn count_uncompleted(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            worker_id: &str,
+            now: i64,
+        ) -> Result<()> {
+            const HOUR_MS: i64 = 3_600_000;
+            let counted: Option<(i64, i64)> = sqlx::query_as(sql::COUNT_UNCOMPLETED)
+                .bind(worker_id)
+                .bind(now)
+                .bind(now - HOUR_MS)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some((recent, owner_id)) = counted {
+                if recent >= crate::suspicion::ABORTED_JOBS_PER_HOUR {
+                    let reason = crate::suspicion::SuspicionReason::TooManyJobsAborted;
+                    report_suspicion(tx, owner_id, Some(worker_id), reason, now).await?;
+                    sqlx::query(sql::FORGET_ABORTED)
+                        .bind(worker_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Records a sign of suspicion on account `user_id` (and on `worker_id`'s worker,
+        /// which it pauses at its threshold), once per reason unless the reason repeats. The
+        /// anonymous account is never suspicious. Returns whether it was recorded.
+        async fn report_suspicion(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            user_id: i64,
+            worker_id: Option<&str>,
+            reason: crate::suspicion::SuspicionReason,
+            now: i64,
+        ) -> Result<bool> {
+            if user_id == 0 {
+                return Ok(false);
+            }
+            if !reason.repeatable() {
+                let seen: bool = sqlx::query_scalar(sql::HAS_SUSPICION)
+                    .bind(user_id)
+                    .bind(worker_id)
+                    .bind(reason.code())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if seen {
+                    return Ok(false);
+                }
+            }
+            // Workers before accounts: the lock order.
+            if let Some(worker_id) = worker_id {
+                sqlx::query(sql::RAISE_WORKER_SUSPICION)
+                    .bind(worker_id)
+                    .bind(crate::suspicion::WORKER_THRESHOLD)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query(sql::INSERT_SUSPICION)
+                .bind(user_id)
+                .bind(worker_id)
+                .bind(reason.code())
+                .bind(now)
                 .execute(&mut **tx)
                 .await?;
-            requeue_one(tx, request_id, c.max_restarts, c.now).await
+            sqlx::query(sql::RAISE_USER_SUSPICION)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
         }
 
         /// Stores a job's result (its content only with `keep`) and credits its worker.
@@ -680,9 +752,8 @@ macro_rules! transaction_steps {
                         .fetch_optional(&mut **tx)
                         .await?;
                     outcome.paused = paused.unwrap_or(false);
-                    sqlx::query(sql::RAISE_SUSPICION)
-                        .bind(check.owner_id)
-                        .execute(&mut **tx)
+                    let reason = crate::suspicion::SuspicionReason::FailedCheck;
+                    report_suspicion(tx, check.owner_id, Some(&check.worker_id), reason, s.now)
                         .await?;
                 }
                 _ => {
