@@ -109,6 +109,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/account") view=pages::AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/privacy") view=pages::PrivacyPage ssr=SsrMode::Async />
                         <Route path=path!("/contribute") view=pages::Contribute ssr=SsrMode::Async />
+                        <Route path=path!("/moderation") view=pages::ModerationPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <pages::Footer />

@@ -18,6 +18,8 @@ pub struct SignedInAs {
     /// `name#id`, the name others send kudos to.
     pub alias: String,
     pub kudos: f64,
+    /// It may open the moderators' page.
+    pub moderator: bool,
 }
 
 /// A new account and its key, which is shown this once.
@@ -64,6 +66,7 @@ pub async fn signed_in() -> Result<Option<SignedInAs>, FormError> {
     Ok(caller.signed_in().await?.map(|account| SignedInAs {
         alias: account.user.alias(),
         kudos: potluck_core::Kudos(account.user.kudos).as_f64(),
+        moderator: account.user.moderator,
     }))
 }
 

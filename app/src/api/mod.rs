@@ -10,6 +10,7 @@ pub mod account;
 pub mod cluster;
 pub mod contribute;
 pub mod image;
+pub mod moderation;
 pub mod privacy;
 pub mod sharing;
 pub mod styles;

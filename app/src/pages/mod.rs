@@ -7,6 +7,7 @@ mod generate_image;
 mod generate_text;
 mod home;
 mod linked;
+mod moderation;
 mod privacy;
 mod private;
 mod request;
@@ -19,6 +20,7 @@ pub use contribute::Contribute;
 pub use generate_image::GenerateImage;
 pub use generate_text::GenerateText;
 pub use home::HomePage;
+pub use moderation::ModerationPage;
 pub use privacy::PrivacyPage;
 pub use private::{PrivateBanner, PrivateServer};
 
@@ -89,6 +91,9 @@ fn AccountLinks() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match me.await.ok().flatten() {
                         Some(me) => view! {
+                            {me.moderator.then(|| view! {
+                                <A href="/moderation" attr:id="moderation-link">"Moderation"</A>
+                            })}
                             <A href="/account" attr:id="account-link">
                                 {me.alias} " · " {account::format_kudos(me.kudos)} " kudos"
                             </A>

@@ -1,6 +1,7 @@
 //! What the server keeps of a job: after a full cycle and the retention window, neither its log
 //! (at its most verbose) nor its database holds the prompt or the generation, and neither ever
-//! holds an API key or the client's address, moderators' timeouts of that address included.
+//! holds an API key or the client's address, moderators' timeouts of that address included,
+//! nor a prompt the filters refused.
 
 use crate::common::{honest_scores, pop_check, Server, ANON};
 use reqwest::{Method, StatusCode};
@@ -12,6 +13,7 @@ const MODEL: &str = "test/Tiny-1B";
 /// ranges: no other line of the log has them by chance.
 const CLIENT: &str = "203.0.113.77";
 const PROXY: &str = "2001:db8::77";
+const REFUSED_PROMPT: &str = "A naked pangolin of Xanthrobe";
 
 #[tokio::test]
 async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresses() {
@@ -107,7 +109,34 @@ async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresse
         let (status, body) = server.call(method, path, Some(&moderator), body).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
-    let never = [worker_key.as_str(), requester_key.as_str(), CLIENT, PROXY];
+    // An image prompt the filters refuse is a sign of suspicion on its requester: the sign is
+    // kept and logged, the prompt neither.
+    let painter = json!({"name": "painter", "models": ["stable_diffusion"], "max_pixels": 1048576});
+    let (status, body) = server
+        .post("/generate/pop", Some(&worker_key), painter)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (regex, filter_type) in [(r"\bpangolin\b", 10), (r"\bnaked\b", 20)] {
+        let filter = json!({"regex": regex, "filter_type": filter_type});
+        let (status, body) = server.put("/filters", Some(&moderator), filter).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let refused = json!({"prompt": REFUSED_PROMPT, "replacement_filter": false,
+                         "params": {"width": 256, "height": 256, "steps": 10}});
+    let (status, body) = server
+        .post("/generate/async", Some(&requester_key), refused)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, requester) = server.get("/find_user", Some(&requester_key)).await;
+    assert_eq!(requester["suspicious"], 1, "{requester}");
+
+    let never = [
+        worker_key.as_str(),
+        requester_key.as_str(),
+        CLIENT,
+        PROXY,
+        REFUSED_PROMPT,
+    ];
     assert_eq!(server.stored(&never).await, Vec::<&str>::new());
 
     for path in &statuses {
@@ -127,7 +156,12 @@ async fn neither_the_log_nor_the_database_keeps_prompts_results_keys_or_addresse
 
     let log = server.log();
     // The log did see the cycle, request handling and the purge included.
-    for event in ["request queued", "generation submitted", "check settled"] {
+    for event in [
+        "request queued",
+        "generation submitted",
+        "check settled",
+        "suspicion raised",
+    ] {
         assert!(log.contains(event), "no {event:?} in the server's log");
     }
     assert!(

@@ -22,6 +22,7 @@ const PAGES: &[&str] = &[
     "/register",
     "/login",
     "/account",
+    "/moderation",
 ];
 
 async fn page(server: &Server, path: &str, cookie: Option<&str>) -> (StatusCode, String, bool) {
