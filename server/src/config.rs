@@ -76,6 +76,12 @@ pub enum AdminCommand {
     },
     /// Check that every balance equals the sum of its kudos ledger.
     AuditKudos,
+    /// Write a consistent copy of the SQLite database to FILE (which must not exist), while
+    /// the server runs. PostgreSQL: use pg_dump (docs/operating.md#backups).
+    Backup {
+        /// Where the copy goes.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -93,6 +99,13 @@ pub struct Config {
         default_value = "sqlite://potluck.db"
     )]
     pub database_url: String,
+
+    /// PostgreSQL: the most connections this instance opens (one more listens for the other
+    /// instances' events). Instances × (this + 1) must stay within the database's
+    /// `max_connections`, less what other applications hold (docs/operating.md).
+    #[arg(long, env = "POTLUCK_DATABASE_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
 
     /// The URL clients reach this server at, used in image and upload links.
     /// Default: taken from each request's Host header.
@@ -511,6 +524,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("database_url", &redacted(&self.database_url))
+            .field("database_pool_size", &self.database_pool_size)
             .field("public_url", &self.public_url)
             .field("private", &self.private)
             .field("site_root", &self.site_root)

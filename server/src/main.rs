@@ -52,7 +52,7 @@ async fn open(config: &Config, serving: bool) -> anyhow::Result<(Horde, ui::Sess
         let sessions = ui::SessionDatabase::Sqlite(store.write_pool().clone());
         (Arc::new(store), Relay::in_memory(), sessions)
     } else if postgres {
-        let store = PostgresStore::connect(url).await?;
+        let store = PostgresStore::connect(url, config.database_pool_size).await?;
         let relay = match serving {
             true => Relay::postgres(store.pool().clone()).await?,
             false => Relay::in_memory(),
@@ -241,6 +241,13 @@ async fn admin(command: AdminCommand, horde: &Horde) -> anyhow::Result<()> {
             println!(
                 "new API key for user {user} (shown once; the old key no longer works): {key}"
             );
+        }
+        AdminCommand::Backup { file } => {
+            let path = file
+                .to_str()
+                .context("the backup's path is not valid UTF-8")?;
+            horde.backup(path).await?;
+            println!("backed up to {path}");
         }
         AdminCommand::AuditKudos => {
             let mismatches = horde.audit_kudos().await?;

@@ -19,6 +19,7 @@
 //!   files.
 //! - `relay`: live events between instances (text as workers stream it, ends of jobs), in
 //!   memory or through PostgreSQL's LISTEN/NOTIFY; nothing of it is stored.
+//! - `blacklist`: an image worker's word blacklist, compiled once per pop and bounded.
 //! - `matching`: which worker may take which request, one predicate for pops and for telling a
 //!   requester whether any worker could serve them.
 //! - `kudos`: the [`Kudos`] amount and every formula that produces one.
@@ -37,6 +38,7 @@
 //! - `suspicion`: signs of bad faith and their reasons, and what they lead to.
 //! - `verdict`: what a check's findings mean: passed, failed or undecided.
 
+pub mod blacklist;
 pub mod bridge_reference;
 mod error;
 mod horde;

@@ -3,6 +3,7 @@
 //! `Worker.can_generate` (base, text and image) and its pop queries. A skipped request is
 //! counted under the AI Horde's reason (`skipped` in a pop's answer).
 
+use crate::blacklist::Blacklist;
 use crate::bridge_reference;
 use crate::image_reference::{self, baseline};
 use crate::kudos::{tiles, TILE_SIDE};
@@ -117,7 +118,7 @@ pub struct Capabilities {
     pub require_upfront_kudos: bool,
     /// Its recent pace, tokens or megapixelsteps per second; none before it finished anything.
     pub speed: Option<f64>,
-    pub blacklist: Vec<String>,
+    pub blacklist: Blacklist,
     /// Where its models' sizes, baselines and requirements are read.
     pub reference: Arc<ModelReference>,
 }
@@ -217,7 +218,7 @@ impl Capabilities {
             extra_slow_worker: worker.extra_slow_worker,
             require_upfront_kudos: worker.require_upfront_kudos,
             speed: None,
-            blacklist: Vec::new(),
+            blacklist: Blacklist::default(),
             reference: ModelReference::bundled(),
         }
     }
@@ -454,15 +455,12 @@ impl Capabilities {
         if self.extra_slow_worker && !request.extra_slow_workers {
             return Err(Skip::Performance);
         }
-        if let Some(prompt) = &request.prompt {
-            let prompt = prompt.to_lowercase();
-            if self
-                .blacklist
-                .iter()
-                .any(|word| !word.is_empty() && prompt.contains(&word.to_lowercase()))
-            {
-                return Err(Skip::Blacklist);
-            }
+        if request
+            .prompt
+            .as_deref()
+            .is_some_and(|prompt| self.blacklist.matches(prompt))
+        {
+            return Err(Skip::Blacklist);
         }
         Ok(())
     }
@@ -616,7 +614,7 @@ mod tests {
         r.nsfw = true;
         assert_eq!(w.check(&r), Err(Skip::Nsfw));
         r.nsfw = false;
-        w.blacklist = vec!["CAT".into()];
+        w.blacklist = Blacklist::new(&["CAT".into()]).unwrap();
         assert_eq!(w.check(&r), Err(Skip::Blacklist));
     }
 }

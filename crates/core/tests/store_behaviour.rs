@@ -22,6 +22,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 const MINUTE: i64 = 60_000;
+/// Connections of each PostgreSQL store: the database is shared with other applications.
+const POOL_SIZE: u32 = 4;
 
 /// Declares, for each behaviour, one test per back end: `name::sqlite` and
 /// `name::postgres`.
@@ -130,7 +132,11 @@ impl Fixture {
             }
             Err(e) => panic!("{e}"),
         };
-        let store = Arc::new(PostgresStore::connect(database.url()).await.unwrap());
+        let store = Arc::new(
+            PostgresStore::connect(database.url(), POOL_SIZE)
+                .await
+                .unwrap(),
+        );
         Some(Fixture {
             store,
             database: Database::Postgres(database),
@@ -146,9 +152,11 @@ impl Fixture {
     async fn another_instance(&self) -> Arc<dyn Store> {
         match &self.database {
             Database::Sqlite(_) => self.store.clone(),
-            Database::Postgres(database) => {
-                Arc::new(PostgresStore::connect(database.url()).await.unwrap())
-            }
+            Database::Postgres(database) => Arc::new(
+                PostgresStore::connect(database.url(), POOL_SIZE)
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 }

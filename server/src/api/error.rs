@@ -140,6 +140,13 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // The database is away (restarting, or every connection busy): clients that honour
+            // it come back when it is likely to answer again.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         response
     }
 }

@@ -1,7 +1,7 @@
 //! Accounts: registration, keys, the user endpoints, moderation, kudos
 //! transfers, and the admin CLI's key and audit commands.
 
-use crate::common::{assert_error, close, Server, ANON};
+use crate::common::{assert_error, backend, close, Backend, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -662,4 +662,36 @@ async fn audit_holds_after_jobs_grants_and_transfers() {
     ));
     let (ok, audit) = server.admin(&["audit-kudos"]);
     assert!(ok, "{audit}");
+}
+
+#[tokio::test]
+async fn admin_backup_copies_the_database_while_it_serves() {
+    use sqlx::Connection;
+    let server = Server::start(&[]);
+    let (id, _) = server.register("saved").await;
+    let copy = server.dir.path().join("backup.db");
+    let copy = copy.to_str().unwrap();
+    let (ok, out) = server.admin(&["backup", copy]);
+    if backend() == Backend::Postgres {
+        assert!(!ok && !std::path::Path::new(copy).exists(), "{out}");
+        return;
+    }
+    assert!(ok, "{out}");
+    // A backup never overwrites a file.
+    let (ok, _) = server.admin(&["backup", copy]);
+    assert!(!ok);
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{copy}"))
+        .await
+        .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let name: String = sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(name, "saved");
 }

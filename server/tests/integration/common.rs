@@ -526,6 +526,8 @@ fn spawn(
         // Tests send faster than any client should; the limits have tests of their own, which
         // set them with --rate-limits.
         .env("POTLUCK_RATE_LIMITS", "off")
+        // PostgreSQL is shared with other applications, and tests start several instances.
+        .env("POTLUCK_DATABASE_POOL_SIZE", "4")
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("POTLUCK_LOG", filter)

@@ -526,3 +526,38 @@ async fn moved_by_work(server: &Server, key: &str) -> i64 {
     let admin = user["kudos_details"]["admin"].as_f64().unwrap();
     hundredths(user["kudos"].as_f64().unwrap()) - hundredths(admin)
 }
+
+#[tokio::test]
+async fn an_instance_keeps_to_its_connection_budget_under_load() {
+    if !postgres_or_skip("an_instance_keeps_to_its_connection_budget_under_load") {
+        return;
+    }
+    let server = Server::start(&["--database-pool-size", "2"]);
+    let (_, key) = server.register("owner").await;
+    // Far more requests at once than connections: they wait their turn, none fails.
+    let answers = futures::stream::iter(0..40)
+        .map(|i| {
+            let server = &server;
+            let key = key.as_str();
+            async move {
+                match i % 2 {
+                    0 => server.register(&format!("user-{i}")).await.0 > 0,
+                    _ => server.get("/find_user", Some(key)).await.0 == StatusCode::OK,
+                }
+            }
+        })
+        .buffer_unordered(40)
+        .collect::<Vec<bool>>()
+        .await;
+    assert!(answers.iter().all(|ok| *ok));
+    // The pool's two, and the relay's listener.
+    let mut db = server.sql().await;
+    let connections: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(connections <= 3, "{connections} connections");
+}

@@ -505,6 +505,19 @@ impl Horde {
         })
     }
 
+    /// A consistent copy of the database in the new file `path`, taken while it serves (the
+    /// admin CLI's `backup`; SQLite only).
+    pub async fn backup(&self, path: &str) -> Result<()> {
+        if std::path::Path::new(path).exists() {
+            return Err(Rejection::bad_request(
+                "BackupExists",
+                format!("{path} exists already: a backup never overwrites a file"),
+            )
+            .into());
+        }
+        self.store.backup(path).await
+    }
+
     /// Accounts whose balance differs from their ledger: always empty unless
     /// something is badly wrong. Used by the admin CLI and the tests.
     pub async fn audit_kudos(&self) -> Result<Vec<KudosMismatch>> {

@@ -1,6 +1,7 @@
 //! The worker's side: pop a job, upload an image, submit the result.
 
 use super::{validate, Account, Horde};
+use crate::blacklist::Blacklist;
 use crate::bridge_reference;
 use crate::error::{CoreError, Rejection, Result};
 use crate::kudos::{self, ImagePricing, ImageWork, Kudos, Pricing, TextWorkerRate};
@@ -198,7 +199,7 @@ impl Horde {
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities {
-            blacklist: input.blacklist.clone(),
+            blacklist: Blacklist::new(&input.blacklist)?,
             ..self.capabilities(&worker, &*self.worker_speeds().await?)
         };
         let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;

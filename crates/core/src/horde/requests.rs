@@ -84,6 +84,12 @@ impl Horde {
         let prompt = validate::prompt(input.prompt.as_deref())?.to_string();
         let params = &input.params;
         check_lengths(params, minimums)?;
+        let context = usize::try_from(params.max_context_length).unwrap_or(usize::MAX);
+        validate::prompt_within(
+            &prompt,
+            context.saturating_mul(validate::PROMPT_CHARS_PER_CONTEXT_TOKEN),
+            "8 per token of max_context_length",
+        )?;
         refuse_unserved_fields(
             input.proxied_account.as_deref(),
             input.softprompt.as_deref(),
@@ -177,6 +183,7 @@ impl Horde {
         let payer = style.as_ref().map(|s| s.payer(&requester).clone());
         let account = payer.as_ref().unwrap_or(&requester);
         let prompt = validate::prompt(input.prompt.as_deref())?.to_string();
+        validate::prompt_within(&prompt, validate::MAX_IMAGE_PROMPT_CHARS, "image prompts")?;
         let prompt = self
             .filtered_image_prompt(account, prompt, input.replacement_filter, input.nsfw)
             .await?;

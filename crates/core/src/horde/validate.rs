@@ -30,6 +30,26 @@ pub fn prompt(prompt: Option<&str>) -> Result<&str> {
     Ok(prompt)
 }
 
+/// Characters a text prompt may have per token of the context it asks for: no tokenizer makes
+/// tokens this long on average, so a longer prompt could never fit its context.
+pub const PROMPT_CHARS_PER_CONTEXT_TOKEN: usize = 8;
+/// The most characters an image prompt (its negative part included) may have.
+pub const MAX_IMAGE_PROMPT_CHARS: usize = 30_000;
+
+/// A prompt of at most `max` characters (`why`: what sets the bound), so that what the queue
+/// stores and workers' blacklists read stays bounded.
+pub fn prompt_within(prompt: &str, max: usize, why: &str) -> Result<()> {
+    if prompt.chars().nth(max).is_some() {
+        return Err(Rejection::invalid_field(
+            "prompt",
+            "TooLongPrompt",
+            format!("The prompt is longer than {max} characters ({why})"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 pub fn no_nul(field: &'static str, value: &str) -> Result<()> {
     if value.contains('\0') {
         return Err(Rejection::invalid_field(

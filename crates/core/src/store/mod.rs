@@ -163,4 +163,9 @@ pub trait Store:
     /// ago, and whole rows older than the history window; drops client-address hashes and
     /// unfinished sign-ins older than theirs.
     async fn purge(&self, cutoffs: &PurgeCutoffs) -> Result<u64>;
+
+    // --- operations ---------------------------------------------------------
+    /// Writes a consistent copy of the whole database to the new file `path`, while it serves
+    /// (SQLite; PostgreSQL refuses: `pg_dump` does it).
+    async fn backup(&self, path: &str) -> Result<()>;
 }

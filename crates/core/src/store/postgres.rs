@@ -63,12 +63,12 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects to the (existing) database at `url`, e.g.
-    /// `postgres://potluck@db/potluck`, and migrates it. Instances starting
-    /// at once are safe: sqlx migrates under an advisory lock.
-    pub async fn connect(url: &str) -> Result<Self> {
+    /// `postgres://potluck@db/potluck`, with at most `pool_size` connections, and migrates
+    /// it. Instances starting at once are safe: sqlx migrates under an advisory lock.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
@@ -765,5 +765,13 @@ impl Store for PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(purged.len() as u64)
+    }
+
+    async fn backup(&self, _path: &str) -> Result<()> {
+        Err(crate::error::Rejection::bad_request(
+            "Unsupported",
+            "PostgreSQL databases are backed up with pg_dump (docs/operating.md#backups)",
+        )
+        .into())
     }
 }

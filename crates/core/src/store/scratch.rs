@@ -195,7 +195,7 @@ async fn make_template_if_missing(
     sqlx::query(&format!("CREATE DATABASE \"{building}\""))
         .execute(&mut *admin)
         .await?;
-    let store = super::PostgresStore::connect(&with_database(admin_url, &building))
+    let store = super::PostgresStore::connect(&with_database(admin_url, &building), 2)
         .await
         .map_err(|e| sqlx::Error::Protocol(format!("migrating the template: {e}")))?;
     store.close().await;
