@@ -561,3 +561,103 @@ async fn an_instance_keeps_to_its_connection_budget_under_load() {
     .unwrap();
     assert!(connections <= 3, "{connections} connections");
 }
+
+/// Takes database `name` away from every connection (as a restart of the database server does,
+/// without disturbing the other applications on it), or gives it back.
+async fn database_outage(name: &str, away: bool) {
+    use sqlx::Connection;
+    let server = std::env::var("POTLUCK_TEST_POSTGRES")
+        .unwrap_or_else(|_| potluck_core::store::DEFAULT_TEST_POSTGRES.to_string());
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    let allow = if away { "false" } else { "true" };
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {allow}"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    if away {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn instances_answer_503_while_the_database_is_away_and_reconnect_by_themselves() {
+    if !postgres_or_skip(
+        "instances_answer_503_while_the_database_is_away_and_reconnect_by_themselves",
+    ) {
+        return;
+    }
+    let a = Server::start(&[]);
+    let b = a.start_beside(&[]);
+    let (_, requester) = a.register("requester").await;
+    let (_, owner) = a.register("owner").await;
+    let mut queued = Vec::new();
+    for i in 0..3 {
+        let body = json!({"prompt": format!("before the outage {i}"), "models": [MODEL],
+                          "params": {"max_length": 16}});
+        queued.push(a.submit_text_request(&requester, body).await);
+    }
+
+    let name: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&mut a.sql().await)
+        .await
+        .unwrap();
+    database_outage(&name, true).await;
+    for server in [&a, &b] {
+        for request in [
+            server.http().get(format!("{}/health/ready", server.base)),
+            server
+                .http()
+                .post(format!("{}/api/v2/generate/text/async", server.base))
+                .header("apikey", &requester)
+                .json(&json!({"prompt": "during the outage", "models": [MODEL]})),
+        ] {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()["retry-after"], "5");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["rc"], "ServiceUnavailable", "{body}");
+        }
+    }
+    database_outage(&name, false).await;
+
+    // Each instance comes back by itself, as soon as a client retries.
+    for server in [&a, &b] {
+        let started = Instant::now();
+        loop {
+            let ready = server.http().get(format!("{}/health/ready", server.base));
+            if ready.send().await.unwrap().status() == StatusCode::OK {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "not ready again"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Nothing queued before the outage was lost: each is served across the instances.
+    for _ in &queued {
+        let (status, job) = b.pop_text(&owner, "worker", MODEL).await;
+        assert_eq!(status, StatusCode::OK, "{job}");
+        let (status, body) = a
+            .post(
+                "/generate/text/submit",
+                Some(&owner),
+                json!({"id": job["id"], "generation": "served after the outage"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for id in &queued {
+        let (_, status) = b.get(&format!("/generate/text/status/{id}"), None).await;
+        assert_eq!(status["done"], true, "{status}");
+    }
+    let (ok, audit) = a.admin(&["audit-kudos"]);
+    assert!(ok, "{audit}");
+}
