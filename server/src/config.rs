@@ -107,6 +107,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool_size: u32,
 
+    /// Serve `/metrics` in the Prometheus text format (request, job, queue and worker
+    /// figures; no prompt, key, address or account in any label). Keep it to your monitoring,
+    /// e.g. at the reverse proxy.
+    #[arg(long, env = "POTLUCK_METRICS")]
+    pub metrics: bool,
+
     /// The URL clients reach this server at, used in image and upload links.
     /// Default: taken from each request's Host header.
     #[arg(long, env = "POTLUCK_PUBLIC_URL")]
@@ -525,6 +531,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("database_url", &redacted(&self.database_url))
             .field("database_pool_size", &self.database_pool_size)
+            .field("metrics", &self.metrics)
             .field("public_url", &self.public_url)
             .field("private", &self.private)
             .field("site_root", &self.site_root)

@@ -6,6 +6,7 @@ mod browser_model;
 mod config;
 mod logging;
 mod login;
+mod metrics;
 mod openai_api;
 mod rate_limits;
 mod refusal;
@@ -130,7 +131,9 @@ async fn serve(
     };
     let limiter = Arc::new(rate_limits::Limiter::new(&config.rate_limits));
     let limiter_cleaner = limiter.spawn_cleaner(std::time::Duration::from_secs(60));
+    let metrics = config.metrics.then(metrics::install).transpose()?;
     let app = api::router(state.clone())
+        .merge(metrics::routes(horde.clone(), metrics))
         .merge(openai_api::router(state.clone()))
         .merge(browser_model::routes(browser_model))
         .merge(ui::routes(horde.clone(), ui_settings)?)
@@ -142,6 +145,7 @@ async fn serve(
             (state, limiter),
             rate_limits::limit,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             api::ApiError::new(

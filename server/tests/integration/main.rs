@@ -20,6 +20,7 @@ mod image_jobs;
 mod instances;
 mod lifecycle;
 mod log_privacy;
+mod metrics;
 mod moderation_log;
 mod modes;
 mod names;

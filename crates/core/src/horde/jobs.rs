@@ -377,6 +377,11 @@ impl Horde {
             claimed,
             mut skipped,
         } = self.store.pop(&query).await?;
+        if let Some(claimed) = &claimed {
+            let kind = common.kind.as_str();
+            metrics::counter!("potluck_jobs_popped_total", "kind" => kind)
+                .increment(claimed.jobs.len() as u64);
+        }
         if claimed.is_none() {
             if worker.maintenance {
                 let message = worker.maintenance_msg.clone().unwrap_or_else(|| {
@@ -730,12 +735,17 @@ impl Horde {
         match self.store.complete_job(&completion).await? {
             CompletionOutcome::Rewarded(reward) => {
                 tracing::info!(job = %id, reward = %reward, "generation submitted");
+                metrics::counter!("potluck_jobs_submitted_total", "outcome" => "done").increment(1);
+                metrics::counter!("potluck_kudos_rewarded_hundredths_total")
+                    .increment(u64::try_from(reward.0).unwrap_or(0));
                 Ok(GenerationSubmitted {
                     reward: reward.as_f64(),
                 })
             }
             CompletionOutcome::Requeued => {
                 tracing::info!(job = %id, "worker reported a fault; generation re-queued");
+                metrics::counter!("potluck_jobs_submitted_total", "outcome" => "faulted")
+                    .increment(1);
                 Ok(GenerationSubmitted { reward: 0.0 })
             }
             refused => Err(refusal(&id, refused)),

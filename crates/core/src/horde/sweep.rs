@@ -46,6 +46,9 @@ impl Horde {
             expired,
             purged,
         };
+        metrics::counter!("potluck_jobs_requeued_total").increment(requeued);
+        metrics::counter!("potluck_requests_expired_total").increment(expired);
+        metrics::counter!("potluck_requests_purged_total").increment(purged);
         if report != SweepReport::default() {
             tracing::info!(requeued, expired, purged, "sweep");
         }
