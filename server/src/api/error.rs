@@ -110,7 +110,7 @@ impl From<PathRejection> for ApiError {
 /// (a megabyte of model name) is cut here, so that no error body echoes its input back.
 const MAX_MESSAGE_CHARS: usize = 300;
 
-fn capped(message: String) -> String {
+pub(crate) fn capped(message: String) -> String {
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &message[..cut]),
         None => message,

@@ -21,11 +21,12 @@ mod worker_messages;
 mod workers;
 
 pub use documents::Documents;
+pub(crate) use error::capped;
 pub use error::ApiError;
 pub use extract::{client_address, client_hash, public_base, ClientHash};
 
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{any, delete, get, patch, post, put};
 use axum::Router;
 use potluck_core::Horde;
 use std::sync::Arc;
@@ -209,6 +210,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(status::live))
         .route("/health/ready", get(status::ready))
         .route("/.well-known/serviceinfo", get(documents::service_info))
+        // Every other path under /api is the API's too: a 404 in its shape, not the UI's page.
+        .route("/api", any(not_found))
+        .route("/api/", any(not_found))
+        .route("/api/{*rest}", any(not_found))
         .with_state(state)
 }
 

@@ -1,7 +1,7 @@
 //! Every `/v1` error leaves here, in OpenAI's shape `{"error": {"message", "type", "param",
 //! "code"}}`, so that OpenAI's clients raise their usual exceptions.
 
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -117,7 +117,7 @@ impl OpenAiApiError {
     pub fn to_body(&self) -> OpenAiError {
         OpenAiError {
             error: OpenAiErrorBody {
-                message: self.message.clone(),
+                message: crate::api::capped(self.message.clone()),
                 kind: self.kind.to_string(),
                 param: self.param.clone(),
                 code: self.code.clone(),
@@ -156,6 +156,17 @@ impl From<CoreError> for OpenAiApiError {
             param: r.field.map(str::to_owned),
             ..Self::new(status, kind, Some(code), r.message)
         }
+    }
+}
+
+impl From<PathRejection> for OpenAiApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            format!("Invalid path: {}", rejection.body_text()),
+        )
     }
 }
 

@@ -12,10 +12,11 @@ pub use error::OpenAiApiError;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use potluck_core::{Account, ModelAvailability, TextMinimums};
 use protocol::openai_api::{
@@ -35,7 +36,10 @@ pub fn router(state: AppState) -> Router {
         .route("/completions", post(completions))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    Router::new().nest("/v1", v1).with_state(state)
+    Router::new()
+        .nest("/v1", v1)
+        .route("/v1/", any(not_found))
+        .with_state(state)
 }
 
 async fn not_found() -> OpenAiApiError {
@@ -105,8 +109,9 @@ pub async fn models(State(state): State<AppState>) -> OpenAiResult<Json<ModelLis
     responses((status = 200, body = ModelObject), (status = 404, body = OpenAiError)))]
 pub async fn model(
     State(state): State<AppState>,
-    Path(wanted): Path<String>,
+    wanted: Result<Path<String>, PathRejection>,
 ) -> OpenAiResult<Json<ModelObject>> {
+    let Path(wanted) = wanted?;
     let models = state.horde.online_text_models().await?;
     models
         .into_iter()

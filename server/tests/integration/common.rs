@@ -311,6 +311,11 @@ impl Server {
         assert!(status.success(), "kill -KILL {pid}");
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Runs `potluck admin ...` on this server's database and returns its stdout.
     pub fn admin(&self, args: &[&str]) -> (bool, String) {
         let output = Command::new(binary())

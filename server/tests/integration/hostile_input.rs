@@ -127,6 +127,9 @@ async fn the_largest_blacklist_against_the_largest_prompts_does_not_stall_other_
         !served.ends_with("needle"),
         "a blacklisted prompt was served"
     );
+    eprintln!(
+        "blacklist pop: {pop_took:?}; registrations: {unloaded:?} unloaded, {during:?} during"
+    );
     assert!(
         during < unloaded + Duration::from_millis(100),
         "registrations took up to {during:?} during a pop of {pop_took:?} (unloaded: {unloaded:?})"

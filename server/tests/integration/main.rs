@@ -15,6 +15,7 @@ mod browser_model;
 mod data_rights;
 mod errors;
 mod figures_and_documents;
+mod fuzz;
 mod hostile_input;
 mod image_jobs;
 mod instances;
