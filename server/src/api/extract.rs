@@ -107,11 +107,7 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest<AppState> for JsonBod
         }
         let bytes = Bytes::from_request(req, state).await?;
         if escapes_nul(&bytes) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "NulByteInPayload",
-                "The body contains a NUL character (\\u0000)",
-            ));
+            return Err(nul_refusal("The body"));
         }
         let axum::Json(JsonObject(value)) = axum::Json::<JsonObject<T>>::from_bytes(&bytes)?;
         Ok(JsonBody(value))
@@ -159,6 +155,10 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> FromRequestParts<AppState>
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // No database stores a NUL in text: refused here, not failed there.
+        if parts.uri.path().contains("%00") {
+            return Err(nul_refusal("The path"));
+        }
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(PathParam(value))
@@ -202,10 +202,22 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequestParts<AppState> for Qu
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|query| query.contains("%00")) {
+            return Err(nul_refusal("The query"));
+        }
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(QueryParams(value))
     }
+}
+
+/// A NUL character in `what` (a body, path or query), which no text column can hold.
+fn nul_refusal(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "NulByteInPayload",
+        format!("{what} contains a NUL character"),
+    )
 }
 
 /// The URL this server is reached at: configured, or from the Host header.
