@@ -155,10 +155,6 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> FromRequestParts<AppState>
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // No database stores a NUL in text: refused here, not failed there.
-        if parts.uri.path().contains("%00") {
-            return Err(nul_refusal("The path"));
-        }
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(PathParam(value))
@@ -202,6 +198,8 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequestParts<AppState> for Qu
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // No database stores a NUL in text: refused here, not failed there. (A NUL in a path
+        // names nothing, and each handler says so in its own words.)
         if parts.uri.query().is_some_and(|query| query.contains("%00")) {
             return Err(nul_refusal("The query"));
         }
@@ -211,7 +209,7 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequestParts<AppState> for Qu
     }
 }
 
-/// A NUL character in `what` (a body, path or query), which no text column can hold.
+/// A NUL character in `what` (a body or a query), which no text column can hold.
 fn nul_refusal(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,

@@ -748,14 +748,37 @@ async fn nul_characters_are_refused_everywhere() {
         let answer = server.call(method, path, None, None).await;
         assert_error(&answer, StatusCode::NOT_FOUND, "RequestNotFound");
     }
-    for path in ["/images/%00?token=x", "/images/x?token=%00"] {
-        let answer = server
-            .raw(Method::PUT, path, None, Some("image/webp"), webp())
-            .await;
-        assert_error(&answer, StatusCode::FORBIDDEN, "WrongCredentials");
-    }
+    let answer = server
+        .raw(
+            Method::PUT,
+            "/images/%00?token=x",
+            None,
+            Some("image/webp"),
+            webp(),
+        )
+        .await;
+    assert_error(&answer, StatusCode::FORBIDDEN, "WrongCredentials");
+    // A NUL in a query is refused before any handler reads it.
+    let answer = server
+        .raw(
+            Method::PUT,
+            "/images/x?token=%00",
+            None,
+            Some("image/webp"),
+            webp(),
+        )
+        .await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, "NulByteInPayload");
+    let answer = server.get("/styles/text?tag=%00", None).await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, "NulByteInPayload");
     let answer = server.get("/users/%00", None).await;
     assert_error(&answer, StatusCode::NOT_FOUND, "UserNotFound");
+    for path in ["/styles/image_by_name/%00", "/styles/text_by_name/a%00"] {
+        let answer = server.get(path, None).await;
+        assert_error(&answer, StatusCode::NOT_FOUND, "StyleNotFound");
+    }
+    let answer = server.get("/collection_by_name/%00", None).await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "CollectionNotFound");
     let (status, models) = server.get("/status/models/%00", None).await;
     assert_eq!(status, StatusCode::OK, "{models}");
     assert_eq!(models, json!([]));

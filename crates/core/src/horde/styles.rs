@@ -432,6 +432,10 @@ impl Horde {
 
     /// A style of `kind` by name (see `parse_name` for the forms a name takes).
     pub async fn style_details_by_name(&self, kind: StyleKind, name: &str) -> Result<StyleDetails> {
+        // A NUL names nothing, and PostgreSQL cannot even look it up.
+        if name.contains('\0') {
+            return Err(style_not_found(name));
+        }
         let query = parse_name(name);
         let row = match query.collection {
             Some(true) => None,
@@ -797,6 +801,9 @@ impl Horde {
     }
 
     pub async fn collection_details_by_name(&self, name: &str) -> Result<CollectionDetails> {
+        if name.contains('\0') {
+            return Err(collection_not_found(name));
+        }
         let query = parse_name(name);
         let row = match query.collection {
             Some(false) => None,
