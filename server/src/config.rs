@@ -113,6 +113,11 @@ pub struct Config {
     #[arg(long, env = "POTLUCK_METRICS")]
     pub metrics: bool,
 
+    /// On SIGTERM or Ctrl-C: seconds the requests and streams in flight have to finish before
+    /// the server exits anyway.
+    #[arg(long, env = "POTLUCK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
     /// The URL clients reach this server at, used in image and upload links.
     /// Default: taken from each request's Host header.
     #[arg(long, env = "POTLUCK_PUBLIC_URL")]
@@ -532,6 +537,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redacted(&self.database_url))
             .field("database_pool_size", &self.database_pool_size)
             .field("metrics", &self.metrics)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("public_url", &self.public_url)
             .field("private", &self.private)
             .field("site_root", &self.site_root)

@@ -167,12 +167,29 @@ async fn serve(
         horde,
         std::time::Duration::from_millis(config.sweep_interval_ms),
     );
-    axum::serve(
+    // On a signal, new connections stop and those in flight may finish, within the grace
+    // period: a stream that would go on for minutes is then cut off.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        let _ = stop.send(true);
+    });
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stopped| *stopped).await;
+    };
+    let serving = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(stopped(stopping.clone()));
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
+    tokio::select! {
+        served = serving => served?,
+        () = async { stopped(stopping).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period were cut off");
+        }
+    }
     sweeps.abort();
     limiter_cleaner.abort();
     tracing::info!("stopped");

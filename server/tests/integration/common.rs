@@ -311,6 +311,24 @@ impl Server {
         assert!(status.success(), "kill -KILL {pid}");
     }
 
+    /// Sends SIGTERM and waits up to `within` for the process to exit; returns how long it
+    /// took, or None if it still runs.
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        while started.elapsed() < within {
+            if self.child.try_wait().expect("wait").is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -221,3 +221,36 @@ async fn concurrent_workers_never_share_a_job() {
     assert_eq!(all.len(), 10);
     assert_eq!(unique.len(), 10);
 }
+
+#[tokio::test]
+async fn a_stopping_server_lets_requests_finish_within_its_grace_period() {
+    // Nothing in flight: it exits at once.
+    let mut idle = Server::start(&["--shutdown-grace-secs", "3"]);
+    idle.register("someone").await;
+    let took = idle.terminate(Duration::from_secs(10)).expect("it exits");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+
+    // A /v1 stream waiting for a worker that never takes its job would go on for minutes; the
+    // server waits for it for its grace period, then exits anyway.
+    let mut server = Server::start(&["--shutdown-grace-secs", "3"]);
+    let (_, owner) = server.register("owner").await;
+    server.pop_text(&owner, "idle", MODEL).await;
+    let body = json!({"model": MODEL, "stream": true,
+                      "messages": [{"role": "user", "content": "Hi"}]});
+    let stream = server
+        .http()
+        .post(format!("{}/v1/chat/completions", server.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let took = server
+        .terminate(Duration::from_secs(15))
+        .expect("it exits within its grace period");
+    assert!(
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    drop(stream);
+}
