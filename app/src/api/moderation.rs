@@ -77,6 +77,22 @@ pub async fn review_account(user: String) -> Result<AccountUnderReview, FormErro
     Ok(AccountUnderReview { details, workers })
 }
 
+/// Makes a change as the signed-in account, through the `Horde` method the API calls (which
+/// checks the account's rights); its answer is not needed, the page reads everything again.
+#[cfg(feature = "ssr")]
+async fn change_as_signed_in<F, Fut, T>(change: F) -> Result<(), FormError>
+where
+    F: FnOnce(std::sync::Arc<potluck_core::Horde>, potluck_core::Account) -> Fut,
+    Fut: std::future::Future<Output = Result<T, potluck_core::CoreError>>,
+{
+    let caller = Caller::current().await?;
+    let account = caller.require_signed_in().await?;
+    change(caller.horde.clone(), account)
+        .await
+        .map_err(report)?;
+    Ok(())
+}
+
 /// The number of `name#id`, or of a bare number.
 #[cfg(feature = "ssr")]
 fn user_id(user: &str) -> Result<i64, FormError> {
@@ -93,8 +109,6 @@ fn user_id(user: &str) -> Result<i64, FormError> {
 /// `reset_suspicion`.
 #[server(prefix = "/_leptos", endpoint = "moderate_account")]
 pub async fn moderate_account(user_id: i64, change: String) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let mut input = protocol::ModifyUserInput::default();
     match change.as_str() {
         "flag" | "unflag" => input.flagged = Some(change == "flag"),
@@ -102,47 +116,37 @@ pub async fn moderate_account(user_id: i64, change: String) -> Result<(), FormEr
         "reset_suspicion" => input.reset_suspicion = Some(true),
         _ => return Err(invalid(FormError::new(None, "Unknown change"))),
     }
-    caller
-        .horde
-        .modify_user(&account, user_id, input)
-        .await
-        .map_err(report)?;
-    Ok(())
+    change_as_signed_in(|horde, account| async move {
+        horde.modify_user(&account, user_id, input).await
+    })
+    .await
 }
 
 #[server(prefix = "/_leptos", endpoint = "set_concurrency")]
 pub async fn set_concurrency(user_id: i64, concurrency: String) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let concurrency =
         super::parse_number("concurrency", "Concurrency", &concurrency).map_err(invalid)?;
     let input = protocol::ModifyUserInput {
         concurrency: Some(concurrency),
         ..Default::default()
     };
-    caller
-        .horde
-        .modify_user(&account, user_id, input)
-        .await
-        .map_err(report)?;
-    Ok(())
+    change_as_signed_in(|horde, account| async move {
+        horde.modify_user(&account, user_id, input).await
+    })
+    .await
 }
 
 /// Pauses a worker (it serves its owner's requests only) or lifts its pause.
 #[server(prefix = "/_leptos", endpoint = "pause_worker")]
 pub async fn pause_worker(worker: String, paused: bool) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let input = protocol::ModifyWorkerInput {
         paused: Some(paused),
         ..Default::default()
     };
-    caller
-        .horde
-        .modify_worker(&account, &worker, input)
-        .await
-        .map_err(report)?;
-    Ok(())
+    change_as_signed_in(|horde, account| async move {
+        horde.modify_worker(&account, &worker, input).await
+    })
+    .await
 }
 
 /// A message a worker reads with its pops, for `expiry` hours.
@@ -152,8 +156,6 @@ pub async fn message_worker(
     message: String,
     expiry: String,
 ) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let expiry = super::parse_number("expiry", "Hours", &expiry).map_err(invalid)?;
     let input = protocol::WorkerMessageInput {
         worker_id: Some(worker),
@@ -161,19 +163,15 @@ pub async fn message_worker(
         expiry: Some(expiry),
         ..Default::default()
     };
-    caller
-        .horde
-        .send_worker_message(&account, input)
-        .await
-        .map_err(report)?;
-    Ok(())
+    change_as_signed_in(
+        |horde, account| async move { horde.send_worker_message(&account, input).await },
+    )
+    .await
 }
 
 /// Turns one of the modes (`maintenance`, `invite_only`, `raid`) on or off.
 #[server(prefix = "/_leptos", endpoint = "set_mode")]
 pub async fn set_mode(mode: String, on: bool) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let mut input = HordeModes::default();
     match mode.as_str() {
         "maintenance" => input.maintenance_mode = Some(on),
@@ -181,12 +179,8 @@ pub async fn set_mode(mode: String, on: bool) -> Result<(), FormError> {
         "raid" => input.raid_mode = Some(on),
         _ => return Err(invalid(FormError::new(None, "Unknown mode"))),
     }
-    caller
-        .horde
-        .set_modes(&account, input)
+    change_as_signed_in(|horde, account| async move { horde.set_modes(&account, input).await })
         .await
-        .map_err(report)?;
-    Ok(())
 }
 
 #[server(prefix = "/_leptos", endpoint = "add_filter")]
@@ -196,8 +190,6 @@ pub async fn add_filter(
     description: String,
     replacement: String,
 ) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let filter_type = super::parse_number("filter_type", "Type", &filter_type).map_err(invalid)?;
     let optional = |text: String| (!text.trim().is_empty()).then_some(text);
     let input = protocol::PutNewFilter {
@@ -206,50 +198,32 @@ pub async fn add_filter(
         description: optional(description),
         replacement: optional(replacement),
     };
-    caller
-        .horde
-        .add_filter(&account, input)
+    change_as_signed_in(|horde, account| async move { horde.add_filter(&account, input).await })
         .await
-        .map_err(report)?;
-    Ok(())
 }
 
 #[server(prefix = "/_leptos", endpoint = "delete_filter")]
 pub async fn delete_filter(id: String) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let id = super::parse_number("id", "Filter", &id).map_err(invalid)?;
-    caller
-        .horde
-        .delete_filter(&account, id)
+    change_as_signed_in(|horde, account| async move { horde.delete_filter(&account, id).await })
         .await
-        .map_err(report)?;
-    Ok(())
 }
 
 /// Puts a client address (or an IPv6 /64) in timeout for `hours`.
 #[server(prefix = "/_leptos", endpoint = "add_timeout")]
 pub async fn add_timeout(ipaddr: String, hours: String) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
     let hours = super::parse_number("hours", "Hours", &hours).map_err(invalid)?;
-    caller
-        .horde
-        .block_address(&account, ipaddr.trim(), hours)
-        .await
-        .map_err(report)?;
-    Ok(())
+    change_as_signed_in(|horde, account| async move {
+        horde.block_address(&account, ipaddr.trim(), hours).await
+    })
+    .await
 }
 
 /// Lifts every timeout of a client address.
 #[server(prefix = "/_leptos", endpoint = "lift_timeout")]
 pub async fn lift_timeout(ipaddr: String) -> Result<(), FormError> {
-    let caller = Caller::current().await?;
-    let account = caller.require_signed_in().await?;
-    caller
-        .horde
-        .unblock_address(&account, ipaddr.trim())
-        .await
-        .map_err(report)?;
-    Ok(())
+    change_as_signed_in(|horde, account| async move {
+        horde.unblock_address(&account, ipaddr.trim()).await
+    })
+    .await
 }
