@@ -50,6 +50,8 @@ pub struct Load {
     /// Job id → what its worker submitted. Collected entries are removed, so what is left at
     /// the end was delivered but never seen by any requester.
     ledger: Mutex<HashMap<String, Delivery>>,
+    /// How long each verified job took, since the soak sampler last took them.
+    job_times: Mutex<Vec<Duration>>,
 }
 
 impl Load {
@@ -65,12 +67,18 @@ impl Load {
             request_timeout: Duration::from_secs(60),
             stop: AtomicBool::new(false),
             ledger: Mutex::default(),
+            job_times: Mutex::default(),
         }
     }
 
     /// The server instance requester or worker `index` talks to.
     fn api(&self, index: usize) -> &Api {
         &self.apis[index % self.apis.len()]
+    }
+
+    /// The times of the jobs verified since the last call.
+    pub fn take_job_times(&self) -> Vec<Duration> {
+        std::mem::take(&mut *self.job_times.lock().unwrap())
     }
 
     /// Deliveries no requester collected.
@@ -109,6 +117,7 @@ impl Load {
             Ok(()) => {
                 tally.counts.completed += 1;
                 tally.succeeded(Call::Job, started);
+                self.job_times.lock().unwrap().push(started.elapsed());
             }
             Err(problem) => {
                 tally.counts.mismatched += 1;

@@ -52,6 +52,15 @@
 //! target/release/bench --requesters 4 --workers 4 --poll-ms 200 --backoff-ms 200 --duration 30 --flood 8
 //! ```
 //!
+//! With `--soak SECONDS` it reports, every SECONDS, the window's jobs and their p50 and p99,
+//! and the server's memory and open file descriptors, and at the end how they drifted
+//! (`soak.rs`); an hour on SQLite, then on PostgreSQL:
+//!
+//! ```sh
+//! target/release/bench --requesters 4 --workers 4 --poll-ms 100 --backoff-ms 100 --duration 3600 --soak 60
+//! target/release/bench --database-url postgres://postgres@127.0.0.1/soak --duration 3600 --soak 60
+//! ```
+//!
 //! It exits with an error if any accepted request was lost, faulted or came
 //! back with a wrong result. Both the client and a spawned server run on this
 //! machine: the client uses one thread so that it leaves the other cores to
@@ -62,6 +71,7 @@ mod flood;
 mod load;
 mod report;
 mod server;
+mod soak;
 mod stream;
 
 use anyhow::{bail, Context};
@@ -148,6 +158,11 @@ struct Args {
     /// which honest loops make faster than people do: `generate=600/m:20`].
     #[arg(long, conflicts_with = "server")]
     rate_limits: Option<String>,
+
+    /// Soak: report the job latency, server memory and file descriptors every this many
+    /// seconds while the load runs (use with a long --duration), and how they drifted.
+    #[arg(long, conflicts_with_all = ["streams", "jobs"])]
+    soak: Option<u64>,
 
     /// Measure streaming with this many concurrent streams instead of the job cycle.
     #[arg(long)]
@@ -269,14 +284,24 @@ async fn bench(args: &Args, base_urls: &[String], server_pid: Option<u32>) -> an
         let (root, stop) = (base_urls[0].clone(), stop_flood.clone());
         tokio::spawn(async move { flood::run(root, loops, stop).await })
     });
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampling = args.soak.map(|seconds| {
+        let (load, stop) = (load.clone(), stop_sampling.clone());
+        let every = Duration::from_secs(seconds);
+        tokio::spawn(async move { soak::sample(load, server_pid, every, stop).await })
+    });
     let (mut tally, elapsed) = drive(&load, requester_keys, workers, started).await;
     stop_flood.store(true, Ordering::Relaxed);
+    stop_sampling.store(true, Ordering::Relaxed);
     let cpu_after = (cpu_seconds("self"), server_pid.and_then(pid_cpu_seconds));
 
     report::print(&mut tally, elapsed, load.orphaned());
     if let Some(flooding) = flooding {
         let (flood, flooded) = flooding.await?;
         flood.print(flooded);
+    }
+    if let Some(sampling) = sampling {
+        soak::print_drift(&sampling.await?);
     }
     print_cpu("bench client", cpu_before.0, cpu_after.0, elapsed);
     print_cpu("potluck server", cpu_before.1, cpu_after.1, elapsed);
