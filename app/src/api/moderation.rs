@@ -4,7 +4,10 @@
 //! as `/api/v2`, so the same rights, checks and moderation log apply.
 
 use leptos::prelude::*;
-use protocol::{FilterDetails, HordeModes, IpTimeout, ModerationEntry, UserDetails, WorkerDetails};
+use protocol::{
+    FilterDetails, HordeModes, IpTimeout, ModerationEntry, SuspicionDetails, UserDetails,
+    WorkerDetails,
+};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -35,6 +38,7 @@ pub struct ModerationView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccountUnderReview {
     pub details: UserDetails,
+    pub suspicions: Vec<SuspicionDetails>,
     pub workers: Vec<WorkerDetails>,
 }
 
@@ -64,6 +68,11 @@ pub async fn review_account(user: String) -> Result<AccountUnderReview, FormErro
     let account = caller.require_signed_in().await?;
     let id = user_id(&user)?;
     let details = caller.horde.user(&account, id).await.map_err(report)?;
+    let suspicions = caller
+        .horde
+        .suspicions(&account, id)
+        .await
+        .map_err(report)?;
     let mut workers = Vec::new();
     for worker in details.worker_ids.iter().flatten() {
         workers.push(
@@ -74,7 +83,11 @@ pub async fn review_account(user: String) -> Result<AccountUnderReview, FormErro
                 .map_err(report)?,
         );
     }
-    Ok(AccountUnderReview { details, workers })
+    Ok(AccountUnderReview {
+        details,
+        suspicions,
+        workers,
+    })
 }
 
 /// Makes a change as the signed-in account, through the `Horde` method the API calls (which

@@ -212,8 +212,8 @@ fn Reviewed(reviewed: AccountUnderReview, actions: Actions) -> impl IntoView {
             </ActionForm>
         }
     };
-    let suspicions = user.suspicions.clone().unwrap_or_default();
-    let signs = suspicions
+    let signs = reviewed
+        .suspicions
         .into_iter()
         .map(|sign| {
             let at = UtcTime::from_unix(u64::try_from(sign.at).unwrap_or_default());

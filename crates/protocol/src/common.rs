@@ -347,7 +347,8 @@ pub struct ContributionsDetails {
     pub fulfillments: i64,
 }
 
-/// A sign that an account (or one of its workers) may be acting in bad faith.
+/// A sign that an account (or one of its workers) may be acting in bad faith
+/// (`GET /api/v2/users/{id}/suspicions`, Potluck's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SuspicionDetails {
@@ -379,9 +380,6 @@ pub struct UserDetails {
     /// How many signs of suspicion it has; only its owner and moderators see it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspicious: Option<i64>,
-    /// Potluck: what each sign of suspicion was; only its owner and moderators see them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suspicions: Option<Vec<SuspicionDetails>>,
     pub concurrency: i64,
     pub worker_invited: i64,
     pub moderator: bool,

@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/find_user", get(users::find_user))
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).put(users::modify))
+        .route("/users/{id}/suspicions", get(users::suspicions))
         .route("/users/me", delete(me::erase))
         .route("/users/me/export", get(me::export))
         .route("/users/me/contact", put(me::contact))

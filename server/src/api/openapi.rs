@@ -36,6 +36,7 @@ use utoipa::OpenApi;
         super::worker_messages::delete,
         super::teams::list, super::teams::create, super::teams::get, super::teams::modify, super::teams::delete,
         super::users::register, super::users::find_user, super::users::list, super::users::get, super::users::modify,
+        super::users::suspicions,
         super::users::transfer,
         super::me::export, super::me::contact, super::me::freeze, super::me::unfreeze, super::me::erase,
         super::me::rename, super::me::reset_key,

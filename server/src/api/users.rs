@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use protocol::{
     KudosAwardInput, KudosAwarded, KudosTransferInput, KudosTransferred, ModifyUser,
-    ModifyUserInput, RegisterInput, Registered, RequestError, UserDetails,
+    ModifyUserInput, RegisterInput, Registered, RequestError, SuspicionDetails, UserDetails,
 };
 use serde::Deserialize;
 
@@ -76,6 +76,20 @@ pub async fn get(
     PathParam(id): PathParam<String>,
 ) -> ApiResult<Json<UserDetails>> {
     Ok(Json(state.horde.user(&viewer, user_id(&id)?).await?))
+}
+
+/// Potluck: an account's signs of suspicion, each with its reason, oldest first; for the
+/// account itself and moderators.
+#[utoipa::path(get, path = "/api/v2/users/{id}/suspicions", tag = "users",
+    params(("id" = String, Path, description = "the user id (the number after '#')")),
+    responses((status = 200, body = Vec<SuspicionDetails>), (status = 401, body = RequestError),
+              (status = 403, body = RequestError), (status = 404, body = RequestError)))]
+pub async fn suspicions(
+    State(state): State<AppState>,
+    Caller(viewer): Caller,
+    PathParam(id): PathParam<String>,
+) -> ApiResult<Json<Vec<SuspicionDetails>>> {
+    Ok(Json(state.horde.suspicions(&viewer, user_id(&id)?).await?))
 }
 
 /// Change an account: kudos and the moderator role by admins; concurrency, invitations, trust,

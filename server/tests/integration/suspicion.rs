@@ -1,5 +1,6 @@
 //! Suspicion: profane names and prompts the filters refuse are signs recorded with their
-//! reason, which the account's owner and moderators see and moderators reset; a suspicious
+//! reason, which the account itself and moderators see (`/users/{id}/suspicions`) and moderators
+//! reset; a suspicious
 //! account neither gives nor receives kudos.
 
 use crate::accounts::grant;
@@ -7,13 +8,19 @@ use crate::common::{assert_error, Server, ANON};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-fn reasons(details: &Value) -> Vec<i64> {
-    details["suspicions"]
+/// An account's signs of suspicion as `viewer` sees them, and their reasons.
+async fn signs(server: &Server, viewer: &str, user: i64) -> (Value, Vec<i64>) {
+    let (status, signs) = server
+        .get(&format!("/users/{user}/suspicions"), Some(viewer))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{signs}");
+    let reasons = signs
         .as_array()
-        .unwrap_or_else(|| panic!("no suspicions: {details}"))
+        .unwrap()
         .iter()
         .map(|s| s["reason"].as_i64().unwrap())
-        .collect()
+        .collect();
+    (signs, reasons)
 }
 
 /// An image request whose prompt the filters refuse (with replacements refused).
@@ -62,23 +69,26 @@ async fn signs_of_suspicion_are_recorded_shown_to_the_right_people_and_reset() {
 
     let (_, seen) = server.get(&format!("/users/{id}"), Some(&moderator)).await;
     assert_eq!(seen["suspicious"], 3, "{seen}");
-    assert_eq!(reasons(&seen), [7, 2, 8]);
-    assert_eq!(seen["suspicions"][1]["worker_name"], "fuck-machine");
-    assert_eq!(
-        seen["suspicions"][0]["description"],
-        "Profanity in the username"
-    );
-    let (_, own) = server.get("/find_user", Some(&shady)).await;
-    assert_eq!(reasons(&own), [7, 2, 8]);
+    let (details, reasons) = signs(&server, &moderator, id).await;
+    assert_eq!(reasons, [7, 2, 8]);
+    assert_eq!(details[1]["worker_name"], "fuck-machine");
+    assert_eq!(details[0]["description"], "Profanity in the username");
+    assert_eq!(signs(&server, &shady, id).await.1, [7, 2, 8]);
     let (_, public) = server.get(&format!("/users/{id}"), Some(&other)).await;
-    assert!(public.get("suspicious").is_none() && public.get("suspicions").is_none());
+    assert!(public.get("suspicious").is_none(), "{public}");
+    for viewer in [other.as_str(), ANON] {
+        let refused = server
+            .get(&format!("/users/{id}/suspicions"), Some(viewer))
+            .await;
+        assert_error(&refused, StatusCode::FORBIDDEN, "NotModerator");
+    }
     let (_, neighbour) = server
         .get(&format!("/users/{other_id}"), Some(&moderator))
         .await;
     assert_eq!(neighbour["suspicious"], 0, "{neighbour}");
     let (_, anonymous) = server.get("/users/0", Some(&moderator)).await;
     assert_eq!(anonymous["suspicious"], 0, "{anonymous}");
-    let worker_id = seen["suspicions"][1]["worker_id"].as_str().unwrap();
+    let worker_id = details[1]["worker_id"].as_str().unwrap();
     let (_, worker) = server
         .get(&format!("/workers/{worker_id}"), Some(&moderator))
         .await;
@@ -109,10 +119,8 @@ async fn signs_of_suspicion_are_recorded_shown_to_the_right_people_and_reset() {
     assert_eq!(status, StatusCode::OK, "{reset}");
     assert_eq!(reset["new_suspicion"], 0);
     let (_, seen) = server.get(&format!("/users/{id}"), Some(&moderator)).await;
-    assert_eq!(
-        (seen["suspicious"].clone(), reasons(&seen)),
-        (json!(0), vec![])
-    );
+    assert_eq!(seen["suspicious"], 0, "{seen}");
+    assert!(signs(&server, &moderator, id).await.1.is_empty());
     let (_, worker) = server
         .get(&format!("/workers/{worker_id}"), Some(&moderator))
         .await;

@@ -203,11 +203,6 @@ impl Horde {
                 _ => kudos_details.admin += amount,
             }
         }
-        let suspicions = if privileged {
-            Some(self.suspicion_details(user.id).await?)
-        } else {
-            None
-        };
         let now = now_ms();
         Ok(UserDetails {
             username: user.alias(),
@@ -215,7 +210,6 @@ impl Horde {
             kudos: Kudos(user.kudos).as_f64(),
             evaluating_kudos: privileged.then(|| Kudos(user.held_kudos).as_f64()),
             suspicious: privileged.then_some(user.suspicion),
-            suspicions,
             concurrency: user.concurrency,
             worker_invited: user.worker_invited,
             moderator: user.moderator,

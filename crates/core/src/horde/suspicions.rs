@@ -1,10 +1,10 @@
 //! Signs of suspicion (`crate::suspicion`) as the rules meet them: profane names chosen for
 //! accounts and workers, prompts the filters refused. (Failed checks and abandoned jobs are
-//! recorded inside the transactions that find them.) Owners and moderators read them in the
-//! account's details; moderators reset them with the account (`PUT /users/{id}`).
+//! recorded inside the transactions that find them.) Owners and moderators read them
+//! (`GET /users/{id}/suspicions`); moderators reset them with the account (`PUT /users/{id}`).
 
-use super::Horde;
-use crate::error::Result;
+use super::{Account, Horde};
+use crate::error::{Rejection, Result};
 use crate::now_ms;
 use crate::store::UserRow;
 use crate::suspicion::{is_profane, SuspicionReason, USER_THRESHOLD};
@@ -52,9 +52,22 @@ impl Horde {
         Ok(())
     }
 
-    /// An account's signs, as its owner and moderators see them.
-    pub(super) async fn suspicion_details(&self, user_id: i64) -> Result<Vec<SuspicionDetails>> {
-        let rows = self.store.suspicions_of(user_id).await?;
+    /// An account's signs of suspicion, oldest first: for the account itself and moderators.
+    pub async fn suspicions(
+        &self,
+        viewer: &Account,
+        user_id: i64,
+    ) -> Result<Vec<SuspicionDetails>> {
+        let user = self.existing_user(user_id).await?;
+        let itself = viewer.user.id == user.id && !viewer.is_anonymous();
+        if !itself && !viewer.user.moderator {
+            return Err(Rejection::forbidden(
+                "NotModerator",
+                "Only the account itself and moderators see its signs of suspicion",
+            )
+            .into());
+        }
+        let rows = self.store.suspicions_of(user.id).await?;
         Ok(rows
             .into_iter()
             .map(|row| SuspicionDetails {
