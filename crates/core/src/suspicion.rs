@@ -4,8 +4,10 @@
 //! Potluck adds its own from 100 on.
 //!
 //! Suspicion does not refuse anything by itself. A worker whose suspicion reaches
-//! [`WORKER_THRESHOLD`] is paused, and an account at [`USER_THRESHOLD`] can neither give nor
-//! receive kudos; accounts of trusted users are never held suspicious. Moderators see the
+//! [`WORKER_THRESHOLD`] with a sign other than a failed check is paused (failed checks pause a
+//! worker by their own rule, the operator's `--pause-after-failed-checks`), and an account at
+//! [`USER_THRESHOLD`] can neither give nor receive kudos; accounts of trusted users are never
+//! held suspicious. Moderators see the
 //! reasons and can reset them.
 
 use rustrict::{CensorStr, Type};

@@ -2493,23 +2493,24 @@ async fn signs_of_suspicion_count_once_unless_they_repeat_and_pause_at_the_thres
     assert_eq!(codes, [7, 2, 8, 8]);
     assert_eq!(signs[1].worker_name.as_deref(), Some("shady"));
     assert_eq!(signs[1].at, 5_000);
-    // The worker counts its own signs, and is paused at the threshold.
-    for _ in 1..WORKER_THRESHOLD - 1 {
+    // The worker counts its own signs. Failed checks pause it by their own rule; at the
+    // threshold, any other sign does.
+    for _ in 1..WORKER_THRESHOLD {
         record(SuspicionReason::FailedCheck, Some("")).await;
     }
     let shady = store.worker(worker_id).await.unwrap().unwrap();
+    assert_eq!((shady.suspicion, shady.paused), (WORKER_THRESHOLD, false));
+    record(SuspicionReason::TooManyJobsAborted, Some("")).await;
+    let shady = store.worker(worker_id).await.unwrap().unwrap();
     assert_eq!(
         (shady.suspicion, shady.paused),
-        (WORKER_THRESHOLD - 1, false)
+        (WORKER_THRESHOLD + 1, true)
     );
-    record(SuspicionReason::FailedCheck, Some("")).await;
-    let shady = store.worker(worker_id).await.unwrap().unwrap();
-    assert_eq!((shady.suspicion, shady.paused), (WORKER_THRESHOLD, true));
     // A trusted owner's workers are not paused for it.
     let trusted = vouched_account(store, "trusted").await;
     let vouched = worker(store, trusted.id, "vouched").await;
     for _ in 0..WORKER_THRESHOLD {
-        let reason = SuspicionReason::FailedCheck;
+        let reason = SuspicionReason::TooManyJobsAborted;
         let on = Some(vouched.worker_id.as_str());
         store
             .record_suspicion(trusted.id, on, reason, 1)

@@ -491,9 +491,14 @@ macro_rules! transaction_steps {
             }
             // Workers before accounts: the lock order.
             if let Some(worker_id) = worker_id {
+                // Failed checks pause a worker by their own rule (`--pause-after-failed-checks`).
+                let pause_at = match reason {
+                    crate::suspicion::SuspicionReason::FailedCheck => i64::MAX,
+                    _ => crate::suspicion::WORKER_THRESHOLD,
+                };
                 sqlx::query(sql::RAISE_WORKER_SUSPICION)
                     .bind(worker_id)
-                    .bind(crate::suspicion::WORKER_THRESHOLD)
+                    .bind(pause_at)
                     .execute(&mut **tx)
                     .await?;
             }
