@@ -49,6 +49,7 @@ on_both_back_ends!(
     uptime_earns_a_reward_every_ten_minutes_online,
     signs_of_suspicion_count_once_unless_they_repeat_and_pause_at_the_threshold,
     twenty_abandoned_jobs_within_an_hour_are_a_sign_of_suspicion,
+    checks_ahead_never_hide_the_queue_from_workers_that_cannot_take_them,
     leases_requeue_a_bounded_number_of_times,
     completion_moves_kudos_once_and_in_the_ledger,
     transfers_and_admin_changes_balance_the_ledger,
@@ -2580,4 +2581,30 @@ async fn twenty_abandoned_jobs_within_an_hour_are_a_sign_of_suspicion(db: Fixtur
     abandon(14, 1).await;
     let flaky = store.worker(&caps.worker_id).await.unwrap().unwrap();
     assert_eq!((flaky.uncompleted_jobs, flaky.suspicion), (40, 1));
+}
+
+async fn checks_ahead_never_hide_the_queue_from_workers_that_cannot_take_them(db: Fixture) {
+    let store = db.store();
+    let owner = account(store, "owner").await;
+    let vouched = vouched_account(store, "vouched").await;
+    // More checks than a pop reads, all ahead of a request: they wait for a trusted worker.
+    for i in 0..150 {
+        let mut check = request(&format!("check-{i}"), 0, 1, i);
+        check.check_kind = Some("redo".into());
+        check.exclude_owner = Some(owner.id);
+        check.priority = 100;
+        store.insert_request(&check, 1_000).await.unwrap();
+    }
+    store
+        .insert_request(&request("plain", 0, 1, 1_000), 1_000)
+        .await
+        .unwrap();
+    let untrusted = worker(store, owner.id, "untrusted").await;
+    let claimed = pop(store, &untrusted, 2_000)
+        .await
+        .expect("the request behind");
+    assert_eq!(claimed.request.id, "plain");
+    let trusted = worker(store, vouched.id, "trusted").await;
+    let claimed = pop(store, &trusted, 2_000).await.expect("a check");
+    assert!(claimed.request.id.starts_with("check-"));
 }

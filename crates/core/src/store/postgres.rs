@@ -420,24 +420,28 @@ impl Store for PostgresStore {
         // serves, for any model, and for several models (the migration's
         // queue indexes): each part is an ordered index scan that stops after
         // `limit + offset` rows. `id` breaks ties so that pages never overlap.
-        // The priority accounts' requests (`$5`) are left to the first pass.
+        // The priority accounts' requests (`$5`) are left to the first pass. Checks are read
+        // only by a worker that may check others' work (`$6`), so that a queue full of them
+        // cannot hide the requests behind from the others.
         const QUEUE_PAGE: &str = "SELECT * FROM ( \
                SELECT r.* FROM (SELECT DISTINCT unnest($2::text[]) AS model) served \
                CROSS JOIN LATERAL ( \
                  SELECT * FROM requests \
                  WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                    AND jsonb_array_length(models) = 1 AND models ->> 0 = served.model \
-                   AND user_id <> ALL($5) \
+                   AND user_id <> ALL($5) AND (check_kind IS NULL OR $6) \
                  ORDER BY priority DESC, created_at, id LIMIT $3 + $4) r \
                UNION ALL \
                (SELECT * FROM requests \
                 WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                   AND models = '[]'::jsonb AND user_id <> ALL($5) \
+                  AND (check_kind IS NULL OR $6) \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
                UNION ALL \
                (SELECT * FROM requests \
                 WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                   AND jsonb_array_length(models) > 1 AND models ?| $2 AND user_id <> ALL($5) \
+                  AND (check_kind IS NULL OR $6) \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
              ) candidates \
              ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";
@@ -445,7 +449,7 @@ impl Store for PostgresStore {
         // index (`requests_user_active`).
         const PRIORITY_PAGE: &str = "SELECT * FROM requests \
              WHERE user_id = ANY($5) AND state = 'active' AND kind = $1 AND n_waiting > 0 \
-               AND (models = '[]'::jsonb OR models ?| $2) \
+               AND (models = '[]'::jsonb OR models ?| $2) AND (check_kind IS NULL OR $6) \
              ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";
         // Re-checks the queue conditions on the current row: another pop may
         // have taken the last generation since the page was read.
@@ -464,6 +468,7 @@ impl Store for PostgresStore {
                     .bind(SCAN_PAGE)
                     .bind(offset)
                     .bind(pop.priority_users)
+                    .bind(pop.worker.may_check)
                     .fetch_all(&mut *tx)
                     .await?;
                 for request in &page {

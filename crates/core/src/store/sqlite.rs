@@ -312,11 +312,14 @@ impl Store for SqliteStore {
         // The scan runs inside the write transaction, so what it sees is what
         // it claims: with SQLite's single writer no other pop can interleave.
         // `$6`: this pass reads the priority accounts' requests (`$5`), or everyone else's.
+        // `$7`: the worker may check others' work; otherwise checks are not even read, so
+        // that a queue full of them cannot hide the requests behind.
         const QUEUE_PAGE: &str = "SELECT * FROM requests \
              WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                AND (models = '[]' OR EXISTS (SELECT 1 FROM json_each(requests.models) m \
                     WHERE m.value IN (SELECT value FROM json_each($2)))) \
                AND (user_id IN (SELECT value FROM json_each($5))) = $6 \
+               AND (check_kind IS NULL OR $7) \
              ORDER BY priority DESC, created_at ASC LIMIT $3 OFFSET $4";
         let models = Json(&pop.worker.models);
         let priority_users = Json(pop.priority_users);
@@ -332,6 +335,7 @@ impl Store for SqliteStore {
                     .bind(offset)
                     .bind(priority_users)
                     .bind(priority)
+                    .bind(pop.worker.may_check)
                     .fetch_all(&mut *tx)
                     .await?;
                 for request in &page {
