@@ -145,7 +145,12 @@ async fn serve(
             (state, limiter),
             rate_limits::limit,
         ))
-        .layer(axum::middleware::from_fn(metrics::track))
+        // Without --metrics nothing would record what it measures: it is not there at all.
+        .layer(tower::util::option_layer(
+            config
+                .metrics
+                .then(|| axum::middleware::from_fn(metrics::track)),
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             api::ApiError::new(
