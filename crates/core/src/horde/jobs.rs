@@ -181,6 +181,8 @@ impl Horde {
             priority_usernames: &input.priority_usernames,
             address,
         };
+        // Refused before the check-in: a pop that is refused changes nothing.
+        let blacklist = Blacklist::new(&input.blacklist)?;
         let uptime_reward = kudos::image_uptime_reward(input.models.len(), input.allow_lora);
         let check_in = |c: &mut WorkerCheckIn| {
             c.max_pixels = i64::try_from(input.max_pixels).unwrap_or(i64::MAX);
@@ -199,7 +201,7 @@ impl Horde {
         };
         let worker = self.check_in(account, &common, check_in).await?;
         let caps = Capabilities {
-            blacklist: Blacklist::new(&input.blacklist)?,
+            blacklist,
             ..self.capabilities(&worker, &*self.worker_speeds().await?)
         };
         let (popped, skipped) = self.find_and_claim(&worker, &caps, &common).await?;
