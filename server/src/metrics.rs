@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format, when the operator turns it on (`--metrics`): HTTP
 //! requests and their latency per endpoint class, jobs popped, submitted and re-queued,
-//! requests expired, kudos rewarded, sweep durations, and, read at each scrape, the queue and
-//! the workers online. Labels are endpoint classes, statuses, kinds and model names (which
+//! requests expired, kudos rewarded, sweep durations, the relay's lag, and, read at each
+//! scrape, the queue (its depth and its oldest request's age per model), the workers online
+//! and the database connections in use. Labels are endpoint classes, statuses, kinds and model names (which
 //! `/status/models` shows everyone): never a prompt, a key, an address or an account.
 //!
 //! The counters themselves are recorded with the `metrics` facade where things happen (in the
@@ -44,18 +45,33 @@ pub fn routes(horde: Arc<Horde>, handle: Option<PrometheusHandle>) -> Router {
 
 async fn scrape(State((horde, handle)): State<(Arc<Horde>, PrometheusHandle)>) -> Response {
     // A figure that cannot be read now is left at its last value, and the scrape still answers.
-    match horde.active_models(None).await {
-        Ok(models) => {
-            for model in models {
-                let labels = [
-                    ("kind", model.kind.as_str().to_string()),
-                    ("model", model.name),
-                ];
-                metrics::gauge!("potluck_queue_jobs", &labels).set(model.jobs);
-                metrics::gauge!("potluck_model_workers", &labels).set(f64::from(model.count));
+    match tokio::try_join!(horde.active_models(None), horde.queue_ages()) {
+        Ok((models, ages)) => {
+            // Only served models are labels: the names requesters make up never are.
+            let served = models
+                .into_iter()
+                .map(|model| (model.kind.as_str(), model.name, model.jobs, model.count));
+            let any_model = ["text", "image"].map(|kind| (kind, "any".to_string(), 0.0, 0));
+            for (kind, name, jobs, workers) in served.chain(any_model) {
+                let age = ages
+                    .get(&(kind.to_string(), name.clone()))
+                    .copied()
+                    .unwrap_or(0.0);
+                let labels = [("kind", kind.to_string()), ("model", name)];
+                metrics::gauge!("potluck_queue_oldest_seconds", &labels).set(age);
+                if workers > 0 {
+                    metrics::gauge!("potluck_queue_jobs", &labels).set(jobs);
+                    metrics::gauge!("potluck_model_workers", &labels).set(f64::from(workers));
+                }
             }
         }
-        Err(error) => tracing::warn!(%error, "metrics: the models could not be read"),
+        Err(error) => tracing::warn!(%error, "metrics: the queue could not be read"),
+    }
+    for pool in horde.connections() {
+        for (state, count) in [("open", pool.open), ("idle", pool.idle), ("max", pool.max)] {
+            metrics::gauge!("potluck_database_connections", "pool" => pool.pool, "state" => state)
+                .set(f64::from(count));
+        }
     }
     match horde.performance().await {
         Ok(figures) => {

@@ -46,6 +46,10 @@ pub enum RelayEvent {
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     request_id: String,
+    /// When it was sent (ms since the epoch), for the relay's lag in the operator's metrics;
+    /// 0 from an instance of an older version.
+    #[serde(default)]
+    sent_at: i64,
     #[serde(flatten)]
     event: RelayEvent,
 }
@@ -127,7 +131,15 @@ impl Relay {
                 };
                 let Some(relay) = weak.upgrade() else { break };
                 match serde_json::from_str::<Envelope>(notification.payload()) {
-                    Ok(envelope) => relay.dispatch(&envelope.request_id, envelope.event),
+                    Ok(envelope) => {
+                        if envelope.sent_at > 0 {
+                            // Across instances, this includes the difference of their clocks.
+                            let lag = (crate::now_ms() - envelope.sent_at).max(0);
+                            metrics::histogram!("potluck_relay_lag_seconds")
+                                .record(lag as f64 / 1000.0);
+                        }
+                        relay.dispatch(&envelope.request_id, envelope.event)
+                    }
                     Err(error) => tracing::warn!(%error, "unreadable relay event"),
                 }
             }
@@ -176,6 +188,7 @@ impl Relay {
                 for piece in split(event) {
                     let envelope = Envelope {
                         request_id: request_id.to_string(),
+                        sent_at: crate::now_ms(),
                         event: piece,
                     };
                     let payload = serde_json::to_string(&envelope).unwrap_or_default();

@@ -2595,16 +2595,34 @@ async fn checks_ahead_never_hide_the_queue_from_workers_that_cannot_take_them(db
         check.priority = 100;
         store.insert_request(&check, 1_000).await.unwrap();
     }
+    for (id, priority) in [("plain", 0), ("urgent", 200)] {
+        let mut plain = request(id, 0, 1, 1_000);
+        plain.priority = priority;
+        store.insert_request(&plain, 1_000).await.unwrap();
+    }
+    // Checks are nobody's queue position: they wait for other workers.
+    let plain = store.request("plain").await.unwrap().unwrap();
+    assert_eq!(store.queue_position(&plain).await.unwrap(), 1);
+    let untrusted = worker(store, owner.id, "untrusted").await;
+    for expected in ["urgent", "plain"] {
+        let claimed = pop(store, &untrusted, 2_000)
+            .await
+            .expect("the requests behind");
+        assert_eq!(claimed.request.id, expected);
+    }
+    // A checker reads both queues, best first.
     store
-        .insert_request(&request("plain", 0, 1, 1_000), 1_000)
+        .insert_request(&request("later", 0, 1, 1_500), 1_500)
         .await
         .unwrap();
-    let untrusted = worker(store, owner.id, "untrusted").await;
-    let claimed = pop(store, &untrusted, 2_000)
-        .await
-        .expect("the request behind");
-    assert_eq!(claimed.request.id, "plain");
     let trusted = worker(store, vouched.id, "trusted").await;
     let claimed = pop(store, &trusted, 2_000).await.expect("a check");
-    assert!(claimed.request.id.starts_with("check-"));
+    assert_eq!(claimed.request.id, "check-0");
+    let mut urgent = request("urgent-2", 0, 1, 1_600);
+    urgent.priority = 200;
+    store.insert_request(&urgent, 1_600).await.unwrap();
+    let claimed = pop(store, &trusted, 2_000)
+        .await
+        .expect("the urgent request");
+    assert_eq!(claimed.request.id, "urgent-2");
 }

@@ -1,7 +1,7 @@
 //! `/metrics` (with `--metrics`): scraped during a job cycle, its counters move with the cycle,
 //! and it holds none of the private values the cycle used. Without the setting there is none.
 
-use crate::common::Server;
+use crate::common::{backend, Backend, Server};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -45,9 +45,19 @@ async fn metrics_follow_a_job_cycle_and_hold_nothing_private() {
     let id = server
         .submit_text_request(&requester, json!({"prompt": PROMPT, "models": [MODEL]}))
         .await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let during = scrape(&server).await;
     let queued = format!("potluck_queue_jobs{{kind=\"text\",model=\"{MODEL}\"}}");
     assert_eq!(sample(&during, &queued), 1.0, "{during}");
+    let oldest = format!("potluck_queue_oldest_seconds{{kind=\"text\",model=\"{MODEL}\"}}");
+    assert!(sample(&during, &oldest) >= 0.02, "{during}");
+    let most_connections: f64 = during
+        .lines()
+        .filter(|line| line.starts_with("potluck_database_connections{"))
+        .filter(|line| line.contains("state=\"max\""))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(most_connections >= 1.0, "{during}");
     assert_eq!(
         sample(&during, "potluck_workers_online{kind=\"text\"}"),
         1.0
@@ -65,7 +75,16 @@ async fn metrics_follow_a_job_cycle_and_hold_nothing_private() {
         .get(&format!("/generate/text/status/{id}"), Some(&requester))
         .await;
 
-    let after = scrape(&server).await;
+    let mut after = scrape(&server).await;
+    if backend() == Backend::Postgres {
+        // The end of the job went through LISTEN/NOTIFY, and came back to this instance.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while sample(&after, "potluck_relay_lag_seconds_count") < 1.0 {
+            assert!(std::time::Instant::now() < deadline, "{after}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            after = scrape(&server).await;
+        }
+    }
     assert_eq!(
         sample(&after, "potluck_jobs_popped_total{kind=\"text\"}"),
         1.0
@@ -75,6 +94,7 @@ async fn metrics_follow_a_job_cycle_and_hold_nothing_private() {
         1.0
     );
     assert!(sample(&after, "potluck_kudos_rewarded_hundredths_total") > 0.0);
+    assert_eq!(sample(&after, &oldest), 0.0, "nothing waits");
     assert_eq!(
         sample(
             &after,

@@ -3,7 +3,7 @@
 use super::Horde;
 use crate::error::Result;
 use crate::now_ms;
-use crate::store::INTERROGATION;
+use crate::store::{PoolUse, INTERROGATION};
 use protocol::{ActiveModel, HordePerformance, Newspiece, WorkerType};
 use std::collections::BTreeMap;
 
@@ -49,6 +49,36 @@ impl Horde {
             models.extend(self.models_of_kind(kind).await?);
         }
         Ok(models)
+    }
+
+    /// How the database connections are used right now (for the operator's metrics).
+    pub fn connections(&self) -> Vec<PoolUse> {
+        self.store.connections()
+    }
+
+    /// How long the oldest waiting request of each kind and model has waited, in seconds
+    /// (for the operator's metrics); requests that name no model count as "any". Checks
+    /// wait for other workers, and are left out.
+    pub async fn queue_ages(&self) -> Result<BTreeMap<(String, String), f64>> {
+        let now = now_ms();
+        let mut ages = BTreeMap::new();
+        for work in self.store.queued_work().await? {
+            let Some(oldest) = work.oldest else { continue };
+            let age = (now - oldest).max(0) as f64 / 1000.0;
+            let any = [String::from("any")];
+            let models = if work.models.0.is_empty() {
+                &any[..]
+            } else {
+                &work.models.0[..]
+            };
+            for model in models {
+                let oldest = ages
+                    .entry((work.kind.clone(), model.clone()))
+                    .or_insert(0.0);
+                *oldest = f64::max(*oldest, age);
+            }
+        }
+        Ok(ages)
     }
 
     /// Models that online workers serve, as `/status/models` filters them: known to the model

@@ -453,9 +453,11 @@ macro_rules! impl_common {
             }
 
             async fn queue_position(&self, r: &RequestRow) -> Result<u32> {
+                // Checks wait in a queue of their own, for other workers.
                 let ahead: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM requests \
                      WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
+                       AND check_kind IS NULL \
                        AND (priority > $2 OR (priority = $2 AND created_at < $3))",
                 )
                 .bind(&r.kind)
@@ -513,7 +515,8 @@ macro_rules! impl_common {
                      CAST(SUM(n_waiting) AS BIGINT) AS generations, \
                      CAST(SUM(n_waiting * max_length) AS BIGINT) AS tokens, \
                      CAST(SUM(n_waiting * width * height * steps) / 1000000.0 \
-                          AS DOUBLE PRECISION) AS mps \
+                          AS DOUBLE PRECISION) AS mps, \
+                     MIN(CASE WHEN check_kind IS NULL THEN created_at END) AS oldest \
                      FROM requests WHERE state = 'active' AND n_waiting > 0 \
                      GROUP BY kind, models",
                 )

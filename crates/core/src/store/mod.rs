@@ -81,6 +81,26 @@ use crate::kudos::Kudos;
 use async_trait::async_trait;
 use sqlx::types::Json;
 
+/// One connection pool's use, for the operator's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUse {
+    pub pool: &'static str,
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolUse {
+    fn of<DB: sqlx::Database>(pool: &'static str, connections: &sqlx::Pool<DB>) -> PoolUse {
+        PoolUse {
+            pool,
+            open: connections.size(),
+            idle: u32::try_from(connections.num_idle()).unwrap_or(u32::MAX),
+            max: connections.options().get_max_connections(),
+        }
+    }
+}
+
 /// Everything the rules read and write. [`Common`] and the feature traits hold the methods that
 /// read the same on either database; the methods here are transactions whose locking differs
 /// per database, and the statements whose dialects differ.
@@ -104,6 +124,10 @@ pub trait Store:
     // --- accounts -----------------------------------------------------------
     /// Moves kudos between two accounts; refuses if the giver has too little.
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()>;
+
+    // --- operations ---------------------------------------------------------
+    /// How the database connections of each of the store's pools are used right now.
+    fn connections(&self) -> Vec<PoolUse>;
 
     /// Counts a request's use of a style (and of the collection it came from), and moves the
     /// style's fee from the requester to its creator if the requester has it to spend.

@@ -186,6 +186,10 @@ impl_alchemy!(PostgresStore);
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn connections(&self) -> Vec<PoolUse> {
+        vec![PoolUse::of("main", &self.pool)]
+    }
+
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // Both accounts are locked before the balance is read, so two
@@ -420,28 +424,33 @@ impl Store for PostgresStore {
         // serves, for any model, and for several models (the migration's
         // queue indexes): each part is an ordered index scan that stops after
         // `limit + offset` rows. `id` breaks ties so that pages never overlap.
-        // The priority accounts' requests (`$5`) are left to the first pass. Checks are read
-        // only by a worker that may check others' work (`$6`), so that a queue full of them
-        // cannot hide the requests behind from the others.
+        // The priority accounts' requests (`$5`) are left to the first pass. Checks have a
+        // queue (an index) of their own, read only by a worker that may check others' work
+        // (`$6`), so that however many wait they cost nobody else anything.
         const QUEUE_PAGE: &str = "SELECT * FROM ( \
                SELECT r.* FROM (SELECT DISTINCT unnest($2::text[]) AS model) served \
                CROSS JOIN LATERAL ( \
                  SELECT * FROM requests \
                  WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                    AND jsonb_array_length(models) = 1 AND models ->> 0 = served.model \
-                   AND user_id <> ALL($5) AND (check_kind IS NULL OR $6) \
+                   AND user_id <> ALL($5) AND check_kind IS NULL \
                  ORDER BY priority DESC, created_at, id LIMIT $3 + $4) r \
                UNION ALL \
                (SELECT * FROM requests \
                 WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
-                  AND models = '[]'::jsonb AND user_id <> ALL($5) \
-                  AND (check_kind IS NULL OR $6) \
+                  AND models = '[]'::jsonb AND user_id <> ALL($5) AND check_kind IS NULL \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
                UNION ALL \
                (SELECT * FROM requests \
                 WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
                   AND jsonb_array_length(models) > 1 AND models ?| $2 AND user_id <> ALL($5) \
-                  AND (check_kind IS NULL OR $6) \
+                  AND check_kind IS NULL \
+                ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
+               UNION ALL \
+               (SELECT * FROM requests \
+                WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
+                  AND check_kind IS NOT NULL AND $6 \
+                  AND (models = '[]'::jsonb OR models ?| $2) AND user_id <> ALL($5) \
                 ORDER BY priority DESC, created_at, id LIMIT $3 + $4) \
              ) candidates \
              ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";

@@ -28,6 +28,16 @@ use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// What a pop's page asks of a waiting request, in either queue (see `pop`).
+macro_rules! queue_page_filter {
+    () => {
+        "kind = $1 AND state = 'active' AND n_waiting > 0 \
+         AND (models = '[]' OR EXISTS (SELECT 1 FROM json_each(requests.models) m \
+              WHERE m.value IN (SELECT value FROM json_each($2)))) \
+         AND (user_id IN (SELECT value FROM json_each($5))) = $6"
+    };
+}
+
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
@@ -108,6 +118,13 @@ impl_alchemy!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn connections(&self) -> Vec<PoolUse> {
+        vec![
+            PoolUse::of("read", &self.read),
+            PoolUse::of("write", &self.write),
+        ]
+    }
+
     async fn transfer_kudos(&self, from: i64, to: i64, amount: Kudos, now: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
         shared::check_balance(available_kudos(&mut tx, from).await?, amount)?;
@@ -312,15 +329,20 @@ impl Store for SqliteStore {
         // The scan runs inside the write transaction, so what it sees is what
         // it claims: with SQLite's single writer no other pop can interleave.
         // `$6`: this pass reads the priority accounts' requests (`$5`), or everyone else's.
-        // `$7`: the worker may check others' work; otherwise checks are not even read, so
-        // that a queue full of them cannot hide the requests behind.
-        const QUEUE_PAGE: &str = "SELECT * FROM requests \
-             WHERE kind = $1 AND state = 'active' AND n_waiting > 0 \
-               AND (models = '[]' OR EXISTS (SELECT 1 FROM json_each(requests.models) m \
-                    WHERE m.value IN (SELECT value FROM json_each($2)))) \
-               AND (user_id IN (SELECT value FROM json_each($5))) = $6 \
-               AND (check_kind IS NULL OR $7) \
-             ORDER BY priority DESC, created_at ASC LIMIT $3 OFFSET $4";
+        // `$7`: the worker may check others' work. Checks have a queue (an index) of their
+        // own, read only by such a worker, so that however many wait they cost nobody else
+        // anything: a page merges the best of both queues, each an ordered index scan that
+        // stops after `limit + offset` rows. `id` breaks ties so that pages never overlap.
+        const QUEUE_PAGE: &str = concat!(
+            "SELECT * FROM (SELECT * FROM requests WHERE check_kind IS NULL AND ",
+            queue_page_filter!(),
+            " ORDER BY priority DESC, created_at LIMIT $3 + $4) \
+             UNION ALL \
+             SELECT * FROM (SELECT * FROM requests WHERE check_kind IS NOT NULL AND $7 AND ",
+            queue_page_filter!(),
+            " ORDER BY priority DESC, created_at LIMIT $3 + $4) \
+             ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4"
+        );
         let models = Json(&pop.worker.models);
         let priority_users = Json(pop.priority_users);
         let mut skipped = protocol::NoValidRequestFound::default();
