@@ -2,7 +2,7 @@
 
 use crate::api::{Api, Generation, Job};
 use crate::report::{Call, Tally};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,11 +25,23 @@ impl Budget {
     }
 }
 
+/// How long a worker keeps trying to hand in a result the server could not take for a
+/// passing reason (a 5xx or no answer, say while its database restarts), as real workers do.
+const SUBMIT_RETRY_FOR: Duration = Duration::from_secs(30);
+
 /// What a worker handed in for one job, kept until a requester collects it.
 struct Delivery {
     worker: String,
     prompt: String,
     text: String,
+    /// The submit got no clear answer (it failed after a try that may have landed).
+    unclear: bool,
+}
+
+/// Whether a call failed for a passing reason: the server erred or did not answer. Such a
+/// call may still have taken effect.
+fn passing(error: &str) -> bool {
+    error.starts_with("HTTP 5") || !error.starts_with("HTTP ")
 }
 
 /// Everything the loops share.
@@ -52,6 +64,9 @@ pub struct Load {
     ledger: Mutex<HashMap<String, Delivery>>,
     /// How long each verified job took, since the soak sampler last took them.
     job_times: Mutex<Vec<Duration>>,
+    /// Prompts whose request got no clear answer: it may have been queued after all, and its
+    /// result then reaches no requester.
+    unclear_prompts: Mutex<HashSet<String>>,
 }
 
 impl Load {
@@ -68,6 +83,7 @@ impl Load {
             stop: AtomicBool::new(false),
             ledger: Mutex::default(),
             job_times: Mutex::default(),
+            unclear_prompts: Mutex::default(),
         }
     }
 
@@ -81,9 +97,25 @@ impl Load {
         std::mem::take(&mut *self.job_times.lock().unwrap())
     }
 
-    /// Deliveries no requester collected.
+    /// Deliveries no requester collected, though the server answered every call of theirs.
     pub fn orphaned(&self) -> usize {
-        self.ledger.lock().unwrap().len()
+        self.uncollected().0
+    }
+
+    /// Deliveries no requester collected after a call of theirs got no clear answer (their
+    /// request's or their submit's): expected when the server failed mid-call.
+    pub fn unclear(&self) -> usize {
+        self.uncollected().1
+    }
+
+    fn uncollected(&self) -> (usize, usize) {
+        let unclear_prompts = self.unclear_prompts.lock().unwrap();
+        let ledger = self.ledger.lock().unwrap();
+        let unclear = ledger
+            .values()
+            .filter(|d| d.unclear || unclear_prompts.contains(&d.prompt))
+            .count();
+        (ledger.len() - unclear, unclear)
     }
 
     /// Keeps one request in flight until the budget is used up.
@@ -103,11 +135,20 @@ impl Load {
         let started = Instant::now();
         let accepted = api.request(apikey, prompt).await;
         tally.observe(Call::Async, started, &accepted);
-        let Ok(id) = accepted else {
-            tally.counts.refused += 1;
-            // A refusal (say, a concurrency limit) would otherwise be retried in a tight loop.
-            tokio::time::sleep(self.backoff).await;
-            return;
+        let id = match accepted {
+            Ok(id) => id,
+            Err(error) => {
+                if passing(&error) {
+                    self.unclear_prompts
+                        .lock()
+                        .unwrap()
+                        .insert(prompt.to_owned());
+                }
+                tally.counts.refused += 1;
+                // A refusal (say, a concurrency limit) would otherwise be retried in a tight loop.
+                tokio::time::sleep(self.backoff).await;
+                return;
+            }
         };
         tally.counts.submitted += 1;
         let Some(generations) = self.wait_until_done(api, &id, tally).await else {
@@ -234,19 +275,36 @@ impl Load {
                     worker: worker.to_owned(),
                     prompt: job.prompt,
                     text: text.clone(),
+                    unclear: false,
                 },
             );
         } else {
             // Still submitted, so that a reused server's queue drains; no requester of ours waits.
             tally.counts.foreign += 1;
         }
-        let started = Instant::now();
-        let submitted = api.submit(apikey, &job.id, &text).await;
-        tally.observe(Call::Submit, started, &submitted);
-        if submitted.is_ok() {
-            tally.counts.delivered += 1;
-        } else {
-            self.ledger.lock().unwrap().remove(&job.id);
+        let give_up = Instant::now() + SUBMIT_RETRY_FOR;
+        let mut unclear = false;
+        loop {
+            let started = Instant::now();
+            let submitted = api.submit(apikey, &job.id, &text).await;
+            tally.observe(Call::Submit, started, &submitted);
+            match submitted {
+                Ok(()) => {
+                    tally.counts.delivered += 1;
+                    return;
+                }
+                Err(error) if passing(&error) && Instant::now() < give_up => {
+                    unclear = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut ledger = self.ledger.lock().unwrap();
+        if !unclear {
+            ledger.remove(&job.id);
+        } else if let Some(delivery) = ledger.get_mut(&job.id) {
+            delivery.unclear = true;
         }
     }
 }

@@ -61,6 +61,12 @@
 //! target/release/bench --database-url postgres://postgres@127.0.0.1/soak --duration 3600 --soak 60
 //! ```
 //!
+//! With `--chaos-command CMD` it runs `sh -c CMD` once, `--chaos-after` seconds into the
+//! load; `scripts/chaos-postgres-restart.sh` uses it to restart a PostgreSQL server of its
+//! own under the soak's load. Workers retry a submit that fails with a 5xx or no answer, as
+//! real workers do, and deliveries that went astray after such an unclear answer are counted
+//! apart from the lost ones.
+//!
 //! It exits with an error if any accepted request was lost, faulted or came
 //! back with a wrong result. Both the client and a spawned server run on this
 //! machine: the client uses one thread so that it leaves the other cores to
@@ -163,6 +169,15 @@ struct Args {
     /// seconds while the load runs (use with a long --duration), and how they drifted.
     #[arg(long, conflicts_with_all = ["streams", "jobs"])]
     soak: Option<u64>,
+
+    /// Chaos: run this shell command once, `--chaos-after` seconds into the load (say,
+    /// `pg_ctl restart` of the database the server uses), and report how it went.
+    #[arg(long, conflicts_with = "streams")]
+    chaos_command: Option<String>,
+
+    /// Seconds into the load when `--chaos-command` runs.
+    #[arg(long, default_value_t = 60, requires = "chaos_command")]
+    chaos_after: u64,
 
     /// Measure streaming with this many concurrent streams instead of the job cycle.
     #[arg(long)]
@@ -290,12 +305,26 @@ async fn bench(args: &Args, base_urls: &[String], server_pid: Option<u32>) -> an
         let every = Duration::from_secs(seconds);
         tokio::spawn(async move { soak::sample(load, server_pid, every, stop).await })
     });
+    let chaos = args.chaos_command.clone().map(|command| {
+        let after = Duration::from_secs(args.chaos_after);
+        tokio::spawn(async move { run_chaos(&command, after).await })
+    });
     let (mut tally, elapsed) = drive(&load, requester_keys, workers, started).await;
     stop_flood.store(true, Ordering::Relaxed);
     stop_sampling.store(true, Ordering::Relaxed);
     let cpu_after = (cpu_seconds("self"), server_pid.and_then(pid_cpu_seconds));
 
     report::print(&mut tally, elapsed, load.orphaned());
+    if let Some(chaos) = chaos {
+        chaos.await??;
+    }
+    if load.unclear() > 0 {
+        println!(
+            "{} deliveries never collected after a call of theirs got no clear answer \
+             (a request or a submit the server may have taken as it failed)",
+            load.unclear()
+        );
+    }
     if let Some(flooding) = flooding {
         let (flood, flooded) = flooding.await?;
         flood.print(flooded);
@@ -384,6 +413,23 @@ async fn announce_workers(load: &Load, workers: &[(String, String)]) -> anyhow::
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("first pop of worker {name}"))?;
     }
+    Ok(())
+}
+
+/// Runs the chaos command once, `after` into the load.
+async fn run_chaos(command: &str, after: Duration) -> anyhow::Result<()> {
+    tokio::time::sleep(after).await;
+    let started = Instant::now();
+    eprintln!("chaos at {} s: {command}", after.as_secs());
+    let status = tokio::process::Command::new("sh")
+        .args(["-c", command])
+        .status()
+        .await?;
+    println!(
+        "chaos at {} s: `{command}` took {:.1} s and exited with {status}",
+        after.as_secs(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -88,6 +88,40 @@ pub fn print_drift(windows: &[Window]) {
         ratio(&|w| w.rss_mib.map(|m| m as f64))
     );
     println!("  server fds:      {}", ratio(&|w| w.fds.map(|f| f as f64)));
+    println!("per window, from 0 to the largest value (first window included):");
+    println!(
+        "  jobs        {}",
+        sparkline(windows, &|w| Some(w.jobs as f64))
+    );
+    println!(
+        "  p99 ms      {}",
+        sparkline(windows, &|w| w.p99.map(|d| d.as_secs_f64() * 1000.0))
+    );
+    println!(
+        "  server MiB  {}",
+        sparkline(windows, &|w| w.rss_mib.map(|m| m as f64))
+    );
+    println!(
+        "  server fds  {}",
+        sparkline(windows, &|w| w.fds.map(|f| f as f64))
+    );
+}
+
+/// A text plot of one figure over the windows, a character each, scaled from 0 to the
+/// largest value (`max` printed after it); a window without the figure is a space.
+fn sparkline(windows: &[Window], figure: &dyn Fn(&Window) -> Option<f64>) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let values: Vec<Option<f64>> = windows.iter().map(figure).collect();
+    let max = values.iter().flatten().copied().fold(0.0, f64::max);
+    let line: String = values
+        .iter()
+        .map(|value| match value {
+            Some(v) if max > 0.0 => LEVELS[((v / max) * 7.0).round() as usize],
+            Some(_) => LEVELS[0],
+            None => ' ',
+        })
+        .collect();
+    format!("{line}  (max {max:.0})")
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
@@ -115,4 +149,30 @@ fn resident_mib(pid: u32) -> Option<u64> {
 
 fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sparkline_scales_from_zero_to_the_largest_value() {
+        let window = |jobs, rss_mib| Window {
+            jobs,
+            p50: None,
+            p99: None,
+            rss_mib,
+            fds: None,
+        };
+        let windows = [window(0, Some(10)), window(5, None), window(10, Some(10))];
+        assert_eq!(
+            sparkline(&windows, &|w| Some(w.jobs as f64)),
+            "▁▅█  (max 10)"
+        );
+        assert_eq!(
+            sparkline(&windows, &|w| w.rss_mib.map(|m| m as f64)),
+            "█ █  (max 10)"
+        );
+        assert_eq!(sparkline(&windows, &|w| w.p99.map(|_| 1.0)), "     (max 0)");
+    }
 }
