@@ -336,11 +336,14 @@ pub const WITHDRAW_UNDELIVERED: &str =
 pub const REJECT_JOB: &str = "UPDATE jobs SET state = 'rejected', generation = NULL, \
      image = NULL, token_ids = NULL, gen_metadata = NULL WHERE id = $1";
 /// An active request expires when nobody touched it since `$1`; a check, which nobody touches,
-/// when it was made before `$2`.
+/// when it was made before `$2`. Two index ranges (`requests_idle`, `requests_check_age`):
+/// as one condition with OR, the whole queue was walked.
 macro_rules! expirable {
     () => {
-        "((check_kind IS NULL AND last_activity < $1) \
-          OR (check_kind IS NOT NULL AND created_at < $2))"
+        "id IN (SELECT id FROM requests \
+                WHERE state = 'active' AND check_kind IS NULL AND last_activity < $1 \
+                UNION ALL SELECT id FROM requests \
+                WHERE state = 'active' AND check_kind IS NOT NULL AND created_at < $2)"
     };
 }
 pub(crate) use expirable;

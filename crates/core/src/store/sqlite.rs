@@ -386,15 +386,16 @@ impl Store for SqliteStore {
 
     async fn complete_job(&self, c: &Completion) -> Result<CompletionOutcome> {
         let mut tx = self.write.begin().await?;
-        let found: Option<(String, String, String, i64, String, Option<i64>)> = sqlx::query_as(
-            "SELECT j.state, j.worker_id, j.request_id, r.user_id, r.kind, w.owner_id FROM jobs j \
-             JOIN requests r ON r.id = j.request_id LEFT JOIN workers w ON w.id = j.worker_id \
-             WHERE j.id = $1",
+        type Found = (String, String, String, i64, String, Option<i64>, bool);
+        let found: Option<Found> = sqlx::query_as(
+            "SELECT j.state, j.worker_id, j.request_id, r.user_id, r.kind, w.owner_id, r.purged \
+             FROM jobs j JOIN requests r ON r.id = j.request_id \
+             LEFT JOIN workers w ON w.id = j.worker_id WHERE j.id = $1",
         )
         .bind(&c.job_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((state, worker_id, request_id, requester, kind, owner)) = found else {
+        let Some((state, worker_id, request_id, requester, kind, owner, purged)) = found else {
             return Ok(CompletionOutcome::NotFound);
         };
         if let Some(outcome) = shared::refused_completion(&c.worker_id, &state, &worker_id) {
@@ -405,8 +406,10 @@ impl Store for SqliteStore {
             tx.commit().await?;
             return Ok(CompletionOutcome::Requeued);
         }
+        // A request purged while this job ran has nobody left to deliver to: its result is
+        // not stored, which spares the purge from looking for late results.
         let delivered = shared::delivered(&kind, c.things);
-        finish_job(&mut tx, c, true, &delivered).await?;
+        finish_job(&mut tx, c, !purged, &delivered).await?;
         let parties = shared::JobParties {
             request_id,
             requester,
@@ -506,30 +509,41 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, p: &PurgeCutoffs) -> Result<u64> {
-        let mut tx = self.write.begin().await?;
-        let purged = sqlx::query(
+        // Every statement is an index range (migration 0022): this runs every few seconds
+        // under the single writer, however long the history.
+        const PURGE: &str =
             "UPDATE requests SET prompt = NULL, params = NULL, client_hash = NULL, webhook = NULL, \
-             purged = 1 WHERE purged = 0 AND state != 'active' \
-               AND ((delivered_at IS NOT NULL AND delivered_at < $1) OR finished_at < $2)",
-        )
-        .bind(p.delivered_before)
-        .bind(p.finished_before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+             purged = 1 WHERE purged = 0 AND state != 'active' AND ";
+        let mut tx = self.write.begin().await?;
+        let mut purged: Vec<String> = Vec::new();
+        for (condition, before) in [
+            ("delivered_at < $1 RETURNING id", p.delivered_before),
+            ("finished_at < $1 RETURNING id", p.finished_before),
+        ] {
+            purged.extend(
+                sqlx::query_scalar::<_, String>(&format!("{PURGE}{condition}"))
+                    .bind(before)
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        // Only the jobs of the requests purged now: a later result is never stored (see
+        // complete_job).
         sqlx::query(
             "UPDATE jobs SET generation = NULL, image = NULL, upload_token = NULL, \
              gen_metadata = NULL, token_ids = NULL \
-             WHERE (generation IS NOT NULL OR image IS NOT NULL OR upload_token IS NOT NULL \
-                    OR token_ids IS NOT NULL) \
-               AND request_id IN (SELECT id FROM requests WHERE purged = 1)",
+             WHERE request_id IN (SELECT value FROM json_each($1)) \
+               AND (generation IS NOT NULL OR image IS NOT NULL OR upload_token IS NOT NULL \
+                    OR token_ids IS NOT NULL)",
         )
+        .bind(Json(&purged))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE checks SET expected = NULL WHERE expected IS NOT NULL \
-             AND request_id IN (SELECT id FROM requests WHERE purged = 1)",
+            "UPDATE checks SET expected = NULL \
+             WHERE request_id IN (SELECT value FROM json_each($1))",
         )
+        .bind(Json(&purged))
         .execute(&mut *tx)
         .await?;
         sqlx::query(alchemy::PURGE_IMAGES).execute(&mut *tx).await?;
@@ -553,10 +567,10 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        if purged > 0 {
+        if !purged.is_empty() {
             self.fold_wal().await?;
         }
-        Ok(purged)
+        Ok(purged.len() as u64)
     }
 
     async fn backup(&self, path: &str) -> Result<()> {
