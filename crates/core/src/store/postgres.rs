@@ -460,11 +460,13 @@ impl Store for PostgresStore {
              WHERE user_id = ANY($5) AND state = 'active' AND kind = $1 AND n_waiting > 0 \
                AND (models = '[]'::jsonb OR models ?| $2) AND (check_kind IS NULL OR $6) \
              ORDER BY priority DESC, created_at, id LIMIT $3 OFFSET $4";
-        // Re-checks the queue conditions on the current row: another pop may
-        // have taken the last generation since the page was read.
-        const LOCK_WAITING: &str =
-            "SELECT * FROM requests WHERE id = $1 AND state = 'active' AND n_waiting > 0 \
-             FOR NO KEY UPDATE SKIP LOCKED";
+        // Locks the row by its key alone; the caller re-checks the queue conditions on it
+        // (another pop may have taken the last generation since the page was read). With
+        // the conditions in the statement, a plan cached while the table was nearly empty
+        // walked a partial index of every active request instead of the key: in the soak
+        // run, thousands of waiting checks for every pop.
+        const LOCK_REQUEST: &str =
+            "SELECT * FROM requests WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED";
         let mut skipped = protocol::NoValidRequestFound::default();
         let mut tx = self.pool.begin().await?;
         for priority in shared::pop_passes(pop) {
@@ -485,11 +487,13 @@ impl Store for PostgresStore {
                         skip.count(&mut skipped);
                         continue;
                     }
-                    let locked: Option<RequestRow> = sqlx::query_as(LOCK_WAITING)
+                    let locked: Option<RequestRow> = sqlx::query_as(LOCK_REQUEST)
                         .bind(&request.id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                    if let Some(request) = locked {
+                    let waiting =
+                        locked.filter(|r| r.state == request_state::ACTIVE && r.n_waiting > 0);
+                    if let Some(request) = waiting {
                         let claimed = claim(&mut tx, &request, pop).await?;
                         tx.commit().await?;
                         return Ok(PopOutcome {
