@@ -67,6 +67,10 @@ async fn scrape(State((horde, handle)): State<(Arc<Horde>, PrometheusHandle)>) -
         }
         Err(error) => tracing::warn!(%error, "metrics: the queue could not be read"),
     }
+    match horde.checks_waiting().await {
+        Ok(checks) => metrics::gauge!("potluck_checks_waiting").set(checks as f64),
+        Err(error) => tracing::warn!(%error, "metrics: the checks could not be read"),
+    }
     for pool in horde.connections() {
         for (state, count) in [("open", pool.open), ("idle", pool.idle), ("max", pool.max)] {
             metrics::gauge!("potluck_database_connections", "pool" => pool.pool, "state" => state)

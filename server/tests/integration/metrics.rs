@@ -95,6 +95,8 @@ async fn metrics_follow_a_job_cycle_and_hold_nothing_private() {
     );
     assert!(sample(&after, "potluck_kudos_rewarded_hundredths_total") > 0.0);
     assert_eq!(sample(&after, &oldest), 0.0, "nothing waits");
+    // The new worker's result waits for a check, which no worker online may make.
+    assert_eq!(sample(&after, "potluck_checks_waiting"), 1.0, "{after}");
     assert_eq!(
         sample(
             &after,

@@ -51,20 +51,24 @@ impl Horde {
         Ok(models)
     }
 
+    /// Checks of results waiting for a worker that may check them (for the operator's
+    /// metrics: many mean that too few trusted workers are online).
+    pub async fn checks_waiting(&self) -> Result<i64> {
+        self.store.checks_waiting().await
+    }
+
     /// How the database connections are used right now (for the operator's metrics).
     pub fn connections(&self) -> Vec<PoolUse> {
         self.store.connections()
     }
 
     /// How long the oldest waiting request of each kind and model has waited, in seconds
-    /// (for the operator's metrics); requests that name no model count as "any". Checks
-    /// wait for other workers, and are left out.
+    /// (for the operator's metrics); requests that name no model count as "any".
     pub async fn queue_ages(&self) -> Result<BTreeMap<(String, String), f64>> {
         let now = now_ms();
         let mut ages = BTreeMap::new();
         for work in self.store.queued_work().await? {
-            let Some(oldest) = work.oldest else { continue };
-            let age = (now - oldest).max(0) as f64 / 1000.0;
+            let age = (now - work.oldest).max(0) as f64 / 1000.0;
             let any = [String::from("any")];
             let models = if work.models.0.is_empty() {
                 &any[..]

@@ -83,7 +83,10 @@ pub trait Common: Send + Sync + 'static {
     async fn check_of_request(&self, request_id: &str) -> Result<Option<CheckRow>>;
 
     // --- figures and settings -----------------------------------------------
+    /// The requesters' queue, per kind and models; checks aside.
     async fn queued_work(&self) -> Result<Vec<QueuedWork>>;
+    /// Checks waiting for a worker that may check others' work.
+    async fn checks_waiting(&self) -> Result<i64>;
     /// Work finished since `since`, per kind and model; `minute_since` marks the last minute.
     async fn finished_work_since(&self, since: i64, minute_since: i64)
         -> Result<Vec<FinishedWork>>;
@@ -516,11 +519,21 @@ macro_rules! impl_common {
                      CAST(SUM(n_waiting * max_length) AS BIGINT) AS tokens, \
                      CAST(SUM(n_waiting * width * height * steps) / 1000000.0 \
                           AS DOUBLE PRECISION) AS mps, \
-                     MIN(CASE WHEN check_kind IS NULL THEN created_at END) AS oldest \
-                     FROM requests WHERE state = 'active' AND n_waiting > 0 \
+                     MIN(created_at) AS oldest \
+                     FROM requests \
+                     WHERE state = 'active' AND n_waiting > 0 AND check_kind IS NULL \
                      GROUP BY kind, models",
                 )
                 .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn checks_waiting(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM requests \
+                     WHERE state = 'active' AND n_waiting > 0 AND check_kind IS NOT NULL",
+                )
+                .fetch_one(self.reader())
                 .await?)
             }
 

@@ -728,8 +728,8 @@ pub struct QueuedWork {
     pub generations: i64,
     pub tokens: i64,
     pub mps: f64,
-    /// When the oldest of these requests was made (checks aside; none if all are checks).
-    pub oldest: Option<i64>,
+    /// When the oldest of these requests was made.
+    pub oldest: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
