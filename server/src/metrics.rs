@@ -2,8 +2,9 @@
 //! requests and their latency per endpoint class, jobs popped, submitted and re-queued,
 //! requests expired, kudos rewarded, sweep durations, the relay's lag, and, read at each
 //! scrape, the queue (its depth and its oldest request's age per model), the workers online
-//! and the database connections in use. Labels are endpoint classes, statuses, kinds and model names (which
-//! `/status/models` shows everyone): never a prompt, a key, an address or an account.
+//! and the database connections in use. Labels are endpoint classes, statuses, kinds and model
+//! names (which `/status/models` shows everyone): never a prompt, a key, an address or an
+//! account.
 //!
 //! The counters themselves are recorded with the `metrics` facade where things happen (in the
 //! core too); without `--metrics` no recorder is installed and recording costs nothing.
@@ -47,22 +48,23 @@ async fn scrape(State((horde, handle)): State<(Arc<Horde>, PrometheusHandle)>) -
     // A figure that cannot be read now is left at its last value, and the scrape still answers.
     match tokio::try_join!(horde.active_models(None), horde.queue_ages()) {
         Ok((models, ages)) => {
-            // Only served models are labels: the names requesters make up never are.
-            let served = models
-                .into_iter()
-                .map(|model| (model.kind.as_str(), model.name, model.jobs, model.count));
-            let any_model = ["text", "image"].map(|kind| (kind, "any".to_string(), 0.0, 0));
-            for (kind, name, jobs, workers) in served.chain(any_model) {
-                let age = ages
-                    .get(&(kind.to_string(), name.clone()))
+            let age_of = |kind: &str, model: &str| {
+                ages.get(&(kind.to_string(), model.to_string()))
                     .copied()
-                    .unwrap_or(0.0);
-                let labels = [("kind", kind.to_string()), ("model", name)];
+                    .unwrap_or(0.0)
+            };
+            // Only served models are labels: the names requesters make up never are.
+            for model in models {
+                let kind = model.kind.as_str();
+                let age = age_of(kind, &model.name);
+                let labels = [("kind", kind.to_string()), ("model", model.name)];
+                metrics::gauge!("potluck_queue_jobs", &labels).set(model.jobs);
+                metrics::gauge!("potluck_model_workers", &labels).set(f64::from(model.count));
                 metrics::gauge!("potluck_queue_oldest_seconds", &labels).set(age);
-                if workers > 0 {
-                    metrics::gauge!("potluck_queue_jobs", &labels).set(jobs);
-                    metrics::gauge!("potluck_model_workers", &labels).set(f64::from(workers));
-                }
+            }
+            for kind in ["text", "image"] {
+                metrics::gauge!("potluck_queue_oldest_seconds", "kind" => kind, "model" => "any")
+                    .set(age_of(kind, "any"));
             }
         }
         Err(error) => tracing::warn!(%error, "metrics: the queue could not be read"),
