@@ -208,16 +208,21 @@ impl Horde {
     }
 
     async fn queue_shape(&self) -> Result<Arc<Vec<QueuedWork>>> {
-        self.queue_shape.get(|| self.store.queued_work()).await
+        let store = self.store.clone();
+        self.queue_shape
+            .get(|| async move { store.queued_work().await })
+            .await
     }
 
     /// Work finished in the last ten minutes, per kind and model.
     async fn recent_pace(&self) -> Result<Arc<Vec<FinishedWork>>> {
         let now = crate::now_ms();
+        let store = self.store.clone();
         self.recent_pace
-            .get(|| {
-                self.store
+            .get(|| async move {
+                store
                     .finished_work_since(now - PACE_WINDOW_MS, now - 60_000)
+                    .await
             })
             .await
     }
@@ -225,9 +230,10 @@ impl Horde {
     /// Each worker's speed (tokens or megapixelsteps per second) over the last hour.
     async fn worker_speeds(&self) -> Result<Arc<HashMap<String, f64>>> {
         let since = crate::now_ms() - SPEED_WINDOW_MS;
+        let store = self.store.clone();
         self.worker_speeds
-            .get(|| async {
-                let paces = self.store.worker_paces(since).await?;
+            .get(|| async move {
+                let paces = store.worker_paces(since).await?;
                 Ok(paces
                     .into_iter()
                     .filter_map(|p| Some((p.worker_id.clone(), p.speed()?)))

@@ -22,9 +22,10 @@ const MAX_REPLACED_PROMPT_CHARS: usize = 7_000;
 impl Horde {
     /// The filters compiled, as the instance last read them.
     async fn prompt_checker(&self) -> Result<std::sync::Arc<PromptChecker>> {
+        let store = self.store.clone();
         self.prompt_checker
-            .get(|| async {
-                let rows = self.store.filters().await?;
+            .get(|| async move {
+                let rows = store.filters().await?;
                 Ok(PromptChecker::new(&filters_of(&rows)))
             })
             .await

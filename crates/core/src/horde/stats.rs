@@ -72,7 +72,8 @@ impl Horde {
                     day_from: until - DAY_MS,
                     month_from: until - MONTH_MS,
                 };
-                async move { self.store.generation_counts(&windows).await }
+                let store = self.store.clone();
+                async move { store.generation_counts(&windows).await }
             })
             .await
     }
