@@ -26,6 +26,7 @@ use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What a pop's page asks of a waiting request, in either queue (see `pop`).
@@ -41,6 +42,9 @@ macro_rules! queue_page_filter {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Whether deleted content may still sit in the write-ahead log: a fold that readers
+    /// kept from finishing is tried again by the next purge.
+    fold_pending: AtomicBool,
 }
 
 impl SqliteStore {
@@ -54,7 +58,7 @@ impl SqliteStore {
             .foreign_keys(true)
             // Purged prompts and results are overwritten on disk, not just unlinked.
             .pragma("secure_delete", "on")
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -64,7 +68,11 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore {
+            read,
+            write,
+            fold_pending: AtomicBool::new(false),
+        })
     }
 
     /// The one writing connection, for other tables in the same file (the web UI's sessions):
@@ -82,14 +90,33 @@ impl SqliteStore {
     }
 
     /// After content was deleted: the write-ahead log still holds the old pages, so fold it
-    /// into the (securely deleted) database file and empty it.
+    /// into the (securely deleted) database file and empty it. Emptying it needs every reader
+    /// to be done with it, and waiting for them would hold the one writer, and so every write,
+    /// behind the slowest read. So the fold does not wait: when a reader is in the way, it is
+    /// left pending, and the next purge (a sweep later) tries again.
     async fn fold_wal(&self) -> Result<()> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.write)
+        let mut writer = self.write.acquire().await?;
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut *writer)
             .await?;
+        let folded: Result<(i64, i64, i64)> = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *writer)
+            .await
+            .map_err(Into::into);
+        sqlx::query(&format!(
+            "PRAGMA busy_timeout = {}",
+            BUSY_TIMEOUT.as_millis()
+        ))
+        .execute(&mut *writer)
+        .await?;
+        let (busy, _, _) = folded?;
+        self.fold_pending.store(busy != 0, Ordering::Relaxed);
         Ok(())
     }
 }
+
+/// How long a connection waits for SQLite's locks before it fails with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The web sessions signed in as the account `$1`: tower-sessions serialises a session's entries
 /// as plain bytes, so its data holds the account's key hash as it is.
@@ -567,7 +594,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        if !purged.is_empty() {
+        if !purged.is_empty() || self.fold_pending.load(Ordering::Relaxed) {
             self.fold_wal().await?;
         }
         Ok(purged.len() as u64)
