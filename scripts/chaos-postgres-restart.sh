@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The PostgreSQL chaos run (not part of the tests): a PostgreSQL server of its own (initdb in a
-# temporary folder, on its own port, so that nothing else on this machine's servers is
-# disturbed), the benchmark's potluck on it under steady load (`bench --soak`), and that
-# PostgreSQL server restarted once mid-run (`pg_ctl restart -m fast`, which ends every
-# connection). The benchmark then fails unless every accepted request came back with its
-# worker's text; it prints per-minute windows, so the outage and the recovery show.
+# The PostgreSQL chaos run (not part of the tests): the benchmark's potluck under steady load
+# (`bench --soak`) on a PostgreSQL server of its own (scripts/lib/private-postgres.sh), and that
+# server restarted once mid-run (`pg_ctl restart -m fast`, which ends every connection). The
+# benchmark then fails unless every accepted request came back with its worker's text; it
+# prints per-minute windows, so the outage and the recovery show.
 #
 # Usage: scripts/chaos-postgres-restart.sh [SECONDS [RESTART_AT]]   (default 600 and 300)
 #
@@ -24,30 +23,14 @@ fi
 potluck_bin="${POTLUCK_BIN:-$CARGO_TARGET_DIR/debug/potluck}"
 bench_bin="${BENCH_BIN:-$CARGO_TARGET_DIR/debug/bench}"
 port="${CHAOS_PORT:-55432}"
-pg_bin="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}"
 
-# PostgreSQL refuses to run as root: its programs then run as the postgres user.
-as_postgres=()
-[[ "$(id -u)" = 0 ]] && as_postgres=(runuser -u postgres --)
-data="$(mktemp -d /tmp/potluck-chaos-pg.XXXXXX)"
-[[ "$(id -u)" = 0 ]] && chown postgres: "$data"
-pg_ctl() {
-  "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$data/cluster" -l "$data/server.log" -w "$@"
-}
-cleanup() {
-  pg_ctl stop -m immediate >/dev/null 2>&1 || true
-  rm -rf "$data"
-}
-trap cleanup EXIT
-
-"${as_postgres[@]}" "$pg_bin/initdb" --auth=trust --username=postgres -D "$data/cluster" >/dev/null
-pg_ctl -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null
-"${as_postgres[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$port" -U postgres chaos
+source "$workspace/scripts/lib/private-postgres.sh"
+start_private_postgres "$port" chaos
 
 echo "PostgreSQL of its own on port $port; restarted $restart_at s into a $seconds s run"
-"$bench_bin" --potluck-bin "$potluck_bin" \
-  --database-url "postgres://postgres@127.0.0.1:$port/chaos" \
+"$bench_bin" --potluck-bin "$potluck_bin" --database-url "$private_postgres_url" \
   --requesters 4 --workers 4 --poll-ms 100 --backoff-ms 100 \
   --duration "$seconds" --soak 60 --request-timeout 900 \
   --chaos-after "$restart_at" \
-  --chaos-command "$(printf '%q ' "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$data/cluster" -l "$data/server.log" -w restart -m fast)"
+  --chaos-command "$(printf '%q ' "${private_as_postgres[@]}" "$private_pg_bin/pg_ctl" \
+    -D "$private_pg_data/cluster" -l "$private_pg_data/server.log" -w restart -m fast)"
