@@ -7,15 +7,17 @@
 //! ```sh
 //! cargo run --release -p infer --example bench                      # fixture + SmolLM2
 //! cargo run --release -p infer --example bench -- --model F.gguf --decode-tokens 128
+//! cargo run --release -p infer --example bench -- --profile --no-cpu   # each kernel's GPU time
 //! ```
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Parser;
 use infer::reference::CpuModel;
-use infer::{GenerateRequest, Gpu, Model, ModelSource, SamplingParams, SessionOptions};
+use infer::{GenerateRequest, Gpu, GpuOptions, Model, ModelSource, SamplingParams, SessionOptions};
 use web_time::Instant;
 
 #[derive(Parser)]
@@ -39,7 +41,17 @@ struct Args {
     /// Skip the CPU reference.
     #[arg(long)]
     no_cpu: bool,
+    /// Context lengths (prompt tokens) to measure decoding after: attention reads the whole
+    /// cache, so decoding slows as the context grows.
+    #[arg(long, value_delimiter = ',', default_value = "16,512,2048")]
+    contexts: Vec<usize>,
+    /// Also time each kernel of a decode step with GPU timestamps, at each context length.
+    #[arg(long)]
+    profile: bool,
 }
+
+/// Decode steps timed per context length by --profile.
+const PROFILE_STEPS: usize = 8;
 
 fn default_models() -> Vec<PathBuf> {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama.q4_1.gguf");
@@ -71,7 +83,10 @@ fn copy_bandwidth(gpu: &Gpu) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let gpu = pollster::block_on(Gpu::new())?;
+    let gpu = pollster::block_on(Gpu::with_options(GpuOptions {
+        profile: args.profile,
+        ..GpuOptions::default()
+    }))?;
     let info = gpu.info();
     println!(
         "adapter: {} ({}, {}, {})",
@@ -150,6 +165,10 @@ fn bench_model(
         100.0 * achieved / copy
     );
 
+    decode_at_contexts(&model, args)?;
+    if args.profile {
+        profile(gpu, &model, args)?;
+    }
     check(&model, args)?;
 
     if !args.no_cpu {
@@ -183,10 +202,7 @@ fn bench_model(
 /// Generates --decode-tokens after a prompt of about --check-prompt-tokens, then scores them as a
 /// trusted worker checks another's generation, and compares the two.
 fn check(model: &Model, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let mut prompt = String::new();
-    while model.tokenizer().encode(&prompt, true)?.len() < args.check_prompt_tokens {
-        prompt.push_str("The quick brown fox jumps over the lazy dog. ");
-    }
+    let prompt = prompt_of(model, args.check_prompt_tokens)?;
     let mut request = GenerateRequest::new(prompt, args.decode_tokens);
     request.stop_at_eos = false;
     request.sampling = SamplingParams {
@@ -223,6 +239,95 @@ fn check(model: &Model, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         share(1.0),
         share(0.05)
     );
+    Ok(())
+}
+
+/// A text of at least `tokens` tokens (a few more at most).
+fn prompt_of(model: &Model, tokens: usize) -> Result<String, Box<dyn std::error::Error>> {
+    const SENTENCE: &str = "The quick brown fox jumps over the lazy dog. ";
+    let per_sentence = model.tokenizer().encode(SENTENCE, false)?.len().max(1);
+    let mut prompt = SENTENCE.repeat(tokens / per_sentence);
+    while model.tokenizer().encode(&prompt, true)?.len() < tokens {
+        prompt.push_str(SENTENCE);
+    }
+    Ok(prompt)
+}
+
+/// Decoding's speed after a prompt of each --contexts length, next to the first one's.
+fn decode_at_contexts(model: &Model, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let longest = model.config().max_position_embeddings;
+    let mut first = None;
+    for &context in &args.contexts {
+        if context + args.decode_tokens + 16 > longest {
+            println!("  decode after {context} tokens: longer than the model's {longest}");
+            continue;
+        }
+        let mut request = GenerateRequest::new(prompt_of(model, context)?, args.decode_tokens);
+        request.stop_at_eos = false;
+        let generation =
+            pollster::block_on(model.generate(&request, |_| ControlFlow::Continue(())))?;
+        let speed = (generation.tokens.len() - 1) as f64 / generation.decode_seconds;
+        let base = *first.get_or_insert(speed);
+        println!(
+            "  decode after {} tokens: {speed:.1} tokens/s ({:.0}% of the first)",
+            generation.prompt_tokens,
+            100.0 * speed / base
+        );
+    }
+    Ok(())
+}
+
+/// Where a decode step's time goes: each kernel's GPU time over a few steps after a prompt of
+/// each --contexts length, summed by kernel, next to the step's wall time.
+fn profile(gpu: &Gpu, model: &Model, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    if !gpu.has_timestamps() {
+        println!("  profile: this adapter cannot time kernels (no timestamps inside passes)");
+        return Ok(());
+    }
+    let vocab = model.config().vocab_size as u32;
+    for &context in &args.contexts {
+        if context + PROFILE_STEPS + 1 > model.config().max_position_embeddings {
+            continue;
+        }
+        let options = SessionOptions::new((context + PROFILE_STEPS + 1).next_multiple_of(64));
+        let mut session = pollster::block_on(model.session(options))?;
+        let prompt: Vec<u32> = (0..context as u32)
+            .map(|i| (i * 7919 + 13) % vocab)
+            .collect();
+        pollster::block_on(session.logits(&prompt, false))?;
+        let mut by_kernel: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        let mut dispatches = 0;
+        let started = Instant::now();
+        for step in 0..PROFILE_STEPS {
+            let times = pollster::block_on(session.profile_step(prompt[step % prompt.len()]))?;
+            dispatches = times.len();
+            for time in times {
+                let entry = by_kernel.entry(time.kernel).or_default();
+                entry.0 += time.seconds;
+                entry.1 += 1;
+            }
+        }
+        let wall = started.elapsed().as_secs_f64() / PROFILE_STEPS as f64;
+        let steps = PROFILE_STEPS as f64;
+        let total: f64 = by_kernel.values().map(|(s, _)| s).sum::<f64>() / steps;
+        println!(
+            "  profile after {context} tokens: {:.2} ms of kernels per token in {dispatches} \
+             dispatches; {:.2} ms per step with its submit and readback",
+            total * 1e3,
+            wall * 1e3
+        );
+        let mut rows: Vec<_> = by_kernel.into_iter().collect();
+        rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+        for (kernel, (seconds, count)) in rows {
+            let per_token = seconds / steps;
+            println!(
+                "    {kernel:<18} {:>8.3} ms {:>5.1}%  ({} per token)",
+                per_token * 1e3,
+                100.0 * per_token / total,
+                count / PROFILE_STEPS
+            );
+        }
+    }
     Ok(())
 }
 

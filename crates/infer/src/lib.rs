@@ -57,5 +57,5 @@ pub use model::{HfFiles, Model, ModelInfo, ModelSource};
 pub use quant::{dequantize, WeightType};
 pub use sampling::SamplingParams;
 pub use scoring::TokenScore;
-pub use session::{Session, SessionOptions};
+pub use session::{KernelTime, Session, SessionOptions};
 pub use tokenizer::{StreamDecoder, TextTokenizer};

@@ -519,9 +519,20 @@ impl Session {
         }
     }
 
-    /// Encodes and submits one forward pass over `n` tokens at the current position, which the
-    /// pass then advances by `n`.
-    pub(crate) fn submit(&mut self, n: usize, tail: Tail) -> wgpu::SubmissionIndex {
+    /// The kernels of one forward pass over `n` tokens ending with `tail`, in order.
+    fn step_dispatches(&self, n: usize, tail: Tail) -> impl Iterator<Item = &Dispatch> {
+        let body = if n == 1 { &self.decode } else { &self.prefill };
+        let head: &[Dispatch] = match tail {
+            Tail::None => &[],
+            Tail::Logits | Tail::Sample(_) => &self.head_last,
+            Tail::AllLogits => &self.head_all,
+        };
+        let sample = matches!(tail, Tail::Sample(_)).then_some(&self.sample);
+        body.iter().chain(head).chain(sample)
+    }
+
+    /// Tells the kernels how many tokens the next pass runs, from the current position.
+    fn write_step(&self, n: usize) {
         let step = StepParams {
             n_tokens: n as u32,
             pos0: self.pos as u32,
@@ -530,20 +541,17 @@ impl Session {
         self.gpu
             .queue
             .write_buffer(&self.step, 0, bytemuck::bytes_of(&step));
+    }
+
+    /// Encodes and submits one forward pass over `n` tokens at the current position, which the
+    /// pass then advances by `n`.
+    pub(crate) fn submit(&mut self, n: usize, tail: Tail) -> wgpu::SubmissionIndex {
+        self.write_step(n);
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            let body = if n == 1 { &self.decode } else { &self.prefill };
-            let head: &[Dispatch] = match tail {
-                Tail::None => &[],
-                Tail::Logits | Tail::Sample(_) => &self.head_last,
-                Tail::AllLogits => &self.head_all,
-            };
-            for dispatch in body.iter().chain(head) {
+            for dispatch in self.step_dispatches(n, tail) {
                 dispatch.encode(&mut pass, n as u32);
-            }
-            if let Tail::Sample(_) = tail {
-                self.sample.encode(&mut pass, n as u32);
             }
         }
         let logits_bytes = (self.vocab * 4) as u64;
@@ -587,6 +595,79 @@ impl Session {
             .await?;
         Ok(u32::from_le_bytes(bytes[..4].try_into().unwrap()))
     }
+}
+
+impl Session {
+    /// Runs one decode step of `token` (sampling the next one, as generation does) with a GPU
+    /// timestamp between every two kernels, and returns each kernel's time, in the order they
+    /// ran. Needs a GPU opened with `GpuOptions::profile` that has timestamps
+    /// (`Gpu::has_timestamps`).
+    pub async fn profile_step(&mut self, token: u32) -> Result<Vec<KernelTime>> {
+        if !self.gpu.has_timestamps() {
+            return Err(InferError::Gpu(
+                "kernels can only be timed on a GPU opened to profile, with timestamps".into(),
+            ));
+        }
+        self.check_room(1, 1)?;
+        self.write_tokens(&[token]);
+        self.write_step(1);
+        let kernels: Vec<Kernel> = self
+            .step_dispatches(1, Tail::Sample(0))
+            .map(Dispatch::kernel)
+            .collect();
+        let stamps = kernels.len() as u32 + 1;
+        let bytes = u64::from(stamps) * 8;
+        let device = &self.gpu.device;
+        let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("kernel times"),
+            ty: wgpu::QueryType::Timestamp,
+            count: stamps,
+        });
+        let resolved = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel times"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = self.gpu.readback_buffer("kernel times readback", bytes);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for (i, dispatch) in self.step_dispatches(1, Tail::Sample(0)).enumerate() {
+                pass.write_timestamp(&queries, i as u32);
+                dispatch.encode(&mut pass, 1);
+            }
+            pass.write_timestamp(&queries, stamps - 1);
+        }
+        encoder.resolve_query_set(&queries, 0..stamps, &resolved, 0);
+        encoder.copy_buffer_to_buffer(&resolved, 0, &readback, 0, bytes);
+        let submission = self.gpu.queue.submit([encoder.finish()]);
+        self.pos += 1;
+        let ticks: Vec<u64> = self
+            .gpu
+            .read(&readback, bytes, submission)
+            .await?
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let seconds_per_tick = f64::from(self.gpu.queue.get_timestamp_period()) * 1e-9;
+        Ok(kernels
+            .iter()
+            .zip(ticks.windows(2))
+            .map(|(kernel, pair)| KernelTime {
+                kernel: format!("{kernel:?}"),
+                seconds: pair[1].saturating_sub(pair[0]) as f64 * seconds_per_tick,
+            })
+            .collect())
+    }
+}
+
+/// How long one kernel of a step ran on the GPU (`Session::profile_step`).
+#[derive(Clone, Debug)]
+pub struct KernelTime {
+    /// The kernel, and for a matrix kernel the weights' type: `MatVec(Q4_1)`.
+    pub kernel: String,
+    pub seconds: f64,
 }
 
 /// cos and sin of every position's angle for every rotary pair, as transformers computes them

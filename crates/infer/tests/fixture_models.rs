@@ -170,6 +170,7 @@ fixture_tests! {
 fn matrices_split_over_many_buffers_compute_the_same() {
     let options = GpuOptions {
         max_binding_bytes: Some(4096),
+        ..GpuOptions::default()
     };
     let small = pollster::block_on(Gpu::with_options(options)).unwrap();
     for name in ["llama-f32", "llama-gguf-q4_1", "qwen2-gguf-q8_0"] {
@@ -177,4 +178,50 @@ fn matrices_split_over_many_buffers_compute_the_same() {
         check_logits(&variant);
         check_greedy(&variant);
     }
+}
+
+/// A profiled decode step (each kernel timed by GPU timestamps) is a real step: the tokens after
+/// it see the same cache as after a plain one.
+#[test]
+fn a_profiled_step_times_every_kernel_and_computes_the_same() {
+    let options = GpuOptions {
+        profile: true,
+        ..GpuOptions::default()
+    };
+    let timed = pollster::block_on(Gpu::with_options(options)).unwrap();
+    assert!(
+        timed.has_timestamps(),
+        "lavapipe has timestamps inside passes"
+    );
+    let variant = variant_on(timed, "llama-gguf-q4_1");
+    let prompt = &prompts()[0];
+    let (next, after) = (prompt[0], prompt[1]);
+
+    let mut profiled = pollster::block_on(variant.model.session(SessionOptions::new(64))).unwrap();
+    pollster::block_on(profiled.logits(prompt, false)).unwrap();
+    let times = pollster::block_on(profiled.profile_step(next)).unwrap();
+    let kernels: Vec<&str> = times.iter().map(|t| t.kernel.as_str()).collect();
+    for kernel in [
+        "RmsNorm",
+        "MatVec(Q4_1)",
+        "RopeStore",
+        "Attention",
+        "SwiGlu",
+        "Sample",
+    ] {
+        assert!(kernels.contains(&kernel), "{kernel} in {kernels:?}");
+    }
+    assert_eq!(kernels.last(), Some(&"Sample"));
+    assert!(times.iter().all(|t| t.seconds >= 0.0), "{times:?}");
+    assert!(
+        times.iter().map(|t| t.seconds).sum::<f64>() > 0.0,
+        "{times:?}"
+    );
+    let then = pollster::block_on(profiled.logits(&[after], false)).unwrap();
+
+    let mut plain = pollster::block_on(variant.model.session(SessionOptions::new(64))).unwrap();
+    let mut tokens = prompt.clone();
+    tokens.extend([next, after]);
+    let expected = pollster::block_on(plain.logits(&tokens, false)).unwrap();
+    assert!(max_abs_diff(&then[0], &expected[0]) < TOLERANCE);
 }

@@ -207,6 +207,7 @@ impl Grid {
 /// One kernel launch, ready to encode: the bind group is made once, when the session is.
 #[derive(Clone)]
 pub(crate) struct Dispatch {
+    kernel: Kernel,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     grid: Grid,
@@ -236,10 +237,15 @@ impl Dispatch {
             entries: &entries,
         });
         Dispatch {
+            kernel,
             pipeline,
             bind_group,
             grid,
         }
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_tokens: u32) {

@@ -33,6 +33,9 @@ pub struct GpuOptions {
     /// At most this many bytes in one buffer binding, below the adapter's own limit; larger
     /// matrices are split by rows (to keep single allocations small, and to test the split).
     pub max_binding_bytes: Option<u64>,
+    /// Asks for GPU timestamps between kernels, for `Session::profile_step`, when the adapter
+    /// has them (natively on Vulkan, Metal and DX12; not in browsers).
+    pub profile: bool,
 }
 
 /// A device and its queue. Cheap to share: models and sessions hold an `Arc<Gpu>`.
@@ -69,9 +72,17 @@ impl Gpu {
             max_buffer_size: available.max_buffer_size,
             ..wgpu::Limits::default()
         };
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let required_features = if options.profile && adapter.features().contains(timestamps) {
+            timestamps
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("potluck-infer"),
+                required_features,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -121,6 +132,13 @@ impl Gpu {
 
     pub fn info(&self) -> &GpuInfo {
         &self.info
+    }
+
+    /// Whether kernels can be timed (`GpuOptions::profile`, on an adapter that allows it).
+    pub fn has_timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     }
 
     /// Runs `create`, which makes GPU resources, and turns what the device reports against it
