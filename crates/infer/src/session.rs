@@ -180,6 +180,10 @@ impl Builder<'_> {
                     },
                 );
                 let (kernel, grid) = match path {
+                    Path::Decode if self.gpu.info().matvec_rows => (
+                        Kernel::MatVecRows(part.ty),
+                        Grid::folded(part.rows.div_ceil(8)),
+                    ),
                     Path::Decode => (Kernel::MatVec(part.ty), Grid::folded(part.rows.div_ceil(8))),
                     Path::Prefill => (
                         Kernel::MatMul(part.ty),

@@ -180,6 +180,33 @@ fn matrices_split_over_many_buffers_compute_the_same() {
     }
 }
 
+/// Decoding's matrix-vector products come in two forms, chosen by the adapter's type (a
+/// workgroup per rows for GPUs, a thread per row for CPU adapters): each is run here on the
+/// test adapter, whichever it would choose, for every weight format.
+#[test]
+fn both_matrix_vector_forms_compute_the_same() {
+    for rows in [false, true] {
+        let options = GpuOptions {
+            matvec_rows: Some(rows),
+            ..GpuOptions::default()
+        };
+        let forced = pollster::block_on(Gpu::with_options(options)).unwrap();
+        assert_eq!(forced.info().matvec_rows, rows);
+        for name in [
+            "llama-f32",
+            "llama-f16",
+            "llama-bf16",
+            "llama-gguf-q8_0",
+            "llama-gguf-q4_0",
+            "llama-gguf-q4_1",
+        ] {
+            let variant = variant_on(forced.clone(), name);
+            check_logits(&variant);
+            check_greedy(&variant);
+        }
+    }
+}
+
 /// A profiled decode step (each kernel timed by GPU timestamps) is a real step: the tokens after
 /// it see the same cache as after a plain one.
 #[test]
@@ -193,6 +220,7 @@ fn a_profiled_step_times_every_kernel_and_computes_the_same() {
         timed.has_timestamps(),
         "lavapipe has timestamps inside passes"
     );
+    let timed_rows = timed.info().matvec_rows;
     let variant = variant_on(timed, "llama-gguf-q4_1");
     let prompt = &prompts()[0];
     let (next, after) = (prompt[0], prompt[1]);
@@ -201,9 +229,14 @@ fn a_profiled_step_times_every_kernel_and_computes_the_same() {
     pollster::block_on(profiled.logits(prompt, false)).unwrap();
     let times = pollster::block_on(profiled.profile_step(next)).unwrap();
     let kernels: Vec<&str> = times.iter().map(|t| t.kernel.as_str()).collect();
+    let matvec = if timed_rows {
+        "MatVecRows(Q4_1)"
+    } else {
+        "MatVec(Q4_1)"
+    };
     for kernel in [
         "RmsNorm",
-        "MatVec(Q4_1)",
+        matvec,
         "RopeStore",
         "Attention",
         "SwiGlu",

@@ -26,8 +26,10 @@ fn weight_reader(ty: WeightType) -> &'static str {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
-    /// y = W x for one token (decoding).
+    /// y = W x for one token (decoding): rows split over a workgroup's threads (GPUs).
     MatVec(WeightType),
+    /// The same with one row per thread and no barriers (CPU adapters).
+    MatVecRows(WeightType),
     /// Y = X Wᵀ for a batch of tokens (prefill).
     MatMul(WeightType),
     /// Embedding rows of the step's tokens.
@@ -61,6 +63,13 @@ impl Kernel {
                 ),
                 Some(ty),
             ),
+            Kernel::MatVecRows(ty) => (
+                concat!(
+                    include_str!("shaders/matrix.wgsl"),
+                    include_str!("shaders/matvec_rows.wgsl")
+                ),
+                Some(ty),
+            ),
             Kernel::MatMul(ty) => (
                 concat!(
                     include_str!("shaders/matrix.wgsl"),
@@ -84,7 +93,7 @@ impl Kernel {
     /// The bindings of group 0, in order; they must match the kernel's WGSL declarations.
     fn bindings(self) -> &'static [Binding] {
         match self {
-            Kernel::MatVec(_) | Kernel::MatMul(_) => {
+            Kernel::MatVec(_) | Kernel::MatVecRows(_) | Kernel::MatMul(_) => {
                 &[Read, Read, ReadWrite, Read, Uniform, Uniform]
             }
             Kernel::Embed(_) => &[Read, Read, ReadWrite, Uniform, Uniform],

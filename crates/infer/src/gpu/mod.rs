@@ -25,6 +25,9 @@ pub struct GpuInfo {
     pub driver: String,
     /// The largest buffer one kernel may bind; bigger matrices are split by rows.
     pub max_binding_bytes: u64,
+    /// Whether decoding's matrix-vector products run one row per thread, with no barriers:
+    /// the faster form on CPU adapters.
+    pub matvec_rows: bool,
 }
 
 /// Choices made when opening the GPU.
@@ -36,6 +39,9 @@ pub struct GpuOptions {
     /// Asks for GPU timestamps between kernels, for `Session::profile_step`, when the adapter
     /// has them (natively on Vulkan, Metal and DX12; not in browsers).
     pub profile: bool,
+    /// Forces the matrix-vector form (`GpuInfo::matvec_rows`) instead of choosing it from the
+    /// adapter's type, so that tests run both forms on one adapter.
+    pub matvec_rows: Option<bool>,
 }
 
 /// A device and its queue. Cheap to share: models and sessions hold an `Arc<Gpu>`.
@@ -93,6 +99,9 @@ impl Gpu {
             name: adapter_info.name,
             backend: format!("{:?}", adapter_info.backend),
             device_type: format!("{:?}", adapter_info.device_type),
+            matvec_rows: options
+                .matvec_rows
+                .unwrap_or(adapter_info.device_type == wgpu::DeviceType::Cpu),
             driver: format!("{} {}", adapter_info.driver, adapter_info.driver_info)
                 .trim()
                 .to_string(),
