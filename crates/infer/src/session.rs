@@ -180,11 +180,14 @@ impl Builder<'_> {
                     },
                 );
                 let (kernel, grid) = match path {
-                    Path::Decode if self.gpu.info().matvec_rows => (
-                        Kernel::MatVecRows(part.ty),
-                        Grid::folded(part.rows.div_ceil(8)),
-                    ),
-                    Path::Decode => (Kernel::MatVec(part.ty), Grid::folded(part.rows.div_ceil(8))),
+                    Path::Decode => {
+                        let kernel = if self.gpu.info().matvec_rows {
+                            Kernel::MatVecRows
+                        } else {
+                            Kernel::MatVec
+                        };
+                        (kernel(part.ty), Grid::folded(part.rows.div_ceil(8)))
+                    }
                     Path::Prefill => (
                         Kernel::MatMul(part.ty),
                         Grid::PerTokenTile(part.rows.div_ceil(64), 32),
@@ -615,10 +618,8 @@ impl Session {
         self.check_room(1, 1)?;
         self.write_tokens(&[token]);
         self.write_step(1);
-        let kernels: Vec<Kernel> = self
-            .step_dispatches(1, Tail::Sample(0))
-            .map(Dispatch::kernel)
-            .collect();
+        let dispatches: Vec<&Dispatch> = self.step_dispatches(1, Tail::Sample(0)).collect();
+        let kernels: Vec<Kernel> = dispatches.iter().map(|d| d.kernel()).collect();
         let stamps = kernels.len() as u32 + 1;
         let bytes = u64::from(stamps) * 8;
         let device = &self.gpu.device;
@@ -637,7 +638,7 @@ impl Session {
         let mut encoder = device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            for (i, dispatch) in self.step_dispatches(1, Tail::Sample(0)).enumerate() {
+            for (i, dispatch) in dispatches.iter().enumerate() {
                 pass.write_timestamp(&queries, i as u32);
                 dispatch.encode(&mut pass, 1);
             }

@@ -59,15 +59,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var t = 0u; t < 2u; t++) {
             let token = tok0 + lid.x * 2u + t;
             if (r < params.rows && token < step.n_tokens) {
-                let at = token * params.out_stride + params.out_offset + r;
-                var out = acc[i][t];
-                if ((params.flags & 1u) != 0u) {
-                    out += bias[r];
-                }
-                if ((params.flags & 2u) != 0u) {
-                    out += y[at];
-                }
-                y[at] = out;
+                store_output(token * params.out_stride + params.out_offset + r, r, acc[i][t]);
             }
         }
     }

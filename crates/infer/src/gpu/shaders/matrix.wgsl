@@ -1,4 +1,5 @@
-// What the matrix kernels (matvec.wgsl, matmul.wgsl) share: their parameters and bindings.
+// What the matrix kernels (matvec.wgsl, matvec_rows.wgsl, matmul.wgsl) share: their parameters,
+// bindings, the decode kernels' row sums and every kernel's output.
 
 struct Params {
     rows: u32,
@@ -20,3 +21,35 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 @group(0) @binding(5) var<uniform> step: Step;
+
+// Part of row `row`'s dot product with the decode step's x: the row's 4-word groups `start`,
+// `start + stride`, ... (a thread's share of the row, or all of it with stride 1).
+fn row_dot(row: u32, start: u32, stride: u32) -> f32 {
+    let blocks = params.cols / 32u;
+    var x_base = 0u;
+    if ((params.flags & 4u) != 0u) {
+        x_base = (step.n_tokens - 1u) * params.cols / 4u;
+    }
+    let first = row * blocks;
+    var acc = 0.0;
+    for (var u = start; u < blocks * 4u; u += stride) {
+        let b = u / 4u;
+        let j = u % 4u;
+        let w = load8(first + b, j, params.quants_offset);
+        let xi = x_base + b * 8u + j;
+        acc += dot(w.lo, x[xi]) + dot(w.hi, x[xi + 4u]);
+    }
+    return acc;
+}
+
+// Writes row `row`'s sum to y[at], with the bias and the residual the flags ask for.
+fn store_output(at: u32, row: u32, sum: f32) {
+    var out = sum;
+    if ((params.flags & 1u) != 0u) {
+        out += bias[row];
+    }
+    if ((params.flags & 2u) != 0u) {
+        out += y[at];
+    }
+    y[at] = out;
+}
