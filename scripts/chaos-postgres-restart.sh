@@ -16,12 +16,8 @@ set -euo pipefail
 seconds="${1:-600}"
 restart_at="${2:-300}"
 workspace="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/potluck-target}"
-if [[ -z "${POTLUCK_BIN:-}" || -z "${BENCH_BIN:-}" ]]; then
-  (cd "$workspace" && cargo build --locked -p server -p bench)
-fi
-potluck_bin="${POTLUCK_BIN:-$CARGO_TARGET_DIR/debug/potluck}"
-bench_bin="${BENCH_BIN:-$CARGO_TARGET_DIR/debug/bench}"
+source "$workspace/scripts/lib/steady-load.sh"
+steady_load_binaries debug
 port="${CHAOS_PORT:-55432}"
 
 source "$workspace/scripts/lib/private-postgres.sh"
@@ -29,8 +25,6 @@ start_private_postgres "$port" chaos
 
 echo "PostgreSQL of its own on port $port; restarted $restart_at s into a $seconds s run"
 "$bench_bin" --potluck-bin "$potluck_bin" --database-url "$private_postgres_url" \
-  --requesters 4 --workers 4 --poll-ms 100 --backoff-ms 100 \
-  --duration "$seconds" --soak 60 --request-timeout 900 \
-  --chaos-after "$restart_at" \
+  "${steady_load[@]}" --duration "$seconds" --chaos-after "$restart_at" \
   --chaos-command "$(printf '%q ' "${private_as_postgres[@]}" "$private_pg_bin/pg_ctl" \
     -D "$private_pg_data/cluster" -l "$private_pg_data/server.log" -w restart -m fast)"

@@ -17,12 +17,8 @@ set -euo pipefail
 database="${1:?usage: scripts/soak.sh sqlite|postgres [SECONDS]}"
 seconds="${2:-3600}"
 workspace="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/potluck-target}"
-if [[ -z "${POTLUCK_BIN:-}" || -z "${BENCH_BIN:-}" ]]; then
-  (cd "$workspace" && cargo build --locked --release -p server -p bench)
-fi
-potluck_bin="${POTLUCK_BIN:-$CARGO_TARGET_DIR/release/potluck}"
-bench_bin="${BENCH_BIN:-$CARGO_TARGET_DIR/release/bench}"
+source "$workspace/scripts/lib/steady-load.sh"
+steady_load_binaries release
 
 database_args=()
 case "$database" in
@@ -35,6 +31,5 @@ case "$database" in
   *) echo "usage: scripts/soak.sh sqlite|postgres [SECONDS]" >&2; exit 2 ;;
 esac
 
-"$bench_bin" --potluck-bin "$potluck_bin" "${database_args[@]}" \
-  --requesters 4 --workers 4 --poll-ms 100 --backoff-ms 100 \
-  --duration "$seconds" --soak 60 --request-timeout 900
+"$bench_bin" --potluck-bin "$potluck_bin" "${database_args[@]}" "${steady_load[@]}" \
+  --duration "$seconds"
